@@ -1,0 +1,53 @@
+# ml-connector — the two commands: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit e2e bench chaos demo-order env clean-data help
+
+help:
+	@echo "make run        start web, worker, beat, sandbox store and simulated Sage + agent (Ctrl-C stops all)"
+	@echo "make test       lint and the whole test suite (sets up the venv first)"
+	@echo "make bench      benchmarks (QUICK=1 for a one-minute run)"
+	@echo "make chaos      the fault-injection run"
+	@echo "make demo-order place a new order in the running sandbox store"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+	$(BIN)/python -m connector.envfile
+
+run: env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runstack
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Each `make test` gets its own data folder (test SQLite file, filesystem broker queue), so a
+# developer's run and CI on one machine never take each other's Celery messages.
+test: env lint
+	ML_DATA_DIR=$${ML_DATA_DIR:-$$(mktemp -d /tmp/mlc-test-XXXXXX)} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: env
+	$(BIN)/python -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+e2e: env
+	$(BIN)/python -m pytest -m "e2e or browser" $(PYTEST_ARGS)
+
+bench: env
+	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(BENCH_ARGS)
+
+chaos: env
+	$(BIN)/python -m bench.chaos $(if $(QUICK),--quick,) $(CHAOS_ARGS)
+
+demo-order: env
+	$(BIN)/python manage.py demo_order
+
+clean-data:
+	rm -rf data/broker data/logs data/*.sqlite3*

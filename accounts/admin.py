@@ -1,0 +1,175 @@
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import Count, Min, Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
+from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
+from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
+from connector.flows.x3_admin import AccountMappingInline, preview_x3_posting, x3_preview_urls
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    list_display = ("name", "slug", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    editable_by = (Membership.Role.OWNER,)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ("user", "tenant", "role")
+    list_filter = ("role", "tenant")
+    search_fields = ("user__username", "user__email", "tenant__name")
+    editable_by = (Membership.Role.OWNER,)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and not request.user.is_superuser:
+            # Owners pick among their own tenants' users only.
+            field.queryset = field.queryset.filter(memberships__tenant__in=self.get_queryset(request)
+                                                   .values("tenant")).distinct()
+        return field
+
+
+@admin.register(StoreConnection)
+class StoreConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
+    list_display = ("name", "tenant", "platform", "store_hash", "secrets_status", "updated_at")
+    list_filter = ("platform", "tenant")
+    search_fields = ("name", "store_hash", "base_url")
+    secret_fields = StoreConnection.SECRET_FIELDS
+    editable_by = (Membership.Role.OWNER,)
+    actions = [test_connection]
+    fieldsets = (
+        (None, {"fields": ("tenant", "name", "platform", "verify_tls")}),
+        ("BigCommerce", {"fields": ("store_hash", "api_base_url", "client_id", "access_token", "client_secret")}),
+        ("Adobe Commerce", {"classes": ("collapse",), "fields": (
+            "base_url", "store_code", "adobe_auth", "consumer_key", "consumer_secret", "access_token_secret",
+            "ims_client_id", "ims_client_secret", "ims_org_id")}),
+    )
+
+
+@admin.register(SageConnection)
+class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
+    list_display = ("name", "tenant", "edition", "transport", "secrets_status", "refresh_token_status")
+    list_filter = ("edition", "transport", "tenant")
+    search_fields = ("name", "company_code", "server_url")
+    secret_fields = SageConnection.SECRET_FIELDS
+    editable_by = (Membership.Role.OWNER,)
+    readonly_fields = ("access_token_expires_at", "refresh_token_expires_at")
+    fieldsets = (
+        (None, {"fields": ("tenant", "name", "edition", "transport", "verify_tls")}),
+        ("Sage 50 / Sage 100", {"fields": ("company_path", "company_code")}),
+        ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password")}),
+        ("Sage X3 authentication", {"classes": ("collapse",), "fields": (
+            "x3_auth", "oauth_client_id", "oauth_client_secret", "oauth_token_url", "access_token",
+            "refresh_token", "access_token_expires_at", "refresh_token_expires_at")}),
+        ("Sage X3 journal entry publication", {"classes": ("collapse",), "fields": (
+            "x3_rest_class", "x3_rest_representation", "x3_graphql_endpoint", "x3_graphql_mutation")}),
+    )
+
+    @admin.display(description="refresh token")
+    def refresh_token_status(self, obj):
+        expires = obj.refresh_token_expires_at
+        if not expires:
+            return "—"
+        days = (expires - timezone.now()).days
+        if days < 5:
+            return format_html('<strong style="color:#b00">expires in {} days: re-authorise</strong>', days)
+        return f"valid {days} more days"
+
+
+@admin.register(Integration)
+class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
+    list_display = ("name", "tenant", "store", "sage", "is_active", "poll_interval_seconds", "webhook_url")
+    list_filter = ("is_active", "tenant", "customer_strategy")
+    search_fields = ("name", "store__name", "sage__name")
+    secret_fields = Integration.SECRET_FIELDS
+    editable_by = (Membership.Role.OWNER, Membership.Role.ACCOUNTANT)
+    readonly_fields = ("webhook_url",)
+    inlines = [AccountMappingInline]
+    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_x3_posting]
+    fieldsets = (
+        (None, {"fields": ("tenant", "name", "store", "sage", "is_active")}),
+        ("Flows", {"fields": ("post_invoices", "post_receipts", "post_refunds", "push_stock", "post_gl_entries")}),
+        ("Schedule", {"fields": ("poll_interval_seconds", "poll_overlap_seconds", "stock_push_interval_seconds")}),
+        ("Orders", {"fields": ("paid_status_ids", "status_after_import", "customer_strategy", "same_code_fallback",
+                               "default_tax_code", "rounding_tolerance", "stock_quantity")}),
+        ("Sage X3 GL posting", {"classes": ("collapse",), "fields": (
+            "x3_entry_type", "x3_journal", "x3_site", "x3_company", "x3_refund_style", "x3_gl_date_rule",
+            "x3_cost_posting")}),
+        ("Webhooks and archive", {"fields": ("webhook_url", "webhook_secret", "archive_retention_days")}),
+    )
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj):
+        return f"{settings.PUBLIC_BASE_URL}{obj.webhook_path}" if obj.pk else "—"
+
+    def get_urls(self):
+        return x3_preview_urls(self) + super().get_urls()
+
+
+@admin.register(Agent)
+class AgentAdmin(TenantScopedAdmin):
+    list_display = ("name", "integration", "status", "agent_version", "backend", "sage_version",
+                    "queue_depth", "oldest_waiting", "last_heartbeat_at")
+    list_filter = ("backend", "tenant")
+    search_fields = ("name", "key_prefix", "company")
+    readonly_fields = ("key_prefix", "last_heartbeat_at", "agent_version", "backend", "sage_edition",
+                       "sage_version", "company")
+    fields = ("tenant", "integration", "name", "revoked_at") + readonly_fields
+    editable_by = (Membership.Role.OWNER,)
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        waiting = Q(integration__agent_jobs__state__in=("queued", "leased"))
+        return super().get_queryset(request).annotate(
+            _queue=Count("integration__agent_jobs", filter=waiting, distinct=True),
+            _oldest=Min("integration__agent_jobs__created_at", filter=waiting),
+        )
+
+    @admin.display(description="status")
+    def status(self, obj):
+        if obj.revoked_at:
+            return "revoked"
+        return format_html('<span style="color:{}">●</span> {}', "#080" if obj.is_online else "#b00",
+                           "online" if obj.is_online else "offline")
+
+    @admin.display(description="queue", ordering="_queue")
+    def queue_depth(self, obj):
+        return obj._queue
+
+    @admin.display(description="oldest waiting job", ordering="_oldest")
+    def oldest_waiting(self, obj):
+        if not obj._oldest:
+            return "—"
+        return f"{int((timezone.now() - obj._oldest).total_seconds())} s ago"
+
+    @admin.action(description="Revoke the selected agents' keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} agent key(s). Those agents can no longer call in.")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The key exists only in this response: it is hashed before it is stored.
+            request._ml_agent_key = obj.issue_key()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = getattr(request, "_ml_agent_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        company = obj.integration.sage.company_path or "PATH_TO_COMPANY"
+        backend = {"sage50uk": "sdo", "sage50us": "sage50us"}.get(obj.integration.sage.edition, "simulator")
+        command = (f'python -m agent run --server {settings.PUBLIC_BASE_URL} --key {key} '
+                   f'--backend {backend} --company "{company}"')
+        context = {**self.admin_site.each_context(request), "agent": obj, "key": key, "command": command,
+                   "opts": self.model._meta, "title": "Agent created: copy its key now"}
+        return TemplateResponse(request, "admin/accounts/agent/key_once.html", context)

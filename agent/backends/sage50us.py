@@ -1,0 +1,442 @@
+"""Sage 50 US (Sage 50 Accounting, formerly Peachtree) through its .NET SDK, via pythonnet.
+
+Object model used (reference/sage.md §2): ``PeachtreeSession.Begin(application id)`` ->
+``CompanyList()`` -> ``VerifyAccess`` / ``RequestAccess`` (AuthorizationResult) -> ``Open``;
+``company.Factories.<X>Factory.Create() / List()``; lists filtered with
+``LoadModifiers.Create()`` + ``FilterExpression.Equal(Property("Entity.Field"), Constant(v))``;
+``SalesInvoice.AddSalesLine()``, ``Receipt.AddInvoiceLine(invoice)``, ``Save()``.
+
+The SDK grants access per Windows user and per executable (hash), and it is 32-bit: run the
+agent as the logged-in user (scheduled task at logon or tray), under 32-bit Python. Everything
+.NET is reached through ``api`` so the tests can hand in recorded fakes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import struct
+import sys
+from decimal import Decimal
+from types import SimpleNamespace
+
+from agent.backends.base import (
+    DocumentSpec,
+    NewCustomer,
+    PaymentSpec,
+    PostedDocument,
+    PostedPayment,
+    SageBackend,
+    SageCustomer,
+)
+from agent.errors import (
+    BackendUnavailable,
+    RecordLocked,
+    SageBusy,
+    SageError,
+    SageLocked,
+    SageNotFound,
+    SageValidationError,
+    SameUserLoggedIn,
+    VersionMismatch,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SDK_PATH = r"C:\Program Files (x86)\Sage\Peachtree\API"
+WINDOWS_ONLY = ("the sage50us backend needs Windows with Sage 50 US and its .NET SDK (Sage.Peachtree.API); "
+                "use --backend simulator on Linux")
+
+# SDK exception class names -> agent errors (matched by name: pythonnet exposes the .NET types).
+EXCEPTIONS = {
+    "RecordInUseException": RecordLocked,
+    "LicenseNotAvailableException": SageBusy,
+    "SessionAlreadyOpenedException": SameUserLoggedIn,
+    "ApplicationIdentifierExpiredException": SageValidationError,
+    "ApplicationIdentifierRejectedException": SageValidationError,
+    "AuthorizationException": SageValidationError,
+}
+
+
+def load_api(sdk_path: str = DEFAULT_SDK_PATH):
+    """Import the SDK through pythonnet. Only ever called on Windows, lazily."""
+    if sys.platform != "win32":
+        raise BackendUnavailable(WINDOWS_ONLY)
+    if struct.calcsize("P") != 4:
+        raise BackendUnavailable("the Sage 50 US SDK is 32-bit: run the agent with 32-bit (x86) Python")
+    try:
+        import clr  # noqa: PLC0415 - pythonnet, Windows only
+    except ImportError as exc:
+        raise BackendUnavailable(f"{WINDOWS_ONLY}; pythonnet is missing: pip install pythonnet") from exc
+    if not os.path.isdir(sdk_path):
+        raise BackendUnavailable(f"no Sage 50 US SDK at {sdk_path}; set backend option sdk_path")
+    sys.path.append(sdk_path)
+    clr.AddReference("Sage.Peachtree.API")
+    clr.AddReference("Sage.Peachtree.API.Resolver")
+    from Sage.Peachtree.API.Resolver import AssemblyInitializer  # noqa: PLC0415
+
+    AssemblyInitializer.Initialize()
+    import System  # noqa: PLC0415
+    from Sage.Peachtree import API  # noqa: PLC0415
+    from Sage.Peachtree.API.Collections.Generic import FilterExpression, LoadModifiers  # noqa: PLC0415
+
+    return SimpleNamespace(
+        PeachtreeSession=API.PeachtreeSession, FilterExpression=FilterExpression, LoadModifiers=LoadModifiers,
+        sdk_version=str(API.PeachtreeSession().GetType().Assembly.GetName().Version),
+        date=lambda d: System.DateTime(d.year, d.month, d.day),
+        decimal=lambda v: System.Decimal.Parse(str(v), System.Globalization.CultureInfo.InvariantCulture),
+    )
+
+
+def _dec(value) -> Decimal:
+    if value in (None, ""):
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _enum_name(value) -> str:
+    return str(value).split(".")[-1]
+
+
+def _used(lines):
+    # Line collections are padded with IsUsed == False slots.
+    return [line for line in lines if getattr(line, "IsUsed", True)]
+
+
+class Sage50UsBackend(SageBackend):
+    name = "sage50us"
+    edition = "sage50us"
+
+    def __init__(self, company: str, *, application_id: str = "", sdk_path: str = DEFAULT_SDK_PATH,
+                 sage_year: str | None = None, api=None, **_ignored):
+        self.company_name = company
+        self.application_id = application_id
+        self.sdk_path = sdk_path
+        self.sage_year = sage_year
+        self.api = api if api is not None else load_api(sdk_path)
+        self.session = None
+        self.company = None
+
+    # -- session -------------------------------------------------------------------------
+    def describe(self) -> dict:
+        return {"sage_edition": self.edition, "sage_version": getattr(self.api, "sdk_version", ""),
+                "company": self.company_name}
+
+    def check_versions(self) -> None:
+        sdk = str(getattr(self.api, "sdk_version", "") or "")
+        if self.sage_year and sdk and sdk.split(".")[0] != str(self.sage_year).split(".")[0]:
+            raise VersionMismatch(
+                f"the Sage 50 US SDK in {self.sdk_path} is version {sdk} but the company runs Sage 50 "
+                f"{self.sage_year}: the SDK must come from the same Sage year; point sdk_path at it")
+
+    def _translate(self, exc: Exception, what: str) -> SageError:
+        for klass in type(exc).__mro__:
+            mapped = EXCEPTIONS.get(klass.__name__)
+            if mapped is not None:
+                return mapped(f"{what}: {exc}")
+        return SageError(f"{what}: {exc.__class__.__name__}: {exc}")
+
+    def connect(self) -> None:
+        if self.company is not None:
+            return
+        self.check_versions()
+        session = self.api.PeachtreeSession()
+        try:
+            session.Begin(self.application_id)
+            ident = self._company_identifier(session)
+            result = _enum_name(session.VerifyAccess(ident))
+            if result != "Granted":
+                result = _enum_name(session.RequestAccess(ident))
+            if result != "Granted":
+                raise self._authorization_error(result)
+            self.company = session.Open(ident)
+        except SageError:
+            self._end(session)
+            raise
+        except Exception as exc:  # noqa: BLE001 - .NET exceptions arrive as their own types
+            self._end(session)
+            raise self._translate(exc, "opening the Sage 50 company") from exc
+        self.session = session
+
+    def _company_identifier(self, session):
+        wanted = self.company_name.strip().lower()
+        for ident in session.CompanyList():
+            names = (ident.CompanyName, ident.Path, ident.DatabaseName)
+            if any(str(n or "").strip().lower() == wanted for n in names):
+                return ident
+        raise SageValidationError(f"no Sage 50 company named {self.company_name!r} on this machine")
+
+    def _authorization_error(self, result: str) -> SageError:
+        if result == "Pending":
+            return SageLocked("Sage 50 has not approved this agent yet: open the company in Sage 50 as an "
+                              "administrator and allow the application (approval is per Windows user and per "
+                              "agent executable)")
+        if result == "CompanyLocked":
+            return SageLocked("the company is in single-user mode; no logins are possible")
+        return SageValidationError(f"Sage 50 refused access to {self.company_name!r}: {result}")
+
+    @staticmethod
+    def _end(session) -> None:
+        try:
+            session.End()
+        except Exception:  # noqa: BLE001
+            logger.warning("PeachtreeSession.End failed", exc_info=True)
+
+    def disconnect(self) -> None:
+        company, session = self.company, self.session
+        self.company = self.session = None
+        if company is not None:
+            try:
+                company.Close()
+            except Exception:  # noqa: BLE001 - a leaked session costs a licence until the service restarts
+                logger.warning("Company.Close failed", exc_info=True)
+        if session is not None:
+            self._end(session)
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def factories(self):
+        if self.company is None:
+            raise SageValidationError("not connected to Sage")
+        return self.company.Factories
+
+    def _load(self, factory_name: str, prop: str | None = None, value=None):
+        items = getattr(self.factories, factory_name).List()
+        if prop is None:
+            items.Load()
+        else:
+            fe = self.api.FilterExpression
+            modifiers = self.api.LoadModifiers.Create()
+            modifiers.Filters = fe.Equal(fe.Property(prop), fe.Constant(value))
+            items.Load(modifiers)
+        return list(items)
+
+    def _first(self, factory_name: str, prop: str, value):
+        found = self._load(factory_name, prop, value)
+        return found[0] if found else None
+
+    def _save(self, entity, what: str) -> None:
+        try:
+            entity.Save()
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc, what) from exc
+
+    def _customer_entity(self, account_ref: str):
+        return self._first("CustomerFactory", "Customer.ID", account_ref)
+
+    # -- customers -----------------------------------------------------------------------
+    @staticmethod
+    def _customer(entity) -> SageCustomer:
+        return SageCustomer(account_ref=str(entity.ID), name=str(entity.Name or ""), email=str(entity.Email or ""),
+                            balance=_dec(getattr(entity, "Balance", 0)))
+
+    def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
+        if account_ref:
+            entity = self._customer_entity(account_ref)
+            return self._customer(entity) if entity is not None else None
+        if not (email or name):
+            return None
+        # Email filtering is not documented as supported, so compare on our side.
+        for entity in self._load("CustomerFactory"):
+            if email and str(entity.Email or "").strip().lower() == email.strip().lower():
+                return self._customer(entity)
+            if not email and str(entity.Name or "") == name:
+                return self._customer(entity)
+        return None
+
+    def create_customer(self, customer: NewCustomer) -> SageCustomer:
+        entity = self.factories.CustomerFactory.Create()
+        entity.ID = customer.account_ref
+        entity.Name = customer.company or customer.name
+        if customer.email:
+            entity.Email = customer.email
+        self._save(entity, f"creating customer {customer.account_ref}")
+        return self._customer(entity)
+
+    def missing_stock_codes(self, codes: list[str]) -> list[str]:
+        return [c for c in codes if self._first("InventoryItemFactory", "InventoryItem.ID", c) is None]
+
+    # -- documents -----------------------------------------------------------------------
+    def _document(self, entity, reference: str) -> PostedDocument:
+        customer = self.factories.CustomerFactory.Load(entity.CustomerReference)
+        gross = _dec(entity.Amount)
+        tax = _dec(getattr(entity, "SalesTaxAmount", 0))
+        return PostedDocument(number=str(entity.ReferenceNumber), reference=reference,
+                              account_ref=str(customer.ID), net_total=gross - tax, tax_total=tax, gross_total=gross,
+                              outstanding=_dec(getattr(entity, "AmountDue", gross)))
+
+    def _find_invoice_entity(self, reference: str, *, credit: bool = False):
+        # ReferenceNumber (the invoice number) is not enforced unique by Sage: we make it the store
+        # reference and look it up before every create. Credit memos are invoices with negative
+        # amounts here ([U]: the SDK's own credit-memo object is not verified).
+        for entity in self._load("SalesInvoiceFactory", "SalesInvoice.ReferenceNumber", reference):
+            if (_dec(entity.Amount) < 0) == credit:
+                return entity
+        return None
+
+    def find_invoice(self, reference: str) -> PostedDocument | None:
+        entity = self._find_invoice_entity(reference)
+        return self._document(entity, reference) if entity is not None else None
+
+    def find_credit_note(self, reference: str) -> PostedDocument | None:
+        entity = self._find_invoice_entity(reference, credit=True)
+        return self._document(entity, reference) if entity is not None else None
+
+    def _fill(self, entity, spec: DocumentSpec, *, sign: int = 1) -> None:
+        customer = self._customer_entity(spec.account_ref)
+        if customer is None:
+            raise SageValidationError(f"customer {spec.account_ref} is not in Sage")
+        entity.CustomerReference = customer.Key
+        entity.Date = self.api.date(spec.date)
+        entity.ReferenceNumber = spec.reference
+        entity.CustomerPurchaseOrderNumber = spec.reference
+        for line in spec.lines:
+            sales_line = entity.AddSalesLine()
+            if line.stock_code:
+                item = self._first("InventoryItemFactory", "InventoryItem.ID", line.stock_code)
+                if item is None:
+                    raise SageValidationError(f"inventory item {line.stock_code} is not in Sage")
+                sales_line.InventoryItemReference = item.Key
+            if line.nominal_code:
+                account = self._first("AccountFactory", "Account.ID", line.nominal_code)
+                if account is None:
+                    raise SageValidationError(f"GL account {line.nominal_code} is not in Sage")
+                sales_line.AccountReference = account.Key
+            sales_line.Description = line.description[:160]
+            sales_line.Quantity = self.api.decimal(line.quantity * sign)
+            sales_line.UnitPrice = self.api.decimal(line.unit_price)
+            sales_line.Amount = self.api.decimal(line.net * sign)
+        if spec.carriage is not None:
+            entity.FreightAmount = self.api.decimal(spec.carriage.net * sign)
+
+    def create_invoice(self, spec: DocumentSpec) -> PostedDocument:
+        entity = self.factories.SalesInvoiceFactory.Create()
+        self._fill(entity, spec)
+        self._save(entity, f"saving invoice {spec.reference}")
+        return self._document(entity, spec.reference)
+
+    def create_credit_note(self, spec: DocumentSpec) -> PostedDocument:
+        entity = self.factories.SalesInvoiceFactory.Create()
+        self._fill(entity, spec, sign=-1)
+        self._save(entity, f"saving credit memo {spec.reference}")
+        return self._document(entity, spec.reference)
+
+    def find_sales_order(self, reference: str) -> PostedDocument | None:
+        found = self._first("SalesOrderFactory", "SalesOrder.ReferenceNumber", reference)
+        return self._document(found, reference) if found is not None else None
+
+    def create_sales_order(self, spec: DocumentSpec) -> PostedDocument:
+        entity = self.factories.SalesOrderFactory.Create()
+        self._fill(entity, spec)
+        self._save(entity, f"saving sales order {spec.reference}")
+        return self._document(entity, spec.reference)
+
+    # -- receipts ------------------------------------------------------------------------
+    def _payment(self, entity, reference: str, account_ref: str) -> PostedPayment:
+        applied = [line for line in _used(getattr(entity, "InvoiceLines", []) or [])]
+        allocated = sum((_dec(line.AmountPaid) for line in applied), Decimal("0.00"))
+        target = None
+        if applied:
+            invoice = getattr(applied[0], "InvoiceReference", None)
+            if invoice is not None:
+                target = str(self.factories.SalesInvoiceFactory.Load(invoice).ReferenceNumber)
+        key = getattr(entity, "Key", None)
+        ident = str(getattr(key, "Guid", "") or "") or str(entity.ReferenceNumber)
+        return PostedPayment(id=ident, reference=reference, account_ref=account_ref, amount=_dec(entity.Amount),
+                             allocated=allocated, allocated_to=target)
+
+    def find_receipt(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
+        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber", reference)
+        if entity is None:
+            return None
+        return self._payment(entity, reference, account_ref or "")
+
+    def create_receipt(self, spec: PaymentSpec) -> PostedPayment:
+        customer = self._customer_entity(spec.account_ref)
+        cash = self._first("AccountFactory", "Account.ID", spec.bank_nominal)
+        if customer is None or cash is None:
+            raise SageValidationError(f"customer {spec.account_ref} or cash account {spec.bank_nominal} not in Sage")
+        receipt = self.factories.ReceiptFactory.Create()
+        receipt.CustomerReference = customer.Key
+        receipt.AccountReference = cash.Key
+        receipt.Date = self.api.date(spec.date)
+        receipt.ReferenceNumber = spec.reference
+        if spec.method:
+            receipt.PaymentMethod = spec.method
+        allocated_to = None
+        if spec.apply_to is not None:
+            # The SDK applies a receipt to an invoice as it creates it: one save, nothing to finish.
+            invoice = self._find_invoice_entity(spec.apply_to.reference)
+            if invoice is None:
+                raise SageNotFound(f"invoice {spec.apply_to.reference} is not in Sage")
+            line = receipt.AddInvoiceLine(invoice)
+            line.AmountPaid = self.api.decimal(spec.amount)
+            allocated_to = spec.apply_to.number
+        else:
+            line = receipt.AddSalesLine()
+            line.Amount = self.api.decimal(spec.amount)
+        self._save(receipt, f"saving receipt {spec.reference}")
+        key = getattr(receipt, "Key", None)
+        return PostedPayment(id=str(getattr(key, "Guid", "") or spec.reference), reference=spec.reference,
+                             account_ref=spec.account_ref, amount=spec.amount,
+                             allocated=spec.amount if allocated_to else Decimal("0.00"), allocated_to=allocated_to)
+
+    def allocate_receipt(self, receipt: PostedPayment, invoice: PostedDocument, amount: Decimal,
+                         date: dt.date) -> PostedPayment:
+        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber", receipt.reference)
+        target = self._find_invoice_entity(invoice.reference)
+        if entity is None or target is None:
+            raise SageNotFound(f"receipt {receipt.reference} or invoice {invoice.reference} is not in Sage")
+        line = entity.AddInvoiceLine(target)
+        line.AmountPaid = self.api.decimal(amount)
+        self._save(entity, f"applying receipt {receipt.reference}")
+        receipt.allocated += amount
+        receipt.allocated_to = invoice.number
+        return receipt
+
+    def find_refund(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
+        return None
+
+    def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
+        raise SageValidationError("customer refunds are not posted through the Sage 50 US SDK by this agent; "
+                                  f"record the refund of {spec.amount} for {spec.reference} in Sage 50")
+
+    # -- change polling ------------------------------------------------------------------
+    def read_changes(self, kind: str, since: str | None) -> list[dict]:
+        since_at = dt.datetime.fromisoformat(since).replace(tzinfo=None) if since else None
+        factory = {"stock": "InventoryItemFactory", "customer": "CustomerFactory"}.get(kind)
+        if kind == "price":
+            return []  # price properties are not in the public SDK material [U]
+        if factory is None:
+            raise SageNotFound(f"unknown change kind {kind!r}")
+        items = []
+        for entity in self._load(factory):
+            saved = getattr(entity, "LastSavedAt", None)
+            stamp = _py_datetime(saved)
+            # LastSavedAt is null on records never modified since creation: only a full sync
+            # (no cursor) can know about them.
+            if since_at is not None and (stamp is None or stamp < since_at):
+                continue
+            iso = stamp.isoformat() if stamp else None
+            if kind == "stock":
+                items.append({"stock_code": str(entity.ID),
+                              "in_stock": format(Decimal(str(getattr(entity, "QuantityOnHand", 0) or 0)).normalize(),
+                                                 "f"),
+                              "allocated": "0", "modified_at": iso})
+            else:
+                items.append({"account_ref": str(entity.ID), "email": str(entity.Email or ""),
+                              "name": str(entity.Name or ""), "modified_at": iso})
+        items.sort(key=lambda i: i["modified_at"] or "")
+        return items
+
+
+def _py_datetime(value) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    try:  # System.DateTime
+        return dt.datetime(value.Year, value.Month, value.Day, value.Hour, value.Minute, value.Second)
+    except AttributeError:
+        return dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)

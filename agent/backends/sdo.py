@@ -1,0 +1,514 @@
+"""Sage 50 UK (Sage 50 Accounts) through Sage Data Objects over COM (pywin32).
+
+Object model used (reference/sage.md §1): ``SDOEngine.NN`` -> ``Workspaces.Add`` ->
+``SelectCompany`` / ``WorkSpace.Connect(path, user, password, connection name)``;
+``CreateObject("SalesRecord" | "StockRecord" | "InvoiceRecord" | "HeaderData" | "SplitData" |
+"InvoicePost" | "SopPost" | "SopRecord" | "TransactionPost")``; record fields through
+``Fields.Item(NAME).Value``; ``Find`` / ``MoveFirst`` / ``MoveNext`` / ``AddNew`` / ``Update``.
+
+Facts marked [U] in the sheet are isolated in constants below so they can be corrected in one
+place. Everything COM is reached through ``dispatch`` so the tests can hand in recorded fakes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from decimal import Decimal
+
+from agent.backends.base import (
+    DocumentSpec,
+    NewCustomer,
+    PaymentSpec,
+    PostedDocument,
+    PostedPayment,
+    SageBackend,
+    SageCustomer,
+)
+from agent.errors import (
+    BackendUnavailable,
+    RecordLocked,
+    SageBusy,
+    SageError,
+    SageLocked,
+    SageNotFound,
+    SageValidationError,
+    SameUserLoggedIn,
+    VersionMismatch,
+)
+
+logger = logging.getLogger(__name__)
+
+# InvoiceType enum [V]
+SDO_PRODUCT_INVOICE = 0
+SDO_SOP_INVOICE = 1
+SDO_SERVICE_INVOICE = 2
+SDO_PRODUCT_CREDIT = 3
+SDO_SERVICE_CREDIT = 4
+INVOICE_TYPES = (SDO_PRODUCT_INVOICE, SDO_SOP_INVOICE, SDO_SERVICE_INVOICE)
+CREDIT_TYPES = (SDO_PRODUCT_CREDIT, SDO_SERVICE_CREDIT)
+
+# TransType enum [V]
+SDO_SI = 1
+SDO_SC = 2
+SDO_SR = 3
+SDO_SA = 4
+
+# Connect error codes [V]
+LOGON_FAIL = 21
+LOGON_PASSWORD = 22
+LOGON_NAME_IN_USE = 23
+LOGON_EXCLUSIVE = 24
+BAD_DATA_PATH = 25
+WRONG_VERSION = 26
+USER_COUNT_EXCEEDED = 30
+NOT_REGISTERED = 31
+
+# Special product code Sage uses for a non-stock line with its own nominal code.
+NON_STOCK_CODE = "S1"
+# Invoice header/record fields that hold the store reference and the totals. CUST_ORDER_NUMBER is
+# on the InvoicePost header [V]; reading it back from InvoiceRecord, and the total field names, are [U].
+REFERENCE_FIELD = "CUST_ORDER_NUMBER"
+TOTAL_FIELDS = (("ITEMS_NET", "CARR_NET"), ("ITEMS_TAX", "CARR_TAX"))
+ADDRESS_FIELDS = ("ADDRESS_1", "ADDRESS_2", "ADDRESS_3", "ADDRESS_4", "ADDRESS_5")
+
+WINDOWS_ONLY = ("the sdo backend needs Windows with Sage 50 Accounts and Sage Data Objects (SDO) registered; "
+                "use --backend simulator on Linux")
+
+
+def _default_dispatch(progid: str):
+    if sys.platform != "win32":
+        raise BackendUnavailable(WINDOWS_ONLY)
+    try:
+        import win32com.client  # noqa: PLC0415 - pywin32 exists on Windows only
+    except ImportError as exc:
+        raise BackendUnavailable(f"{WINDOWS_ONLY}; pywin32 is missing: pip install pywin32") from exc
+    try:
+        return win32com.client.Dispatch(progid)
+    except Exception as exc:  # noqa: BLE001 - pywintypes.com_error is not importable elsewhere
+        raise BackendUnavailable(
+            f"cannot create {progid}: is the SDO for this Sage 50 version installed and registered "
+            f"(and does the agent's bitness match it)? {exc}") from exc
+
+
+def _dec(value) -> Decimal:
+    if value in (None, ""):
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _com_date(value: dt.date) -> dt.datetime:
+    return dt.datetime(value.year, value.month, value.day)
+
+
+def get(record, name: str):
+    return record.Fields.Item(name).Value
+
+
+def put(record, name: str, value) -> None:
+    record.Fields.Item(name).Value = value
+
+
+def scan(record):
+    """Walk a SDO record set from the first record (MoveNext answers False at the end)."""
+    if not record.MoveFirst():
+        return
+    yield record
+    while record.MoveNext():
+        yield record
+
+
+class SdoBackend(SageBackend):
+    name = "sdo"
+    edition = "sage50uk"
+
+    def __init__(self, company: str, *, user: str = "MANAGER", password: str = "", sdo_version: str = "32",
+                 sage_version: str | None = None, connection_name: str = "ml-connector agent",
+                 refund_trans_type: int | None = None, dispatch=None, **_ignored):
+        if dispatch is None and sys.platform != "win32":
+            raise BackendUnavailable(WINDOWS_ONLY)
+        self.company = company
+        self.user = user
+        self.password = password
+        self.sdo_version = str(sdo_version)
+        self.sage_version = sage_version
+        self.connection_name = connection_name
+        # The audit-trail type SP (customer refund) exists [V]; its TransType enum number is not in
+        # the public material [U], so it must be configured after checking the installed SDO.
+        self.refund_trans_type = refund_trans_type
+        self.dispatch = dispatch or _default_dispatch
+        self.engine = None
+        self.ws = None
+
+    # -- session -------------------------------------------------------------------------
+    def describe(self) -> dict:
+        return {"sage_edition": self.edition, "sage_version": self.sage_version or self.sdo_version,
+                "company": self.company}
+
+    def check_versions(self) -> None:
+        if self.sage_version and str(self.sage_version).split(".")[0] != self.sdo_version.split(".")[0]:
+            raise VersionMismatch(
+                f"SDO v{self.sdo_version} cannot open Sage 50 data v{self.sage_version}: install the SDO for "
+                f"v{str(self.sage_version).split('.')[0]} and set sdo_version to match")
+
+    def connect(self) -> None:
+        if self.ws is not None:
+            return
+        self.check_versions()
+        engine = self.dispatch(f"SDOEngine.{self.sdo_version.split('.')[0]}")
+        ws = engine.Workspaces.Add(self.connection_name)
+        path = self.company
+        if not path.rstrip("\\/").upper().endswith("ACCDATA"):
+            path = engine.SelectCompany(path)
+        try:
+            ok = ws.Connect(path, self.user, self.password, self.connection_name)
+        except Exception:  # noqa: BLE001 - COM raises on a refused logon; LastError has the reason
+            ok = False
+        if not ok:
+            raise self._connect_error(engine)
+        self.engine, self.ws = engine, ws
+
+    def _connect_error(self, engine) -> SageError:
+        code, text = self._last_error(engine)
+        if code == LOGON_NAME_IN_USE:
+            return SameUserLoggedIn(f"Sage user {self.user!r} is already logged in: {text}", sage_code=code)
+        if code == LOGON_EXCLUSIVE:
+            return SageLocked(f"Sage data is in exclusive use (backup, year end, check data): {text}",
+                              sage_code=code)
+        if code == USER_COUNT_EXCEEDED:
+            return SageBusy(f"no free Sage 50 user licence: {text}", sage_code=code)
+        if code == WRONG_VERSION:
+            return VersionMismatch(
+                f"SDO v{self.sdo_version} does not match the version of the Sage 50 data ({text}); install the "
+                f"SDO that ships with the installed Sage 50 and set sdo_version", sage_code=code)
+        if code in (LOGON_FAIL, LOGON_PASSWORD):
+            return SageValidationError(f"Sage refused user {self.user!r}: {text}", sage_code=code)
+        if code == BAD_DATA_PATH:
+            return SageValidationError(f"{self.company} is not a Sage 50 data folder: {text}", sage_code=code)
+        if code == NOT_REGISTERED:
+            return BackendUnavailable(f"SDO is not registered on this machine: {text}", sage_code=code)
+        return SageError(f"Sage logon failed ({code}): {text}", sage_code=code)
+
+    @staticmethod
+    def _last_error(engine) -> tuple[int | None, str]:
+        try:
+            err = engine.LastError
+            return int(err.Code), str(err.Text)
+        except Exception:  # noqa: BLE001
+            return None, "unknown error"
+
+    def _write_error(self, what: str) -> SageError:
+        code, text = self._last_error(self.engine)
+        lowered = text.lower()
+        if "exclusive" in lowered:
+            return SageLocked(f"{what}: {text}", sage_code=code)
+        if "lock" in lowered or "in use" in lowered:
+            return RecordLocked(f"{what}: {text}", sage_code=code)
+        if "busy" in lowered:
+            return SageBusy(f"{what}: {text}", sage_code=code)
+        return SageValidationError(f"{what}: {text}", sage_code=code)
+
+    def disconnect(self) -> None:
+        ws, self.ws, self.engine = self.ws, None, None
+        if ws is not None:
+            try:
+                ws.Disconnect()
+            except Exception:  # noqa: BLE001 - logging out of a broken session must not raise
+                logger.warning("SDO Disconnect failed", exc_info=True)
+
+    def _new(self, name: str):
+        if self.ws is None:
+            raise SageValidationError("not connected to Sage")
+        return self.ws.CreateObject(name)
+
+    # -- customers -----------------------------------------------------------------------
+    @staticmethod
+    def _customer(rec) -> SageCustomer:
+        return SageCustomer(account_ref=str(get(rec, "ACCOUNT_REF")), name=str(get(rec, "NAME") or ""),
+                            email=str(get(rec, "E_MAIL") or ""), balance=_dec(get(rec, "BALANCE")))
+
+    def _sales_record(self, account_ref: str):
+        rec = self._new("SalesRecord")
+        put(rec, "ACCOUNT_REF", account_ref)
+        return rec if rec.Find(False) else None
+
+    def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
+        if account_ref:
+            rec = self._sales_record(account_ref)
+            return self._customer(rec) if rec is not None else None
+        if not (email or name):
+            return None
+        for rec in scan(self._new("SalesRecord")):
+            if email and str(get(rec, "E_MAIL") or "").strip().lower() == email.strip().lower():
+                return self._customer(rec)
+            if not email and str(get(rec, "NAME") or "") == name:
+                return self._customer(rec)
+        return None
+
+    def create_customer(self, customer: NewCustomer) -> SageCustomer:
+        rec = self._new("SalesRecord")
+        rec.AddNew()
+        put(rec, "ACCOUNT_REF", customer.account_ref)
+        put(rec, "NAME", (customer.company or customer.name)[:60])
+        if customer.company and customer.name:
+            put(rec, "CONTACT_NAME", customer.name[:30])
+        address = [*customer.address_lines[:4], customer.postcode]
+        for field_name, value in zip(ADDRESS_FIELDS, address, strict=False):
+            if value:
+                put(rec, field_name, value[:60])
+        if customer.email:
+            put(rec, "E_MAIL", customer.email)
+        if customer.phone:
+            put(rec, "TELEPHONE", customer.phone[:30])
+        if not rec.Update():
+            raise self._write_error(f"creating customer {customer.account_ref}")
+        return SageCustomer(account_ref=customer.account_ref, name=customer.company or customer.name,
+                            email=customer.email)
+
+    def missing_stock_codes(self, codes: list[str]) -> list[str]:
+        missing = []
+        for code in codes:
+            rec = self._new("StockRecord")
+            put(rec, "STOCK_CODE", code)
+            if not rec.Find(False):
+                missing.append(code)
+        return missing
+
+    # -- invoices and credit notes ---------------------------------------------------------
+    def _find_document(self, reference: str, types: tuple[int, ...]) -> PostedDocument | None:
+        for rec in scan(self._new("InvoiceRecord")):
+            if str(get(rec, REFERENCE_FIELD) or "") == reference and int(get(rec, "INVOICE_TYPE_CODE")) in types:
+                net = sum((_dec(get(rec, f)) for f in TOTAL_FIELDS[0]), Decimal("0.00"))
+                tax = sum((_dec(get(rec, f)) for f in TOTAL_FIELDS[1]), Decimal("0.00"))
+                return PostedDocument(number=str(get(rec, "INVOICE_NUMBER")), reference=reference,
+                                      account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net, tax_total=tax,
+                                      gross_total=net + tax, outstanding=net + tax)
+        return None
+
+    def find_invoice(self, reference: str) -> PostedDocument | None:
+        return self._find_document(reference, INVOICE_TYPES)
+
+    def find_credit_note(self, reference: str) -> PostedDocument | None:
+        return self._find_document(reference, CREDIT_TYPES)
+
+    def _fill_header(self, header, spec: DocumentSpec, date_field: str) -> None:
+        # SDO does not copy the customer's name and address onto the document as the UI does.
+        customer = self._sales_record(spec.account_ref)
+        if customer is None:
+            raise SageValidationError(f"customer account {spec.account_ref} is not in Sage")
+        put(header, "ACCOUNT_REF", spec.account_ref)
+        put(header, "NAME", get(customer, "NAME"))
+        for field_name in ADDRESS_FIELDS:
+            put(header, field_name, get(customer, field_name))
+        put(header, date_field, _com_date(spec.date))
+        put(header, REFERENCE_FIELD, spec.reference)
+        if spec.notes:
+            put(header, "NOTES_1", spec.notes[:60])
+        if spec.carriage is not None:
+            put(header, "CARR_NET", spec.carriage.net)
+            put(header, "CARR_TAX", spec.carriage.tax)
+            put(header, "CARR_TAX_CODE", spec.carriage.tax_code)
+            if spec.carriage.nominal_code:
+                put(header, "CARR_NOM_CODE", spec.carriage.nominal_code)
+
+    @staticmethod
+    def _fill_items(post, spec: DocumentSpec) -> None:
+        for line in spec.lines:
+            item = post.Items.Add()
+            put(item, "STOCK_CODE", line.stock_code or NON_STOCK_CODE)
+            put(item, "DESCRIPTION", line.description[:60])
+            put(item, "QTY_ORDER", line.quantity)
+            put(item, "UNIT_PRICE", line.unit_price)
+            put(item, "NET_AMOUNT", line.net)
+            put(item, "FULL_NET_AMOUNT", line.net)
+            put(item, "TAX_AMOUNT", line.tax)
+            put(item, "TAX_CODE", line.tax_code)
+            if line.nominal_code:
+                put(item, "NOMINAL_CODE", line.nominal_code)
+
+    def _post_document(self, spec: DocumentSpec, doc_type: int, finder) -> PostedDocument:
+        post = self._new("InvoicePost")
+        post.Type = doc_type
+        self._fill_header(post.Header, spec, "INVOICE_DATE")
+        self._fill_items(post, spec)
+        if not post.Update():
+            raise self._write_error(f"posting {spec.reference}")
+        # The number Sage gave is read back from InvoiceRecord (setting it on the header is [U]).
+        posted = finder(spec.reference)
+        if posted is None:
+            raise SageError(f"{spec.reference} was posted but cannot be found in InvoiceRecord")
+        return posted
+
+    def create_invoice(self, spec: DocumentSpec) -> PostedDocument:
+        return self._post_document(spec, SDO_PRODUCT_INVOICE, self.find_invoice)
+
+    def create_credit_note(self, spec: DocumentSpec) -> PostedDocument:
+        return self._post_document(spec, SDO_PRODUCT_CREDIT, self.find_credit_note)
+
+    # -- sales orders ------------------------------------------------------------------------
+    def find_sales_order(self, reference: str) -> PostedDocument | None:
+        for rec in scan(self._new("SopRecord")):
+            if str(get(rec, REFERENCE_FIELD) or "") == reference:
+                net, tax = _dec(get(rec, "ITEMS_NET")), _dec(get(rec, "ITEMS_TAX"))
+                return PostedDocument(number=str(get(rec, "ORDER_NUMBER")), reference=reference,
+                                      account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net, tax_total=tax,
+                                      gross_total=net + tax)
+        return None
+
+    def create_sales_order(self, spec: DocumentSpec) -> PostedDocument:
+        post = self._new("SopPost")
+        self._fill_header(post.Header, spec, "ORDER_DATE")
+        self._fill_items(post, spec)
+        if not post.Update():
+            raise self._write_error(f"posting sales order {spec.reference}")
+        posted = self.find_sales_order(spec.reference)
+        if posted is None:
+            raise SageError(f"sales order {spec.reference} was posted but cannot be found in SopRecord")
+        return posted
+
+    # -- receipts, refunds, allocation ---------------------------------------------------------
+    def _customer_headers(self, account_ref: str | None):
+        """The customer's audit-trail headers (SalesRecord.Link), or the whole trail without one."""
+        if account_ref:
+            rec = self._sales_record(account_ref)
+            return scan(rec.Link) if rec is not None else iter(())
+        return scan(self._new("HeaderData"))
+
+    def _find_payment(self, reference: str, account_ref: str | None, types: tuple[int, ...]):
+        for hd in self._customer_headers(account_ref):
+            if int(get(hd, "TYPE")) in types and str(get(hd, "INV_REF") or "") == reference:
+                return PostedPayment(id=str(hd.RecordNumber), reference=reference,
+                                     account_ref=str(get(hd, "ACCOUNT_REF")), amount=_dec(get(hd, "NET_AMOUNT")),
+                                     allocated=_dec(get(hd, "AMOUNT_PAID")))
+        return None
+
+    def find_receipt(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
+        return self._find_payment(reference, account_ref, (SDO_SR, SDO_SA))
+
+    def _post_payment(self, spec: PaymentSpec, trans_type: int) -> PostedPayment:
+        post = self._new("TransactionPost")
+        header = post.Header
+        put(header, "TYPE", trans_type)
+        put(header, "ACCOUNT_REF", spec.account_ref)
+        put(header, "DATE", _com_date(spec.date))
+        put(header, "POSTED_DATE", _com_date(dt.date.today()))
+        put(header, "INV_REF", spec.reference)
+        put(header, "DETAILS", spec.details[:60])
+        put(header, "BANK_CODE", spec.bank_nominal)
+        put(header, "NET_AMOUNT", spec.amount)
+        split = post.Items.Add()
+        put(split, "TYPE", trans_type)
+        put(split, "NOMINAL_CODE", spec.bank_nominal)
+        put(split, "DETAILS", spec.details[:60])
+        put(split, "DATE", _com_date(spec.date))
+        put(split, "NET_AMOUNT", spec.amount)
+        put(split, "TAX_AMOUNT", Decimal("0.00"))
+        put(split, "TAX_CODE", 9)  # T9: bank transactions are outside the scope of VAT
+        if not post.Update():
+            raise self._write_error(f"posting {spec.reference}")
+        return PostedPayment(id=str(post.PostingNumber), reference=spec.reference, account_ref=spec.account_ref,
+                             amount=spec.amount)
+
+    def create_receipt(self, spec: PaymentSpec) -> PostedPayment:
+        return self._post_payment(spec, SDO_SR)
+
+    def _allocate(self, payment: PostedPayment, target_type: int, target_ref: str, amount: Decimal,
+                  date: dt.date) -> Decimal:
+        """AllocatePayment works per split of the target transaction, not per document."""
+        target = None
+        for hd in self._customer_headers(payment.account_ref):
+            if int(get(hd, "TYPE")) == target_type and str(get(hd, "INV_REF") or "") == target_ref:
+                target = (int(get(hd, "FIRST_SPLIT")), int(get(hd, "LAST_SPLIT")))
+                break
+        if target is None:
+            # InvoicePost documents reach the ledger only when someone runs "Update Ledgers" in
+            # Sage; until then the payment stays unallocated and the rerun allocates it.
+            logger.warning("%s %s is not on the ledger yet; %s left unallocated", "document", target_ref,
+                           payment.reference)
+            return Decimal("0.00")
+        own = self._new("HeaderData")
+        own.Read(int(payment.id))
+        payment_split = int(get(own, "FIRST_SPLIT"))
+        split = self._new("SplitData")
+        remaining = amount
+        for number in range(target[0], target[1] + 1):
+            if remaining <= 0:
+                break
+            split.Read(number)
+            open_amount = _dec(get(split, "NET_AMOUNT")) + _dec(get(split, "TAX_AMOUNT")) - \
+                _dec(get(split, "AMOUNT_PAID"))
+            part = min(remaining, open_amount)
+            if part <= 0:
+                continue
+            poster = self._new("TransactionPost")
+            if not poster.AllocatePayment(int(get(split, "TRAN_NUMBER")), payment_split, part, _com_date(date)):
+                raise self._write_error(f"allocating {payment.reference} to {target_ref}")
+            remaining -= part
+        return amount - remaining
+
+    def allocate_receipt(self, receipt: PostedPayment, invoice: PostedDocument, amount: Decimal,
+                         date: dt.date) -> PostedPayment:
+        allocated = self._allocate(receipt, SDO_SI, invoice.number, amount, date)
+        receipt.allocated += allocated
+        if allocated > 0:
+            receipt.allocated_to = invoice.number
+        return receipt
+
+    def find_refund(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
+        if self.refund_trans_type is None:
+            return None
+        return self._find_payment(reference, account_ref, (int(self.refund_trans_type),))
+
+    def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
+        if self.refund_trans_type is None:
+            raise SageValidationError(
+                "customer refunds (SP) need backend option refund_trans_type: the TransType number of SP in "
+                "the installed SDO")
+        paid = self._post_payment(spec, int(self.refund_trans_type))
+        allocated = self._allocate(paid, SDO_SC, credit_note.number, spec.amount, spec.date)
+        paid.allocated = allocated
+        paid.allocated_to = credit_note.number if allocated > 0 else None
+        return paid
+
+    # -- change polling ------------------------------------------------------------------
+    def read_changes(self, kind: str, since: str | None) -> list[dict]:
+        since_at = dt.datetime.fromisoformat(since) if since else None
+        table = {"stock": "StockRecord", "price": "StockRecord", "customer": "SalesRecord"}.get(kind)
+        if table is None:
+            raise SageNotFound(f"unknown change kind {kind!r}")
+        items = []
+        for rec in scan(self._new(table)):
+            modified = _as_datetime(get(rec, "RECORD_MODIFY_DATE"))
+            if since_at is not None and modified is not None and _naive(modified) < _naive(since_at):
+                continue
+            stamp = modified.isoformat() if modified else None
+            if kind == "stock":
+                items.append({"stock_code": str(get(rec, "STOCK_CODE")),
+                              "in_stock": _qty(get(rec, "QTY_IN_STOCK")),
+                              "allocated": _qty(get(rec, "QTY_ALLOCATED")), "modified_at": stamp})
+            elif kind == "price":
+                items.append({"stock_code": str(get(rec, "STOCK_CODE")), "price": str(_dec(get(rec, "SALES_PRICE"))),
+                              "modified_at": stamp})
+            else:
+                items.append({"account_ref": str(get(rec, "ACCOUNT_REF")), "email": str(get(rec, "E_MAIL") or ""),
+                              "name": str(get(rec, "NAME") or ""), "modified_at": stamp})
+        items.sort(key=lambda i: i["modified_at"] or "")
+        return items
+
+
+def _as_datetime(value) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    # Sage stores local wall-clock time; pywin32 hands back an aware datetime in some versions.
+    return value.replace(tzinfo=None)
+
+
+def _qty(value) -> str:
+    return format(Decimal(str(value or 0)).normalize(), "f")

@@ -1,0 +1,192 @@
+"""Command line: ``python -m agent run ...`` and ``python -m agent simulator ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from decimal import Decimal
+
+from agent import __version__
+from agent.backends import BACKENDS
+
+logger = logging.getLogger("agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m agent", description="ml-connector agent for desktop Sage")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="connect to the server and execute Sage jobs")
+    run.add_argument("--config", help="TOML file with the same keys as these options")
+    run.add_argument("--server", help="server base URL, e.g. https://connector.example.com")
+    run.add_argument("--key", help="agent key (or set ML_AGENT_KEY; a key on the command line is visible "
+                                   "to other users of the machine)")
+    run.add_argument("--backend", choices=BACKENDS)
+    run.add_argument("--company", help="simulator: company file; sdo: company data folder; sage50us: company name")
+    run.add_argument("--journal", help="local journal file (default: per-user data folder)")
+    run.add_argument("--log-file", dest="log_file")
+    run.add_argument("--log-level", dest="log_level")
+    run.add_argument("--once", action="store_true", default=None, help="one cycle (heartbeat, changes, one lease)")
+    run.add_argument("--lease-wait", dest="lease_wait_seconds", type=int, help="override the server's long poll")
+    run.add_argument("--heartbeat-seconds", dest="heartbeat_seconds", type=float)
+    run.add_argument("--poll-changes-seconds", dest="poll_changes_seconds", type=float)
+    run.add_argument("--user", help="Sage user name the backend logs in with")
+    run.add_argument("--password", help="Sage password (prefer the config file)")
+
+    sim = sub.add_parser("simulator", help="manage a simulated Sage 50 company file")
+    simsub = sim.add_subparsers(dest="sim_command", required=True)
+
+    def company_arg(p):
+        p.add_argument("--company", required=True, help="path of the simulated company file")
+        return p
+
+    init = company_arg(simsub.add_parser("init", help="create a company file"))
+    init.add_argument("--name", default="DEMO")
+    init.add_argument("--data-version", default="32.0")
+    init.add_argument("--sku", action="append", default=[], help="stock code to create (repeatable)")
+
+    inspect = company_arg(simsub.add_parser("inspect", help="print what was posted"))
+    inspect.add_argument("what", choices=["invoices", "credit-notes", "customers", "stock", "receipts", "refunds",
+                                          "sales-orders", "logins"])
+    inspect.add_argument("--json", action="store_true")
+
+    seed = company_arg(simsub.add_parser("seed", help="create stock items for SKUs"))
+    seed.add_argument("skus", nargs="*")
+    seed.add_argument("--sku", action="append", default=[])
+    seed.add_argument("--qty", default="10")
+    seed.add_argument("--price", default="10.00")
+
+    setstock = company_arg(simsub.add_parser("set-stock", help="change quantity / price of a stock item"))
+    setstock.add_argument("stock_code")
+    setstock.add_argument("--qty")
+    setstock.add_argument("--price")
+    setstock.add_argument("--allocated")
+
+    lock = company_arg(simsub.add_parser("lock", help="a person opens a record for editing"))
+    lock.add_argument("kind", choices=["customer", "stock"])
+    lock.add_argument("key")
+    lock.add_argument("--holder", default="bookkeeper")
+    unlock = company_arg(simsub.add_parser("unlock", help="the person closes the record"))
+    unlock.add_argument("kind", choices=["customer", "stock"])
+    unlock.add_argument("key")
+
+    exclusive = company_arg(simsub.add_parser("exclusive", help="start/stop an exclusive task (backup, year end)"))
+    exclusive.add_argument("state", choices=["on", "off"])
+    exclusive.add_argument("--task", default="backup")
+
+    busy = company_arg(simsub.add_parser("busy", help="make the next N writes answer busy"))
+    busy.add_argument("count", type=int)
+
+    company_arg(simsub.add_parser("clear-logins", help="remove every login (like deleting QUEUE.DTA)"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return run_command(args)
+    return simulator_command(args)
+
+
+# -- run -----------------------------------------------------------------------------------------
+def run_command(args) -> int:
+    from agent.backends import create_backend
+    from agent.client import AgentClient
+    from agent.config import load_config
+    from agent.errors import SageError
+    from agent.journal import Journal
+    from agent.logging_setup import setup_logging
+    from agent.runner import Runner
+
+    overrides = {name: getattr(args, name) for name in (
+        "server", "key", "backend", "company", "journal", "log_file", "log_level", "once", "lease_wait_seconds",
+        "heartbeat_seconds", "poll_changes_seconds")}
+    try:
+        config = load_config(args.config, overrides)
+        if args.user:
+            config.backend_options["user"] = args.user
+        if args.password:
+            config.backend_options["password"] = args.password
+        config.validate()
+    except (OSError, ValueError) as exc:
+        print(f"agent: {exc}", file=sys.stderr)
+        return 64
+    setup_logging(config.log_file, config.log_level,
+                  secrets=[config.key, str(config.backend_options.get("password", ""))])
+    try:
+        backend = create_backend(config.backend, config.company, config.backend_options)
+    except SageError as exc:
+        logger.error("%s", exc)
+        return 69
+    client = AgentClient(config.server, config.key, verify=config.verify_tls,
+                         user_agent=f"ml-connector-agent/{__version__}")
+    journal = Journal(config.journal)
+    runner = Runner(config, backend, client, journal)
+    signal.signal(signal.SIGINT, runner.stop)
+    signal.signal(signal.SIGTERM, runner.stop)
+    try:
+        return runner.run()
+    finally:
+        journal.close()
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+
+
+# -- simulator -----------------------------------------------------------------------------------
+def simulator_command(args) -> int:
+    from agent.errors import SageError
+    from agent.simulator.company import SimCompany
+    from agent.simulator.inspect import render
+
+    try:
+        if args.sim_command == "init":
+            company = SimCompany.create(args.company, name=args.name, data_version=args.data_version)
+            if args.sku:
+                company.seed_stock(args.sku)
+            print(f"simulated Sage 50 company {args.name} at {args.company}")
+            return 0
+        company = SimCompany(args.company)
+        cmd = args.sim_command
+        if cmd == "inspect":
+            print(render(company, args.what, as_json=args.json))
+        elif cmd == "seed":
+            skus = [*args.skus, *args.sku]
+            created = company.seed_stock(skus, qty=Decimal(args.qty), price=Decimal(args.price))
+            print(f"created {created} stock item(s), {len(skus) - created} already existed")
+        elif cmd == "set-stock":
+            company.set_stock(args.stock_code, qty=_dec(args.qty), price=_dec(args.price),
+                              allocated=_dec(args.allocated))
+            print(f"{args.stock_code} updated")
+        elif cmd == "lock":
+            company.lock_record(args.kind, args.key, args.holder)
+        elif cmd == "unlock":
+            company.unlock_record(args.kind, args.key)
+        elif cmd == "exclusive":
+            company.set_exclusive(args.task if args.state == "on" else None)
+        elif cmd == "busy":
+            company.set_busy(args.count)
+        elif cmd == "clear-logins":
+            print(f"cleared {company.clear_logins()} login(s)")
+        return 0
+    except (SageError, OSError) as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dec(value):
+    return Decimal(value) if value is not None else None
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2, default=_json_default)

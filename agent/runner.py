@@ -1,0 +1,403 @@
+"""The run loop: heartbeat, lease, execute jobs serially in one Sage company, complete or fail,
+poll Sage for changes and push them. Backs off when the server or Sage is unavailable.
+
+One ``Runner`` drives one Sage company: jobs and change polls share the Sage login (one user
+name cannot be logged in twice), so everything touching Sage happens on this one thread, one job
+at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from agent import __version__
+from agent.backends.base import SageBackend
+from agent.backoff import Backoff
+from agent.client import AgentClient, StaleLease
+from agent.config import AgentConfig
+from agent.errors import RecordLocked, SageBusy, SageError
+from agent.journal import ACKNOWLEDGED, WRITTEN, Journal
+from agent.operations import WRITE_OPERATIONS, OperationSettings, execute, sage_id_of
+from connector.http import ApiError, AuthError, RetryableError
+
+logger = logging.getLogger("agent.runner")
+
+PUSH_BATCH = 500
+# Results are sent in batches (POST /jobs/complete) when the server has that endpoint: at most this
+# many, and never held longer than this after the first one, so a slow Sage does not sit on results.
+COMPLETE_BATCH = 50
+COMPLETE_HOLD_SECONDS = 0.5
+
+
+@dataclass
+class ServerSettings:
+    lease_wait_seconds: int = 25
+    max_jobs: int = 10
+    poll_changes_seconds: float = 60.0
+    stock_quantity: str = "available"
+
+
+class Runner:
+    def __init__(self, config: AgentConfig, backend: SageBackend, client: AgentClient, journal: Journal, *,
+                 out=None, clock=time.monotonic):
+        self.config = config
+        self.backend = backend
+        self.client = client
+        self.journal = journal
+        self.out = out if out is not None else sys.stdout
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.server = ServerSettings()
+        self.cursors: dict[str, str | None] = {}
+        self._pushed_at_cursor: dict[str, set] = {}
+        self.server_backoff = Backoff(base=config.backoff_base_seconds, cap=config.backoff_cap_seconds)
+        self.sage_backoff = Backoff(base=config.backoff_base_seconds, cap=config.backoff_cap_seconds)
+        self.settings = OperationSettings(sales_nominal=config.sales_nominal,
+                                          carriage_nominal=config.carriage_nominal,
+                                          bank_nominal=config.bank_nominal)
+        self._next_heartbeat = 0.0
+        self._next_changes = 0.0
+        self._heartbeat_ok = False
+        self.jobs_done = 0
+        self._outbox: list[tuple[dict, dict, bool]] = []  # (job, result, replayed) awaiting `complete`
+        self._outbox_since = 0.0
+
+    # -- control ---------------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        if not self.stop_event.is_set():
+            logger.info("stopping: finishing the current job, then logging out of Sage")
+        self.stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.stop_event.wait(seconds)
+
+    def _say(self, line: str) -> None:
+        logger.info(line)
+        try:
+            print(line, file=self.out, flush=True)
+        except (OSError, ValueError):
+            pass
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Loop until stopped (or one cycle with ``once``). Returns a process exit code."""
+        logger.info("agent %s starting: backend=%s company=%s server=%s", __version__, self.backend.name,
+                    self.config.company, self.client.base_url)
+        exit_code = 0
+        try:
+            while not self.stopping:
+                try:
+                    self.cycle()
+                    self.server_backoff.success()
+                except AuthError as exc:
+                    logger.error("the server refused the agent key (%s); check the key in admin", exc.status)
+                    if self.config.once:
+                        return 3
+                    self._sleep(self.server_backoff.failure())
+                    continue
+                except (RetryableError, ApiError) as exc:
+                    delay = self.server_backoff.failure()
+                    logger.warning("server unavailable (%s); retrying in %.1fs", exc, delay)
+                    if self.config.once:
+                        return 2
+                    self._sleep(delay)
+                    continue
+                if self.config.once:
+                    break
+        finally:
+            try:
+                self.backend.disconnect()
+            except Exception:  # noqa: BLE001 - logging out must never mask the real exit
+                logger.exception("logout from Sage failed")
+            logger.info("agent stopped after %d job(s)", self.jobs_done)
+        return exit_code
+
+    def cycle(self) -> None:
+        now = self.clock()
+        if now >= self._next_heartbeat or not self._heartbeat_ok:
+            self.heartbeat()
+            self._next_heartbeat = self.clock() + self.config.heartbeat_seconds
+            self.flush_unacknowledged()
+        if self.clock() >= self._next_changes and self.config.change_kinds:
+            self.poll_changes()
+            self._next_changes = self.clock() + self.poll_interval
+        if self.stopping:
+            return
+        if self.sage_backoff.failures:
+            # Sage was busy or locked: probe with a login before taking jobs, so a long backup
+            # does not burn the jobs' attempts.
+            if not self.probe_sage():
+                return
+        wait = self.lease_wait
+        if not self.config.once:
+            until_due = min(self._next_heartbeat, self._next_changes) - self.clock()
+            wait = max(0, min(wait, int(until_due)))
+        jobs = self.client.lease(self.max_jobs, wait)
+        if jobs:
+            self.process(jobs)
+        elif wait == 0 and not self.config.once:
+            self._sleep(1.0)  # no long poll this round: do not hammer the server
+
+    @property
+    def lease_wait(self) -> int:
+        value = self.config.lease_wait_seconds
+        return int(self.server.lease_wait_seconds if value is None else value)
+
+    @property
+    def max_jobs(self) -> int:
+        return int(self.config.max_jobs or self.server.max_jobs)
+
+    @property
+    def poll_interval(self) -> float:
+        value = self.config.poll_changes_seconds
+        return float(self.server.poll_changes_seconds if value is None else value)
+
+    # -- heartbeat -----------------------------------------------------------------------------
+    def heartbeat(self) -> dict:
+        try:
+            described = self.backend.describe()
+        except SageError as exc:
+            logger.warning("could not read Sage details for the heartbeat: %s", exc)
+            described = {"sage_edition": self.backend.edition, "sage_version": "", "company": ""}
+        info = {"agent_version": __version__, "backend": self.backend.name, **described}
+        if not info.get("company"):
+            info["company"] = self.config.company
+        answer = self.client.heartbeat(info)
+        config = answer.get("config") or {}
+        self.server = ServerSettings(
+            lease_wait_seconds=int(config.get("lease_wait_seconds", self.server.lease_wait_seconds)),
+            max_jobs=int(config.get("max_jobs", self.server.max_jobs)),
+            poll_changes_seconds=float(config.get("poll_changes_seconds", self.server.poll_changes_seconds)),
+            stock_quantity=config.get("stock_quantity", self.server.stock_quantity))
+        if not self._heartbeat_ok:
+            # The server's cursors are where a restarted agent resumes; afterwards ours run ahead.
+            self.cursors.update(config.get("cursors") or {})
+        self._heartbeat_ok = True
+        return answer
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def probe_sage(self) -> bool:
+        try:
+            self.backend.connect()
+        except SageError as exc:
+            delay = self.sage_backoff.failure()
+            logger.warning("Sage still unavailable (%s: %s); next try in %.1fs", exc.code, exc, delay)
+            self._sleep(delay)
+            return False
+        finally:
+            self.backend.disconnect()
+        self.sage_backoff.success()
+        return True
+
+    def process(self, jobs: list[dict]) -> None:
+        pending = []
+        for job in jobs:
+            # Jobs whose Sage write is already in the journal need no Sage at all: answer them first.
+            if not self.complete_from_journal(job):
+                pending.append(job)
+        if not pending:
+            self.flush_results()
+            return
+        # Connect per batch and log out after it: the integration user stays free between batches.
+        try:
+            try:
+                self.backend.connect()
+            except SageError as exc:
+                for job in pending:
+                    self.report_failure(job, exc)
+                delay = self.sage_backoff.failure() if exc.retryable else 0
+                if delay:
+                    logger.warning("Sage unavailable (%s); pausing %.1fs before leasing again", exc.code, delay)
+                    self._sleep(delay)
+                return
+            while pending:
+                job = pending.pop(0)
+                if self.stopping:
+                    self.release(job, "agent is stopping")
+                    continue
+                self.run_job(job)
+        finally:
+            self.backend.disconnect()
+            self.flush_results()
+
+    def release(self, job: dict, why: str) -> None:
+        try:
+            self.client.fail(job["id"], job["lease_token"], "sage_busy", why, True)
+        except ApiError as exc:
+            logger.warning("could not hand job %s back (%s); its lease will expire", job["id"], exc)
+
+    def complete_from_journal(self, job: dict) -> bool:
+        if job.get("op") not in WRITE_OPERATIONS:
+            return False
+        entry = self.journal.get(int(job["id"]))
+        if entry is None or entry.state not in (WRITTEN, ACKNOWLEDGED) or entry.result is None:
+            return False
+        # Sage already has it and we know the answer; the server just never heard it.
+        self.complete(job, entry.result, replayed=True)
+        return True
+
+    def run_job(self, job: dict) -> None:
+        if self.complete_from_journal(job):
+            return
+        job_id, op, reference = int(job["id"]), job.get("op", ""), job.get("reference", "")
+        is_write = op in WRITE_OPERATIONS
+        if is_write:
+            self.journal.started(job_id, op, reference, job.get("lease_token"))
+        try:
+            result = self.execute_with_local_retry(op, job.get("payload") or {})
+        except SageError as exc:
+            self.report_failure(job, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad job must not stop the agent
+            logger.exception("job %s %s crashed", job_id, op)
+            self.report_failure(job, SageError(f"{exc.__class__.__name__}: {exc}"), retryable=True)
+            return
+        if is_write:
+            self.journal.written(job_id, sage_id_of(result), result)
+        self.complete(job, result)
+
+    def execute_with_local_retry(self, op: str, payload: dict) -> dict:
+        """Busy and record-locked are retried here a few times, briefly.
+
+        They usually last seconds (someone saving a customer, Sage writing its files), and a local
+        retry keeps the job's attempts and the server's backoff for real outages. The total wait is
+        bounded far below the lease (120 s), so the lease never expires under us. Exclusive mode and
+        "same user logged in" last minutes or hours: they go straight back to the server.
+        """
+        attempt = 0
+        while True:
+            try:
+                return execute(self.backend, op, payload, self.settings)
+            except (SageBusy, RecordLocked) as exc:
+                attempt += 1
+                if attempt > self.config.local_retries or self.stopping:
+                    raise
+                delay = self.config.local_retry_seconds * (2 ** (attempt - 1))
+                logger.info("%s (%s); retry %d/%d in %.1fs", exc.code, exc, attempt, self.config.local_retries,
+                            delay)
+                self._sleep(delay)
+
+    def complete(self, job: dict, result: dict, *, replayed: bool = False) -> None:
+        """Hand a result to the server: batched when the server supports it, else at once."""
+        if self.client.batch_complete is False:
+            self.complete_one(job, result, replayed=replayed)
+            return
+        if not self._outbox:
+            self._outbox_since = self.clock()
+        self._outbox.append((job, result, replayed))
+        if len(self._outbox) >= COMPLETE_BATCH or self.clock() - self._outbox_since >= COMPLETE_HOLD_SECONDS:
+            self.flush_results()
+
+    def flush_results(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        try:
+            answers = self.client.complete_many([{"id": int(job["id"]), "lease_token": job["lease_token"],
+                                                  "result": result} for job, result, _ in outbox])
+        except ApiError as exc:
+            logger.warning("%d result(s) not acknowledged (%s); will complete them from the journal later",
+                           len(outbox), exc)
+            return
+        if answers is None:  # an older server: one call per job
+            for job, result, replayed in outbox:
+                self.complete_one(job, result, replayed=replayed)
+            return
+        by_id = {int(a.get("id", 0)): a for a in answers}
+        for job, result, replayed in outbox:
+            answer = by_id.get(int(job["id"])) or {}
+            if answer.get("status") == 200:
+                self.acknowledged(job, result, replayed)
+            elif answer.get("status") == 409:
+                logger.warning("job %s: lease is stale; the result stays in the journal for its next lease",
+                               job["id"])
+            else:
+                logger.warning("job %s: complete failed (%s %s); will complete it from the journal later",
+                               job["id"], answer.get("status"), answer.get("detail"))
+
+    def complete_one(self, job: dict, result: dict, *, replayed: bool = False) -> None:
+        job_id = int(job["id"])
+        try:
+            self.client.complete(job_id, job["lease_token"], result)
+        except StaleLease:
+            logger.warning("job %s: lease is stale; the result stays in the journal for its next lease", job_id)
+            return
+        except ApiError as exc:
+            logger.warning("job %s: complete failed (%s); will complete it from the journal later", job_id, exc)
+            return
+        self.acknowledged(job, result, replayed)
+
+    def acknowledged(self, job: dict, result: dict, replayed: bool) -> None:
+        job_id = int(job["id"])
+        if job.get("op") in WRITE_OPERATIONS:
+            self.journal.acknowledged(job_id)
+        self.jobs_done += 1
+        sage_id = sage_id_of(result) or "-"
+        self._say(f"JOB {job_id} {job.get('op')} ref={job.get('reference', '')} -> done sage_id={sage_id} "
+                  f"existed={str(bool(result.get('existed'))).lower()}{' (from journal)' if replayed else ''}")
+
+    def report_failure(self, job: dict, exc: SageError, *, retryable: bool | None = None) -> None:
+        retryable = exc.retryable if retryable is None else retryable
+        job_id = int(job["id"])
+        try:
+            self.client.fail(job_id, job["lease_token"], exc.code, str(exc), retryable)
+        except ApiError as err:
+            logger.warning("job %s: fail could not be reported (%s); the lease will expire", job_id, err)
+        self._say(f"JOB {job_id} {job.get('op')} ref={job.get('reference', '')} -> failed code={exc.code} "
+                  f"retryable={str(retryable).lower()}: {exc}")
+
+    def flush_unacknowledged(self) -> None:
+        """Results written to Sage whose ``complete`` never reached the server: try again now."""
+        for entry in self.journal.pending_acknowledgement():
+            if not entry.lease_token or entry.result is None:
+                continue
+            try:
+                self.client.complete(entry.job_id, entry.lease_token, entry.result)
+            except StaleLease:
+                continue  # it will come back in a lease and be completed from the journal then
+            except ApiError as exc:
+                logger.info("job %s still unacknowledged (%s)", entry.job_id, exc)
+                return
+            self.journal.acknowledged(entry.job_id)
+            logger.info("job %s acknowledged from the journal", entry.job_id)
+
+    # -- changes ---------------------------------------------------------------------------------
+    def poll_changes(self) -> None:
+        try:
+            with self.backend.session():
+                found = {kind: self.backend.read_changes(kind, self.cursors.get(kind))
+                         for kind in self.config.change_kinds}
+        except SageError as exc:
+            logger.info("change poll skipped: Sage unavailable (%s: %s)", exc.code, exc)
+            return
+        for kind, items in found.items():
+            self.push(kind, items)
+
+    def push(self, kind: str, items: list[dict]) -> None:
+        # Modify dates are compared with >= (Sage keeps whole seconds), so the records stamped
+        # exactly at the cursor come back every poll; skip the ones already pushed.
+        already = self._pushed_at_cursor.get(kind, set())
+        fresh = [i for i in items if _change_key(i) not in already]
+        if not fresh:
+            return
+        cursor = max((i.get("modified_at") or "" for i in fresh), default="") or self.cursors.get(kind)
+        for start in range(0, len(fresh), PUSH_BATCH):
+            batch = fresh[start:start + PUSH_BATCH]
+            batch_cursor = cursor if start + PUSH_BATCH >= len(fresh) else self.cursors.get(kind)
+            answer = self.client.push_changes(kind, batch, batch_cursor)
+            logger.info("pushed %d %s change(s); server accepted %s", len(batch), kind, answer.get("accepted"))
+        self.cursors[kind] = cursor
+        self._pushed_at_cursor[kind] = {_change_key(i) for i in items if i.get("modified_at") == cursor}
+
+
+def _change_key(item: dict) -> tuple:
+    return (item.get("stock_code") or item.get("account_ref"), item.get("modified_at"))

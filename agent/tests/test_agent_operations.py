@@ -1,0 +1,184 @@
+"""Operations against the simulator: look-up before create makes every job safe to run twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+
+from agent.backends.simulator import SimulatorBackend
+from agent.errors import SageNotFound, SageValidationError
+from agent.operations import build_lines, execute, tax_code_number
+from agent.refs import account_ref_candidates, account_ref_stem, is_valid_account_ref
+from connector.ledger import (
+    CreditNote,
+    Customer,
+    DocumentLine,
+    Receipt,
+    Refund,
+    SalesInvoice,
+    SalesOrder,
+    to_payload,
+)
+
+SHOPPER = Customer(email="john@example.com", name="John Smith", postcode="AB1 2CD")
+
+
+def item(qty="2", sku="SKU-1"):
+    return DocumentLine(kind="item", description="Widget", quantity=D(qty), unit_net=D("10.00"),
+                        net=D("10.00") * D(qty), tax=D("2.00") * D(qty), tax_code="T1", stock_code=sku)
+
+
+SHIPPING = DocumentLine(kind="service", description="Shipping", quantity=D("1"), unit_net=D("5.00"), net=D("5.00"),
+                        tax=D("1.00"), tax_code="T1", store_line_id="shipping-1")
+COUPON = DocumentLine(kind="discount", description="Coupon", quantity=D("1"), unit_net=D("-2.00"), net=D("-2.00"),
+                      tax=D("-0.40"), tax_code="T1")
+
+
+def invoice(ref="BC-1001", customer=SHOPPER, lines=None):
+    return SalesInvoice(reference=ref, date=dt.date(2025, 1, 2), currency="GBP", customer=customer,
+                        lines=lines or [item(), SHIPPING, COUPON], store_total=D("27.60"))
+
+
+@pytest.fixture
+def backend(company_path):
+    b = SimulatorBackend(str(company_path))
+    b.connect()
+    yield b
+    b.close()
+
+
+def test_invoice_twice_creates_one_document(backend):
+    first = execute(backend, "create_sales_invoice", to_payload(invoice()))
+    second = execute(backend, "create_sales_invoice", to_payload(invoice()))
+    assert first == {"invoice_number": "1", "existed": False, "gross_total": "27.60", "account_ref": "SMITHJ01"}
+    assert second == {**first, "existed": True}
+    posted = backend.company.invoices()
+    assert len(posted) == 1
+    assert posted[0]["carr_net"] == "5.00"  # shipping went to carriage, not to a line
+    assert [ln["stock_code"] for ln in posted[0]["lines"]] == ["SKU-1", None]
+    assert posted[0]["lines"][1]["nominal_code"] == "4000"
+    assert len(backend.company.customers()) == 1
+
+
+def test_receipt_twice_is_allocated_once(backend):
+    execute(backend, "create_sales_invoice", to_payload(invoice()))
+    receipt = Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2), currency="GBP",
+                      amount=D("27.60"), bank_account="1210", method="card")
+    first = execute(backend, "create_receipt", to_payload(receipt))
+    second = execute(backend, "create_receipt", to_payload(receipt))
+    assert first["existed"] is False and first["allocated_to"] == "1"
+    assert second == {**first, "existed": True}
+    receipts = backend.company.payments("SR")
+    assert len(receipts) == 1 and receipts[0]["bank_code"] == "1210"
+    assert receipts[0]["allocations"] == [{"invoice_number": 1, "amount": "27.60", "date": "2025-01-02"}]
+
+
+def test_receipt_posted_but_not_allocated_is_finished_on_rerun(backend):
+    """A crash between the two Sage calls (post, allocate) is completed by the rerun."""
+    execute(backend, "create_sales_invoice", to_payload(invoice()))
+    receipt = Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2), currency="GBP",
+                      amount=D("27.60"), bank_account="1200", method="card")
+    original = backend.allocate_receipt
+    backend.allocate_receipt = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))
+    with pytest.raises(RuntimeError):
+        execute(backend, "create_receipt", to_payload(receipt))
+    backend.allocate_receipt = original
+    result = execute(backend, "create_receipt", to_payload(receipt))
+    assert result["existed"] is True and result["allocated_to"] == "1"
+    assert len(backend.company.payments("SR")) == 1
+
+
+def test_credit_note_refund_and_sales_order_are_idempotent(backend):
+    execute(backend, "create_sales_invoice", to_payload(invoice()))
+    credit = CreditNote(reference="BC-1001-R1", date=dt.date(2025, 1, 3), currency="GBP", customer=SHOPPER,
+                        lines=[item("1")], invoice_reference="BC-1001")
+    refund = Refund(reference="BC-1001-R1-P", credit_note_reference="BC-1001-R1", date=dt.date(2025, 1, 3),
+                    currency="GBP", amount=D("12.00"), bank_account="1200", method="card")
+    order = SalesOrder(reference="BC-1002", date=dt.date(2025, 1, 3), currency="GBP", customer=SHOPPER,
+                       lines=[item("1", "SKU-2")])
+    for op, doc, key in (("create_credit_note", credit, "credit_note_number"),
+                         ("create_refund_payment", refund, "payment_id"),
+                         ("create_sales_order", order, "sales_order_number")):
+        first = execute(backend, op, to_payload(doc))
+        second = execute(backend, op, to_payload(doc))
+        assert first["existed"] is False and second["existed"] is True
+        assert first[key] == second[key]
+    assert len(backend.company.invoices("credit")) == 1
+    assert backend.company.invoices("credit")[0]["against_invoice"] == 1
+    assert len(backend.company.payments("SP")) == 1
+    assert len(backend.company.sales_orders()) == 1
+    stock = {s["stock_code"]: s for s in backend.company.stock()}
+    assert stock["SKU-2"]["qty_allocated"] == "1"
+
+
+def test_ensure_customer_matches_by_email_and_generates_unique_refs(backend):
+    a = execute(backend, "ensure_customer", {**to_payload_customer(SHOPPER)})
+    again = execute(backend, "ensure_customer", {**to_payload_customer(SHOPPER), "name": "J. Smith"})
+    namesake = execute(backend, "ensure_customer", to_payload_customer(
+        Customer(email="other@example.com", name="Jane Smith")))
+    assert a == {"account_ref": "SMITHJ01", "created": True}
+    assert again == {"account_ref": "SMITHJ01", "created": False}
+    assert namesake == {"account_ref": "SMITHJ02", "created": True}
+    hinted = execute(backend, "ensure_customer", {**to_payload_customer(Customer(email="x@y.z", name="Bob")),
+                                                  "account_ref_hint": "BOBCO"})
+    assert hinted["account_ref"] == "BOBCO"
+
+
+def to_payload_customer(customer: Customer) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(customer)
+
+
+def test_validation_errors_name_what_to_fix(backend):
+    with pytest.raises(SageValidationError, match="NOPE"):
+        execute(backend, "create_sales_invoice", to_payload(invoice(lines=[item(sku="NOPE")])))
+    assert backend.company.invoices() == []
+    receipt = Receipt(reference="BC-9-P", invoice_reference="BC-9", date=dt.date(2025, 1, 2), currency="GBP",
+                      amount=D("1.00"), bank_account="1200", method="card")
+    with pytest.raises(SageNotFound):
+        execute(backend, "create_receipt", to_payload(receipt))
+    with pytest.raises(SageValidationError, match="bad create_sales_invoice payload"):
+        execute(backend, "create_sales_invoice", {"reference": "x"})
+    with pytest.raises(SageValidationError):
+        execute(backend, "unknown_op", {})
+
+
+def test_read_changes_returns_cursor(backend):
+    result = execute(backend, "read_changes", {"kind": "stock", "since": None})
+    assert [i["stock_code"] for i in result["items"]] == ["SKU-1", "SKU-2"]
+    assert result["cursor"] == result["items"][-1]["modified_at"]
+    assert result["items"][0]["in_stock"] == "10"
+
+
+@pytest.mark.parametrize(("code", "number"), [("T1", 1), ("t0", 0), ("9", 9), (5, 5), ("T99", 99)])
+def test_tax_codes(code, number):
+    assert tax_code_number(code) == number
+
+
+@pytest.mark.parametrize("code", ["", None, "X1", "T100", "VAT"])
+def test_bad_tax_codes(code):
+    with pytest.raises(SageValidationError):
+        tax_code_number(code)
+
+
+def test_build_lines_first_shipping_line_is_carriage():
+    from agent.operations import OperationSettings
+
+    lines, carriage = build_lines([item(), SHIPPING, SHIPPING], OperationSettings())
+    assert carriage is not None and carriage.net == D("5.00") and carriage.nominal_code == "4905"
+    assert [ln.stock_code for ln in lines] == ["SKU-1", None]
+
+
+def test_account_refs():
+    assert account_ref_stem("John Smith") == "SMITHJ"
+    assert account_ref_stem("Ann", company="Acme Trading Ltd") == "ACMETR"
+    assert account_ref_stem("", email="zoë.o'neil@example.com") == "ZOEONE"
+    assert account_ref_stem("") == "WEB"
+    refs = list(account_ref_candidates("Mary-Jane Watson-Parker"))
+    assert refs[0] == "PARKEM01"
+    assert len(set(refs)) == len(refs)
+    assert all(is_valid_account_ref(r) for r in refs)
+    assert not is_valid_account_ref("smith01") and not is_valid_account_ref("TOOLONGREF")

@@ -1,0 +1,49 @@
+"""A dedicated, freshly migrated database for a benchmark run, never the developer's own."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def prepare_database() -> str:
+    """Point DATABASE_URL at a fresh bench database (same server as DATABASE_URL, or SQLite)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import psycopg
+
+        base, _, _ = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mlconnector_bench WITH (FORCE)")
+            conn.execute("CREATE DATABASE mlconnector_bench")
+        bench_url = f"{base}/mlconnector_bench"
+    else:
+        path = BASE_DIR / "data" / "bench.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        bench_url = f"sqlite:///{path}"
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, check=True, env=os.environ)
+    return bench_url
+
+
+def machine() -> dict:
+    mem = ""
+    try:
+        mem = next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+        mem = f"{int(mem) // 1024 // 1024} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cores": os.cpu_count(), "memory": mem, "cpu": cpu, "python": platform.python_version(),
+            "platform": platform.platform()}

@@ -1,0 +1,14 @@
+"""ASGI entry point. The web process runs under uvicorn so the agent API's long polls are
+coroutines, not threads: one process holds a thousand idle agents."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
+django_application = get_asgi_application()
+
+# Webhook deliveries take a direct lane (same checks, group commit); see that module for why.
+from connector.bigcommerce.ingest_asgi import with_webhook_lane  # noqa: E402 - needs Django set up
+
+application = with_webhook_lane(django_application)

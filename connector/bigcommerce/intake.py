@@ -1,0 +1,115 @@
+"""Fetched store records become work: one inbound event per order version or refund (the dedup
+point), then a sync record per action the integration's Sage flow needs.
+
+Used by the poller, the backfill and webhook processing alike, so an order version that a webhook
+already brought in is a no-op when the next poll reads it again (and the other way round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from connector.models import InboundEvent, SyncRecord
+from connector.services.records import enqueue, upsert_record
+
+from .formats import jsonable
+
+Action = SyncRecord.Action
+INCOMPLETE_STATUS_ID = 0  # abandoned at the payment step; it comes back with a new date_modified if paid
+
+
+def actions_for(integration) -> list[str]:
+    """What an order becomes in this integration's Sage."""
+    edition = integration.sage.edition
+    if edition in ("sage50us", "sage50uk"):
+        return [Action.POST_INVOICE] if integration.post_invoices else []
+    if edition == "sagex3":
+        return [Action.POST_JOURNAL] if integration.post_gl_entries else []
+    if edition == "sage100":
+        return [Action.POST_SALES_ORDER]
+    return []
+
+
+def refund_actions_for(integration) -> list[str]:
+    """What a refund becomes. Sage 100 reads refunds for reconciliation only: no posting."""
+    edition = integration.sage.edition
+    if edition in ("sage50us", "sage50uk"):
+        return [Action.POST_CREDIT_NOTE] if integration.post_refunds else []
+    if edition == "sagex3":
+        return [Action.POST_JOURNAL] if integration.post_gl_entries else []
+    return []
+
+
+def order_event_key(integration_id: int, order: dict) -> str:
+    return f"{integration_id}:poll:order:{order['id']}:{order.get('date_modified', '')}"
+
+
+def refund_event_key(integration_id: int, refund: dict) -> str:
+    return f"{integration_id}:poll:refund:{refund['id']}"
+
+
+def _new_keys(events: list[InboundEvent]) -> set[str]:
+    """Insert the events, ignoring ones already stored; return the keys that are new here.
+
+    Looked up first because bulk_create(ignore_conflicts) does not say which rows it inserted;
+    two processes racing past the look-up both insert nothing twice (unique key) and at worst
+    both upsert the same record, which upsert_record settles on its own unique constraint."""
+    keys = [e.dedup_key for e in events]
+    known = set(InboundEvent.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
+    fresh = [e for e in events if e.dedup_key not in known]
+    InboundEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    return {e.dedup_key for e in fresh}
+
+
+def take_orders(integration, orders: Iterable[dict], *, source: str, reason: str, run=None) -> dict:
+    """Store each order version once and queue the records that need processing.
+    Returns counters: seen, new, queued."""
+    return _take(integration, orders, kind=SyncRecord.Kind.ORDER, actions=actions_for(integration),
+                 event_key=order_event_key, payload_of=jsonable,
+                 version_of=lambda order: order.get("date_modified", ""),
+                 skip=lambda order: order.get("status_id") == INCOMPLETE_STATUS_ID,
+                 source=source, reason=reason, run=run)
+
+
+def take_refunds(integration, refunds: Iterable[dict], *, source: str, reason: str, run=None) -> dict:
+    return _take(integration, refunds, kind=SyncRecord.Kind.REFUND, actions=refund_actions_for(integration),
+                 event_key=refund_event_key,
+                 payload_of=lambda refund: {"refund": jsonable(refund), "order_id": refund.get("order_id")},
+                 version_of=lambda refund: str(refund.get("created", "")), skip=lambda refund: False,
+                 source=source, reason=reason, run=run)
+
+
+def _take(integration, items, *, kind, actions, event_key, payload_of, version_of, skip, source, reason,
+          run) -> dict:
+    items = [item for item in items if isinstance(item, dict) and "id" in item]
+    counts = {"seen": len(items), "new": 0, "queued": 0}
+    if not items:
+        return counts
+    now = timezone.now()
+    events = [InboundEvent(integration_id=integration.pk, source=source, dedup_key=event_key(integration.pk, item),
+                           scope=kind, resource_id=str(item["id"]), run=run, received_at=now, processed_at=now)
+              for item in items]
+    with transaction.atomic():
+        new = _new_keys(events)
+        queue = []
+        for item in items:
+            if event_key(integration.pk, item) not in new:
+                continue
+            counts["new"] += 1
+            if skip(item):
+                continue
+            payload = payload_of(item)
+            for action in actions:
+                record, should = upsert_record(integration.pk, kind, item["id"], action,
+                                               source_version=version_of(item), payload=payload, reason=reason)
+                if should:
+                    if record.payload != payload:  # an existing record waiting to (re)try: newest version
+                        SyncRecord.objects.filter(pk=record.pk).update(payload=payload)
+                    queue.append(record.pk)
+        counts["queued"] = len(queue)
+        if queue:
+            enqueue(queue)
+    return counts

@@ -1,0 +1,104 @@
+"""Celery tasks of the BigCommerce package: thin, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+
+from connector.http import ApiError
+
+logger = logging.getLogger(__name__)
+POLL_LOCK_SECONDS = 600
+
+
+def _integration(integration_id: int):
+    from accounts.models import Integration
+
+    return Integration.objects.select_related("store", "sage").filter(pk=integration_id, is_active=True).first()
+
+
+@shared_task(name="connector.bigcommerce.poll_integration", ignore_result=True)
+def poll_integration(integration_id: int) -> str:
+    from .poller import poll_integration as poll
+
+    integration = _integration(integration_id)
+    if integration is None:
+        return "integration missing or switched off"
+    # Two overlapping polls would be harmless (dedup) but waste the store's request quota.
+    lock = f"bc-poll-lock:{integration_id}"
+    if not cache.add(lock, 1, POLL_LOCK_SECONDS):
+        return "a poll of this integration is already running"
+    try:
+        return poll(integration).message
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(name="connector.bigcommerce.backfill", ignore_result=True)
+def backfill(integration_id: int, since: str, until: str | None = None, run_id: int | None = None) -> str:
+    from connector.models import SyncRun
+
+    from .poller import backfill as run_backfill
+
+    integration = _integration(integration_id)
+    if integration is None:
+        return "integration missing or switched off"
+    run = SyncRun.objects.filter(pk=run_id).first() if run_id else None
+    if run is not None and run.state == SyncRun.State.DONE:
+        return "already done"
+    if run is not None:
+        SyncRun.objects.filter(pk=run.pk).update(state=SyncRun.State.RUNNING)
+        run.state = SyncRun.State.RUNNING
+    return run_backfill(integration, _date(since), _date(until) if until else None, run=run).message
+
+
+@shared_task(name="connector.bigcommerce.process_webhook_event", bind=True, ignore_result=True, acks_late=True,
+             max_retries=8)
+def process_webhook_event(self, event_id: int) -> str:
+    from connector.models import InboundEvent
+
+    from .webhooks import process_event
+
+    try:
+        return process_event(event_id)
+    except ApiError as error:
+        InboundEvent.objects.filter(pk=event_id).update(error=str(error)[:2000])
+        if error.retryable and self.request.retries < self.max_retries:
+            raise self.retry(countdown=error.retry_after or min(900, 10 * 2 ** self.request.retries)) from error
+        logger.warning("webhook event %s failed: %s", event_id, error)
+        return f"failed: {error}"
+
+
+@shared_task(name="connector.bigcommerce.process_webhook_events", ignore_result=True, acks_late=True)
+def process_webhook_events(event_ids: list[int]) -> str:
+    """A group commit's worth of new events in one message. Each event behaves as if it had its
+    own ``process_webhook_event``; one that fails goes to that task (and its retries) alone."""
+    from .webhooks import process_event
+
+    done = 0
+    for event_id in event_ids:
+        try:
+            process_event(event_id)
+            done += 1
+        except Exception:  # noqa: BLE001 - handed to the single-event task, which retries or records it
+            logger.info("webhook event %s: handed to its own task after an error", event_id, exc_info=True)
+            process_webhook_event.delay(event_id)
+    return f"{done} of {len(event_ids)} event(s) processed in the batch"
+
+
+@shared_task(name="connector.bigcommerce.poll_due_integrations", ignore_result=True)
+def poll_due_integrations() -> list[int]:
+    from .schedules import due_integrations
+
+    due = due_integrations()
+    for integration_id in due:
+        poll_integration.delay(integration_id)
+    return due
+
+
+def _date(value: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

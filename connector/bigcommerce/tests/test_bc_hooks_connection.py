@@ -1,0 +1,162 @@
+"""Registering/repairing hooks, 'test connection', status after import, schedules, admin actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from connector.bigcommerce import admin_actions, connection, hooks, schedules
+from connector.bigcommerce.signatures import SECRET_HEADER
+from connector.bigcommerce.status import set_order_status
+from connector.bigcommerce.testing import Sandbox, make_integration, make_store
+from connector.models import SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def box():
+    sandbox = Sandbox(orders=20)
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def integration(box):
+    box.store.hooks.clear()
+    return make_integration(make_store(api_base_url=box.url))
+
+
+@override_settings(PUBLIC_BASE_URL="https://sync.example.com")
+def test_hooks_are_created_then_left_alone(box, integration):
+    report = hooks.ensure_hooks(integration, box.client())
+    assert sorted(report.created) == sorted(hooks.SCOPES) and report.ok and not report.warnings
+    made = list(box.store.hooks.values())
+    assert {h.destination for h in made} == {f"https://sync.example.com{integration.webhook_path}"}
+    assert all(h.headers == {SECRET_HEADER: integration.webhook_secret} for h in made)
+    again = hooks.ensure_hooks(integration, box.client())
+    assert sorted(again.unchanged) == sorted(hooks.SCOPES) and not again.created
+    assert len(box.store.hooks) == len(hooks.SCOPES)
+    assert box.request_violations() == []
+
+
+@override_settings(PUBLIC_BASE_URL="https://sync.example.com")
+def test_deactivated_and_drifted_hooks_are_repaired_and_reported(box, integration):
+    hooks.ensure_hooks(integration, box.client())
+    by_scope = {h.scope: h for h in box.store.hooks.values()}
+    by_scope["store/order/created"].is_active = False
+    by_scope["store/order/updated"].headers = {SECRET_HEADER: "old"}
+    by_scope["store/order/refund/created"].destination = f"https://old-host.example.com{integration.webhook_path}"
+    report = hooks.ensure_hooks(integration, box.client())
+    assert report.reactivated == ["store/order/created"]
+    assert sorted(report.repaired) == ["store/order/refund/created", "store/order/updated"]
+    assert "next poll" in report.summary()
+    assert all(h.is_active and h.headers[SECRET_HEADER] == integration.webhook_secret
+               for h in box.store.hooks.values())
+    assert len(box.store.hooks) == len(hooks.SCOPES)
+
+
+def test_plain_http_destination_is_warned_about(box, integration):
+    report = hooks.ensure_hooks(integration, box.client())
+    assert report.warnings and "https" in report.warnings[0]
+
+
+def test_connection_report_when_everything_works(box, integration):
+    report = connection.test_connection(integration.store, box.client())
+    assert report.ok and report.reachable and report.token_valid
+    assert set(report.granted) == {p[0] for p in connection.PROBES}
+    assert "access token is valid" in report.text()
+
+
+def test_connection_report_with_a_wrong_token(box):
+    store = make_store(api_base_url=box.url, access_token="wrong")
+    report = connection.test_connection(store)
+    assert report.reachable and not report.token_valid and not report.ok
+    assert "rejected the access token" in report.text()
+
+
+def test_connection_report_with_missing_scopes(box, integration, monkeypatch):
+    original = box.app.dispatch
+
+    def forbid_inventory(request):
+        from sandbox.bigcommerce.app import v3_error
+
+        if "/v3/inventory/" in request.path or "/v3/customers" in request.path:
+            return v3_error(403, "You don't have a required scope to access the endpoint")
+        return original(request)
+
+    monkeypatch.setattr(box.app, "dispatch", forbid_inventory)
+    report = connection.test_connection(integration.store, box.client())
+    assert report.token_valid and not report.ok
+    assert set(report.missing) == {"inventory", "customers"}
+    assert "store_inventory" in report.text()
+
+
+def test_connection_report_when_the_store_is_unreachable():
+    store = make_store(api_base_url="http://127.0.0.1:9")
+    report = connection.test_connection(store)
+    assert not report.reachable and "Cannot reach" in report.text()
+
+
+def test_status_after_import(box, integration):
+    order = next(o for o in box.store.orders.values() if o.status_id == 11) if any(
+        o.status_id == 11 for o in box.store.orders.values()) else box.store.set_status(
+        next(iter(box.store.orders)), 11)
+    assert set_order_status(integration, order.id, client=box.client()) is None  # nothing configured
+    integration.status_after_import = 10
+    updated = set_order_status(integration, order.id, client=box.client())
+    assert updated["status_id"] == 10 and box.store.get_order(order.id).status_id == 10
+    assert set_order_status(integration, order.id, client=box.client()) is None  # already there
+
+
+def test_schedules_are_one_periodic_task_per_integration_and_idempotent():
+    from django_celery_beat.models import PeriodicTask
+
+    first = make_integration(poll_interval_seconds=120)
+    second = make_integration(is_active=False)
+    assert schedules.ensure_schedules()["created"] == 2
+    assert schedules.ensure_schedules() == {"created": 0, "updated": 0, "unchanged": 2, "disabled": 0}
+    task = PeriodicTask.objects.get(name=f"{schedules.PREFIX}{first.pk}")
+    assert task.interval.every == 120 and json.loads(task.args) == [first.pk] and task.enabled
+    assert not PeriodicTask.objects.get(name=f"{schedules.PREFIX}{second.pk}").enabled
+    first.poll_interval_seconds = 600
+    first.save()
+    assert schedules.ensure_schedules()["updated"] == 1
+    first_pk = first.pk
+    SyncRun.objects.filter(integration=first).delete()
+    first.delete()
+    assert schedules.ensure_schedules()["disabled"] == 1
+    assert not PeriodicTask.objects.get(name=f"{schedules.PREFIX}{first_pk}").enabled
+
+
+def test_due_integrations_follow_their_interval():
+    fresh = make_integration(poll_interval_seconds=300)
+    never = make_integration(poll_interval_seconds=300)
+    SyncRun.objects.create(integration=fresh, kind="poll", started_at=timezone.now() - dt.timedelta(seconds=60))
+    stale = make_integration(poll_interval_seconds=300)
+    SyncRun.objects.create(integration=stale, kind="poll", started_at=timezone.now() - dt.timedelta(seconds=400))
+    due = schedules.due_integrations()
+    assert never.pk in due and stale.pk in due and fresh.pk not in due
+
+
+class FakeAdmin:
+    def __init__(self):
+        self.messages = []
+
+    def message_user(self, request, message, level=None):
+        self.messages.append((level, message))
+
+
+@override_settings(PUBLIC_BASE_URL="https://sync.example.com")
+def test_admin_actions(box, integration):
+    from accounts.models import Integration, StoreConnection
+
+    admin = FakeAdmin()
+    admin_actions.register_hooks(admin, None, Integration.objects.filter(pk=integration.pk))
+    assert "created" in admin.messages[0][1] and len(box.store.hooks) == len(hooks.SCOPES)
+    admin_actions.test_connection(admin, None, StoreConnection.objects.filter(pk=integration.store_id))
+    assert "access token is valid" in admin.messages[1][1]

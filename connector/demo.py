@@ -1,0 +1,233 @@
+"""The demo started by `make run`: a sandbox BigCommerce store and a simulated Sage 50 company
+with its agent, wired to the running web, worker and beat.
+
+``seed_demo`` (also behind ``manage.py seed_demo``) creates or refreshes everything the database
+needs for the store's orders to post without questions; it is idempotent, so `make run` can be
+started any number of times on the same database. ``start_demo`` starts the extra processes.
+The credentials here are the sandbox's own: they open nothing but the local emulator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.test.utils import override_settings
+
+from accounts.models import Agent, Integration, SageConnection, StoreConnection, Tenant
+from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping, WebSalesAccount
+
+TENANT_NAME, TENANT_SLUG = "Demo Shop", "demo-shop"
+STORE_NAME, SAGE_NAME, INTEGRATION_NAME, AGENT_NAME = ("Demo BigCommerce store", "Demo Sage 50 company",
+                                                        "Demo Shop → Sage 50", "Demo agent (simulator)")
+STORE_HASH, STORE_TOKEN = "demoshop", "demo-sandbox-token"
+CLIENT_ID, CLIENT_SECRET = "demo-sandbox-client", "demo-sandbox-client-secret"
+SANDBOX_SEED = 1
+DEMO_ORDERS = 300
+WEBHOOK_REPEAT = 2  # every webhook delivered twice: dedup is part of what the demo shows
+BACKFILL_DAYS = 90  # the sandbox's seeded history spans the last 60 days
+
+Purpose = AccountMapping.Purpose
+# Sage 50 UK standard chart of accounts.
+NOMINAL_CODES = {
+    Purpose.SHIPPING: "4905", Purpose.HANDLING: "4905", Purpose.WRAPPING: "4910",
+    Purpose.DISCOUNT: "4009", Purpose.GIFT_CERTIFICATE: "2110", Purpose.ROUNDING: "4990",
+}
+# The sandbox's tax classes by name and by id (its /taxes rows and *_cost_tax_class_id fields).
+TAX_CLASSES = {"Default Tax Class": "T1", "Shipping": "T1", "Gift Wrapping": "T1", "0": "T1", "2": "T1", "3": "T1"}
+WEB_SALES_ACCOUNTS = {"USD": "WEBUSD", "GBP": "WEBGBP", "EUR": "WEBEUR", "CAD": "WEBCAD"}
+DEFAULT_BANK = "1200"
+
+
+@dataclass
+class DemoSeed:
+    integration: Integration
+    agent: Agent
+    agent_key: str
+    company_path: Path
+
+
+def data_dir() -> Path:
+    return Path(settings.DATA_DIR)
+
+
+def default_company_path() -> Path:
+    return data_dir() / "demo-sage50-company.sqlite3"
+
+
+def sandbox_skus(seed: int = SANDBOX_SEED) -> list[str]:
+    """Every SKU of the sandbox catalog for ``seed`` (the catalog is deterministic per seed)."""
+    from sandbox.bigcommerce.store import BigCommerceStore
+
+    store = BigCommerceStore(seed=seed, orders=0, n_customers=0)
+    return sorted({v.sku for v in store.catalog.variants.values()})
+
+
+def sandbox_argv(port: int, *, orders: int = DEMO_ORDERS, seed: int = SANDBOX_SEED,
+                 webhook_repeat: int = WEBHOOK_REPEAT, extra: list[str] | None = None) -> list[str]:
+    from connector.devstack import PYTHON
+
+    return [PYTHON, "-m", "sandbox.bigcommerce", "--port", str(port), "--store-hash", STORE_HASH,
+            "--token", STORE_TOKEN, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+            "--orders", str(orders), "--seed", str(seed), "--webhook-repeat", str(webhook_repeat),
+            # The demo and the e2e tests measure the connector, not BigCommerce's quota.
+            "--quota", "100000", *(extra or [])]
+
+
+def agent_argv(server: str, company: Path, journal: Path, *, extra: list[str] | None = None) -> list[str]:
+    from connector.devstack import PYTHON
+
+    # The key travels in ML_AGENT_KEY, never on the command line (visible in `ps`).
+    return [PYTHON, "-m", "agent", "run", "--server", server, "--backend", "simulator",
+            "--company", str(company), "--journal", str(journal), *(extra or [])]
+
+
+def init_company(path: Path, skus: list[str], *, qty: str = "50") -> None:
+    """Create the simulated Sage company (once) with a stock item per SKU and the web-sales accounts."""
+    from decimal import Decimal
+
+    from agent.simulator.company import SimCompany
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    company = SimCompany.create(path) if not path.exists() else SimCompany(path)
+    try:
+        company.seed_stock(skus, qty=Decimal(qty), price=Decimal("10.00"))
+        known = {c["account_ref"] for c in company.customers()}
+        for currency, ref in WEB_SALES_ACCOUNTS.items():
+            if ref not in known:
+                company.add_customer(ref, f"Web sales {currency}")
+    finally:
+        company.close()
+
+
+@transaction.atomic
+def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[str] | None = None,
+              same_code_fallback: bool = False, poll_interval_seconds: int = 60,
+              map_items: bool = True) -> DemoSeed:
+    """Create or refresh the demo tenant, connections, integration, mappings and agent.
+
+    Returns the agent's fresh key (only its hash is stored; an earlier key stops working).
+    Mappings are written with bulk_create, which sends no post_save: saving a mapping one by
+    one would queue a "resume waiting records" task per row."""
+    company_path = Path(company_path or default_company_path())
+    tenant, _ = Tenant.objects.get_or_create(slug=TENANT_SLUG, defaults={"name": TENANT_NAME})
+    store = StoreConnection.objects.filter(tenant=tenant, name=STORE_NAME).first() or StoreConnection(
+        tenant=tenant, name=STORE_NAME)
+    store.platform = StoreConnection.Platform.BIGCOMMERCE
+    store.api_base_url = store_url.rstrip("/")
+    store.store_hash, store.client_id = STORE_HASH, CLIENT_ID
+    store.access_token, store.client_secret = STORE_TOKEN, CLIENT_SECRET
+    store.save()
+    sage, _ = SageConnection.objects.update_or_create(
+        tenant=tenant, name=SAGE_NAME,
+        defaults={"edition": SageConnection.Edition.SAGE50_UK, "transport": SageConnection.Transport.AGENT,
+                  "company_path": str(company_path)})
+    integration = Integration.objects.filter(tenant=tenant, name=INTEGRATION_NAME).first() or Integration(
+        tenant=tenant, name=INTEGRATION_NAME)
+    integration.store, integration.sage = store, sage
+    integration.is_active = True
+    integration.post_invoices = integration.post_receipts = integration.post_refunds = True
+    integration.push_stock = True
+    integration.same_code_fallback = same_code_fallback
+    integration.default_tax_code = "T1"
+    integration.poll_interval_seconds = poll_interval_seconds
+    integration.save()
+
+    if map_items:
+        ItemMapping.objects.bulk_create(
+            [ItemMapping(integration=integration, store_sku=sku, sage_code=sku) for sku in (skus or sandbox_skus())],
+            ignore_conflicts=True)
+    TaxMapping.objects.bulk_create(
+        [TaxMapping(integration=integration, store_tax_class=name, sage_tax_code=code)
+         for name, code in TAX_CLASSES.items()], ignore_conflicts=True)
+    AccountMapping.objects.bulk_create(
+        [AccountMapping(integration=integration, channel_id=0, purpose=purpose, account_code=code)
+         for purpose, code in NOMINAL_CODES.items()], ignore_conflicts=True)
+    PaymentMethodMapping.objects.bulk_create(
+        [PaymentMethodMapping(integration=integration, store_method="*", bank_account=DEFAULT_BANK)],
+        ignore_conflicts=True)
+    WebSalesAccount.objects.bulk_create(
+        [WebSalesAccount(integration=integration, currency=cur, account_ref=ref)
+         for cur, ref in WEB_SALES_ACCOUNTS.items()], ignore_conflicts=True)
+
+    agent = Agent.objects.filter(integration=integration, name=AGENT_NAME).first() or Agent(
+        tenant=tenant, integration=integration, name=AGENT_NAME)
+    agent.revoked_at = None
+    key = agent.issue_key()
+    agent.save()
+    return DemoSeed(integration, agent, key, company_path)
+
+
+def register_hooks(integration, public_base_url: str) -> str:
+    """Point the sandbox store's webhooks at our web process (the BigCommerce package's service)."""
+    from connector.bigcommerce.hooks import ensure_hooks
+
+    with override_settings(PUBLIC_BASE_URL=public_base_url):
+        return ensure_hooks(integration).summary()
+
+
+def ensure_poll_schedule() -> None:
+    from connector.bigcommerce.schedules import ensure_schedules
+
+    ensure_schedules()
+
+
+def kick_first_sync(integration, *, days: int = BACKFILL_DAYS) -> None:
+    """The seeded orders predate the integration, so the watermark poll would never read them:
+    a backfill over the sandbox's history brings them in, and a poll starts the watermark."""
+    from connector.bigcommerce.poller import start_backfill
+    from connector.bigcommerce.tasks import backfill, poll_integration
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    run = start_backfill(integration, since)
+    backfill.delay(integration.pk, since.isoformat(), None, run.pk)
+    poll_integration.delay(integration.pk)
+
+
+def start_demo(stack, web_port: int) -> str:
+    from connector.devstack import free_port
+
+    server = f"http://127.0.0.1:{web_port}"
+    sandbox_port = free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    stack.start("sandbox", sandbox_argv(sandbox_port))
+    stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
+    skus = sandbox_skus()
+    seed = seed_demo(store_url=sandbox_url, skus=skus)
+    init_company(seed.company_path, skus)
+    ensure_poll_schedule()
+    hooks = register_hooks(seed.integration, server)
+    stack.env["ML_AGENT_KEY"] = seed.agent_key
+    try:
+        stack.start("agent", agent_argv(server, seed.company_path, data_dir() / "demo-agent-journal.sqlite3"))
+    finally:
+        stack.env.pop("ML_AGENT_KEY", None)
+    stack.wait_http(f"{server}/admin/login/", "web")
+    kick_first_sync(seed.integration)
+    company = os.path.relpath(seed.company_path, Path.cwd())
+    return "\n".join([
+        f"Demo: sandbox BigCommerce store at {sandbox_url}/stores/{STORE_HASH}/ "
+        f"({DEMO_ORDERS} seeded orders, refunds included; every webhook delivered {WEBHOOK_REPEAT}x).",
+        f"  Webhooks: {hooks}.",
+        f"  Watch the orders post: {server}/admin/connector/syncrecord/",
+        f"  What Sage received: .venv/bin/python -m agent simulator inspect --company {company} invoices",
+        "     (also: receipts, credit-notes, refunds, customers, stock)",
+        "  Place a new paid order in the store: make demo-order",
+    ])
+
+
+def place_order(store_url: str, shape: dict | None = None, timeout: float = 10) -> dict:
+    """POST /__sandbox__/orders on the running sandbox: a new paid order, with its webhooks."""
+    response = requests.post(f"{store_url.rstrip('/')}/__sandbox__/orders", json=shape or {}, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def demo_store_url() -> str | None:
+    store = StoreConnection.objects.filter(tenant__slug=TENANT_SLUG, name=STORE_NAME).first()
+    return store.api_base_url if store else None

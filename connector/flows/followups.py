@@ -1,0 +1,17 @@
+"""Follow-ups after a posting: the store order's status is moved to the chosen one."""
+
+from __future__ import annotations
+
+from connector.bigcommerce.client import BigCommerceClient
+from connector.models import SyncRecord
+from connector.services.audit import audit
+
+
+def mark_order_imported(record_id: int) -> None:
+    record = SyncRecord.objects.select_related("integration__store").get(pk=record_id)
+    status_id = record.integration.status_after_import
+    if status_id is None:
+        return
+    client = BigCommerceClient.for_store(record.integration.store)
+    client.update_order_status(int(record.external_id), status_id)
+    audit(record, "store_status", f"Set the store order's status to id {status_id} (imported marker).")

@@ -1,0 +1,133 @@
+"""Build the pure mappers' inputs from the mappings tables.
+
+The tables are read once per integration and process and kept as a snapshot: a backfill maps
+thousands of orders against the same mappings, and re-reading every item mapping per order was
+most of a record's database time. The snapshot carries a generation (a SyncCursor row per
+integration, stream ``mappings:generation``) that every mapping save or delete bumps, in whichever
+process it happens; a record reads that one row and reloads when it moved. Bulk writes send no
+signal: the mapping screens' CSV import wakes the waiting records (pipeline.resume_waiting),
+which bumps the generation too, and a snapshot never lives longer than SNAPSHOT_MAX_AGE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models.signals import post_delete, post_save
+
+from connector.sage50.mappings import (
+    DEFAULT_PAID_STATUS_IDS,
+    CustomerStrategy,
+    ItemMap,
+    NominalCodes,
+    PaymentMap,
+    Sage50Mappings,
+    TaxMap,
+)
+from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping, WebSalesAccount
+
+Purpose = AccountMapping.Purpose
+
+
+GENERATION_STREAM = "mappings:generation"
+SNAPSHOT_MAX_AGE_SECONDS = 60.0
+MAPPING_MODELS = (ItemMapping, TaxMapping, AccountMapping, PaymentMethodMapping, WebSalesAccount)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    generation: str
+    loaded_at: float
+    items: dict
+    tax_codes: dict
+    nominal: dict
+    payments: dict
+    web_sales: dict
+
+
+_snapshots: dict[int, _Tables] = {}
+_lock = threading.Lock()
+
+
+def _generation(integration_id: int) -> str:
+    from connector.models import SyncCursor
+
+    return SyncCursor.objects.filter(integration_id=integration_id, stream=GENERATION_STREAM) \
+        .values_list("value", flat=True).first() or ""
+
+
+def mappings_changed(integration_id: int) -> None:
+    """Every process's snapshot of this integration's mappings is stale from the commit on."""
+    from connector.models import SyncCursor
+
+    SyncCursor.objects.update_or_create(integration_id=integration_id, stream=GENERATION_STREAM,
+                                        defaults={"value": secrets.token_hex(8)})
+    _snapshots.pop(integration_id, None)
+
+
+def _load(integration_id: int, generation: str) -> _Tables:
+    def pairs(model, key, value, **extra):
+        return dict(model.objects.filter(integration_id=integration_id, **extra).values_list(key, value))
+
+    return _Tables(
+        generation=generation, loaded_at=time.monotonic(),
+        items=pairs(ItemMapping, "store_sku", "sage_code"),
+        tax_codes=pairs(TaxMapping, "store_tax_class", "sage_tax_code"),
+        nominal=pairs(AccountMapping, "purpose", "account_code", channel_id=0),
+        payments=pairs(PaymentMethodMapping, "store_method", "bank_account"),
+        web_sales=pairs(WebSalesAccount, "currency", "account_ref"),
+    )
+
+
+def mapping_tables(integration_id: int) -> _Tables:
+    """The integration's mapping rows: one query (the generation) while the snapshot is current."""
+    generation = _generation(integration_id)
+    snapshot = _snapshots.get(integration_id)
+    if (snapshot is None or snapshot.generation != generation
+            or time.monotonic() - snapshot.loaded_at > SNAPSHOT_MAX_AGE_SECONDS):
+        snapshot = _load(integration_id, generation)
+        with _lock:
+            _snapshots[integration_id] = snapshot
+    return snapshot
+
+
+def _mapping_saved(sender, instance, **kwargs):
+    mappings_changed(instance.integration_id)
+
+
+for _model in MAPPING_MODELS:
+    post_save.connect(_mapping_saved, sender=_model, dispatch_uid=f"mapping-generation-save-{_model.__name__}")
+    post_delete.connect(_mapping_saved, sender=_model, dispatch_uid=f"mapping-generation-delete-{_model.__name__}")
+
+
+def sage50_mappings(integration) -> Sage50Mappings:
+    tables = mapping_tables(integration.pk)
+    tax_codes = tables.tax_codes
+    nominal = tables.nominal
+    payments = dict(tables.payments)
+    default_bank = payments.pop("*", None)
+    web_sales = tables.web_sales
+    return Sage50Mappings(
+        items=ItemMap(
+            by_sku=tables.items,
+            same_code_fallback=integration.same_code_fallback,
+        ),
+        tax=TaxMap(by_class_name=tax_codes, by_class_id=tax_codes, default=integration.default_tax_code or None),
+        nominals=NominalCodes(
+            shipping=nominal.get(Purpose.SHIPPING),
+            handling=nominal.get(Purpose.HANDLING) or nominal.get(Purpose.SHIPPING),
+            wrapping=nominal.get(Purpose.WRAPPING),
+            discount=nominal.get(Purpose.DISCOUNT),
+            gift_certificate=nominal.get(Purpose.GIFT_CERTIFICATE),
+            store_credit=nominal.get(Purpose.GIFT_CERTIFICATE),
+            rounding=nominal.get(Purpose.ROUNDING),
+        ),
+        payments=PaymentMap(accounts=payments, default=default_bank),
+        customers=CustomerStrategy(mode=integration.customer_strategy, web_sales_accounts=web_sales),
+        paid_status_ids=frozenset(int(s) for s in integration.paid_status_ids) or DEFAULT_PAID_STATUS_IDS,
+        rounding_tolerance=Decimal(integration.rounding_tolerance),
+    )

@@ -1,0 +1,257 @@
+"""Ledger documents: what the mappers produce and what dispatchers and the agent post.
+
+A ledger document is the Sage-neutral description of one posting. Mappers (pure functions)
+build them from a fetched store record plus the integration's mappings; the dispatcher turns
+them into agent jobs (Sage 50 / Sage 100) or direct HTTP calls (Sage X3). Their JSON form
+(``to_payload``) is the agent job payload, so it is part of the agent protocol: money travels
+as strings with two decimals, dates as ISO 8601, and nothing in it is a float.
+
+Every document carries a stable ``reference`` (``BC-1001``, ``BC-1001-R7``) that the agent and
+the X3 client look up before they create anything: no Sage surface accepts an idempotency key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def money(value) -> Decimal:
+    """Parse store money (v2 4-decimal string, v3 number, Decimal) and round to the cent.
+
+    Floats are refused on purpose: a v3 JSON number must be parsed with ``parse_float=Decimal``.
+    """
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; parse JSON with parse_float=Decimal")
+    if value is None or value == "":
+        return ZERO
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class LineKind:
+    ITEM = "item"  # a stock line by stock code
+    SERVICE = "service"  # a non-stock line posted to a nominal code (shipping, handling, wrapping)
+    DISCOUNT = "discount"
+    ROUNDING = "rounding"
+
+
+@dataclass
+class Customer:
+    email: str
+    name: str
+    account_ref: str | None = None  # known Sage account (web-sales account or an existing link)
+    company: str = ""
+    phone: str = ""
+    address_lines: list[str] = field(default_factory=list)
+    city: str = ""
+    region: str = ""
+    postcode: str = ""
+    country: str = ""
+    currency: str = ""
+    is_guest: bool = False
+
+
+@dataclass
+class DocumentLine:
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_net: Decimal
+    net: Decimal
+    tax: Decimal
+    tax_code: str
+    stock_code: str | None = None
+    nominal_code: str | None = None
+    store_line_id: str | None = None
+    # Line discount already taken off ``net`` (Sage 50's per-line discount amount); informational,
+    # so ``net`` stays authoritative: net == unit_net * quantity - discount, give or take a cent.
+    discount: Decimal = ZERO
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.tax
+
+
+@dataclass
+class Tender:
+    """How the order was paid. Gift certificates and store credit are tenders, not revenue."""
+
+    kind: str  # payment | gift_certificate | store_credit
+    method: str
+    amount: Decimal
+    bank_account: str | None = None
+    payment_reference: str = ""
+
+
+@dataclass
+class _LinesDocument:
+    reference: str
+    date: dt.date
+    currency: str
+    lines: list[DocumentLine]
+    customer: Customer
+
+    @property
+    def net_total(self) -> Decimal:
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def tax_total(self) -> Decimal:
+        return sum((line.tax for line in self.lines), ZERO)
+
+    @property
+    def gross_total(self) -> Decimal:
+        return self.net_total + self.tax_total
+
+
+@dataclass
+class SalesInvoice(_LinesDocument):
+    order_id: str = ""
+    store_total: Decimal = ZERO  # the store's total_inc_tax; must equal gross_total to the cent
+    exchange_rate: Decimal = Decimal("1")
+    tenders: list[Tender] = field(default_factory=list)
+    notes: str = ""
+    op = "create_sales_invoice"
+
+
+@dataclass
+class SalesOrder(_LinesDocument):
+    order_id: str = ""
+    store_total: Decimal = ZERO
+    notes: str = ""
+    op = "create_sales_order"
+
+
+@dataclass
+class CreditNote(_LinesDocument):
+    invoice_reference: str = ""
+    refund_id: str = ""
+    store_total: Decimal = ZERO  # the refund's total amount
+    refund_tenders: list[Tender] = field(default_factory=list)
+    op = "create_credit_note"
+
+
+@dataclass
+class Receipt:
+    reference: str  # e.g. BC-1001-P
+    invoice_reference: str
+    date: dt.date
+    currency: str
+    amount: Decimal
+    bank_account: str
+    method: str
+    account_ref: str | None = None
+    customer_email: str = ""
+    payment_reference: str = ""
+    op = "create_receipt"
+
+
+@dataclass
+class Refund:
+    """The money going back to the shopper for a credit note (a negative receipt in Sage)."""
+
+    reference: str
+    credit_note_reference: str
+    date: dt.date
+    currency: str
+    amount: Decimal
+    bank_account: str
+    method: str
+    account_ref: str | None = None
+    op = "create_refund_payment"
+
+
+@dataclass
+class JournalLine:
+    account: str
+    sense: int  # +1 debit, -1 credit (X3 SNS: 1 debit, -1 credit)
+    amount: Decimal  # always positive
+    description: str = ""
+    business_partner: str = ""  # X3 BPR
+
+    @property
+    def signed(self) -> Decimal:
+        return self.amount * self.sense
+
+
+@dataclass
+class JournalEntry:
+    reference: str  # BC-1001 or BC-1001-R7: the idempotency key looked up in X3 before posting
+    date: dt.date
+    description: str
+    currency: str
+    lines: list[JournalLine]
+    entry_type: str = ""
+    journal: str = ""
+    site: str = ""
+    company: str = ""
+    op = "create_journal_entry"
+
+    @property
+    def debit_total(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.sense > 0), ZERO)
+
+    @property
+    def credit_total(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.sense < 0), ZERO)
+
+    @property
+    def is_balanced(self) -> bool:
+        return self.debit_total == self.credit_total
+
+
+def _encode(value):
+    if isinstance(value, Decimal):
+        # Exact: mappers already quantized money to the cent; quantities and rates keep their scale.
+        return format(value, "f")
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def to_payload(document) -> dict:
+    """The JSON-safe form of a document (an agent job payload); Decimals become strings."""
+    return _encode(dataclasses.asdict(document))
+
+
+def _decode_into(cls, data: dict):
+    """Inverse of ``to_payload`` for the dataclasses above."""
+    kwargs = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for name, f in hints.items():
+        if name not in data:
+            continue
+        value = data[name]
+        ftype = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if ftype in ("Decimal",):
+            value = Decimal(value)
+        elif ftype == "dt.date":
+            value = dt.date.fromisoformat(value)
+        elif ftype == "Customer":
+            value = _decode_into(Customer, value)
+        elif ftype == "list[DocumentLine]":
+            value = [_decode_into(DocumentLine, v) for v in value]
+        elif ftype == "list[Tender]":
+            value = [_decode_into(Tender, v) for v in value]
+        elif ftype == "list[JournalLine]":
+            value = [_decode_into(JournalLine, v) for v in value]
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+DOCUMENT_TYPES = {
+    cls.op: cls for cls in (SalesInvoice, SalesOrder, CreditNote, Receipt, Refund, JournalEntry)
+}
+
+
+def from_payload(op: str, data: dict):
+    return _decode_into(DOCUMENT_TYPES[op], data)

@@ -1,0 +1,37 @@
+"""`make demo-order`: place a new paid order in the running sandbox store and say where to watch
+it arrive (its webhooks reach the web process, a worker maps it, the agent posts it)."""
+
+import json
+import os
+
+import requests
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from connector.demo import default_company_path, demo_store_url, place_order
+
+
+class Command(BaseCommand):
+    help = "Place a new paid order in the running demo sandbox store."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--shape", default="{}", help='order shape as JSON, e.g. \'{"currency": "GBP"}\'')
+        parser.add_argument("--admin", default=None, help="admin base URL (default: PUBLIC_BASE_URL)")
+
+    def handle(self, *args, shape, admin, **options):
+        url = demo_store_url()
+        if not url:
+            raise CommandError("No demo store in the database: start it with `make run` first.")
+        try:
+            order = place_order(url, json.loads(shape))
+        except requests.RequestException as error:
+            raise CommandError(f"The sandbox store at {url} did not take the order ({error}); is `make run` "
+                               "still running?") from error
+        admin = (admin or settings.PUBLIC_BASE_URL).rstrip("/")
+        company = os.path.relpath(default_company_path())
+        self.stdout.write(self.style.SUCCESS(
+            f"Order {order['id']} placed: {order.get('currency_code', '')} {order.get('total_inc_tax')} "
+            f"({order.get('status')})."))
+        self.stdout.write(f"  Watch it arrive: {admin}/admin/connector/syncrecord/?q={order['id']}")
+        self.stdout.write(f"  In Sage (reference BC-{order['id']}): .venv/bin/python -m agent simulator inspect "
+                          f"--company {company} invoices")

@@ -1,0 +1,54 @@
+"""`make run`: web, Celery worker and beat (and, once configured, the sandbox store and the
+simulated Sage company with its agent) as real processes in the foreground. Ctrl-C stops all."""
+
+import signal
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from connector.devstack import Stack
+
+
+class Command(BaseCommand):
+    help = "Run web, worker and beat (and the demo sandbox and agent) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-demo", action="store_true", help="Do not start the sandbox store and agent.")
+
+    def handle(self, *args, port, no_demo, **options):
+        call_command("ensure_admin", url=f"http://127.0.0.1:{port}/admin/")
+        stack = Stack(foreground=True, env={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        stack.web(port)
+        stack.worker()
+        stack.beat()
+        demo = None
+        if not no_demo:
+            from connector.demo import start_demo
+
+            demo = start_demo(stack, web_port=port)
+        self.stdout.write(self.style.SUCCESS(
+            f"ml-connector is running: http://127.0.0.1:{port}/admin/  (broker: {settings.CELERY_BROKER_URL}; "
+            f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}). Ctrl-C stops everything."))
+        if demo:
+            self.stdout.write(demo)
+        try:
+            while not stopping:
+                for name in list(stack.processes):
+                    if not stack.alive(name):
+                        self.stderr.write(f"{name} exited; stopping the others.")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            stack.stop()
+            self.stdout.write("stopped.")

@@ -1,0 +1,154 @@
+"""The integration's Sage 50 mappings as plain data.
+
+``Sage50Mappings`` is built elsewhere (from the ``mappings`` app's tables) and handed to the pure
+mapper, so the mapper never touches the database. Every look-up key is normalised with ``norm``
+(trimmed, upper case): Sage 50 stock codes are upper case and BigCommerce SKUs, tax class names and
+payment method names are typed by people, so case must not decide whether a mapping is found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+# BigCommerce order status ids (GET /v2/order_statuses).
+STATUS_NAMES = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
+# BigCommerce's own "paid" group: Shipped, Partially Shipped, Awaiting Pickup, Awaiting Shipment,
+# Completed, Awaiting Fulfillment; plus Refunded and Partially Refunded, because an order refunded
+# before it was synced was still a sale: it is invoiced, and its refunds become credit notes
+# against that invoice (otherwise the credit notes would have nothing to credit).
+DEFAULT_PAID_STATUS_IDS = frozenset({2, 3, 4, 8, 9, 10, 11, 14})
+# Never a sale, whatever the configuration says: abandoned, unpaid, declined, cancelled.
+NEVER_PAID_STATUS_IDS = frozenset({0, 1, 5, 6})
+
+MATCH_OR_CREATE = "match_or_create"
+WEB_SALES_ACCOUNT = "web_sales_account"
+
+
+def norm(key) -> str:
+    return str(key).strip().upper()
+
+
+@dataclass
+class ItemMap:
+    """BigCommerce SKU (variant SKU when a variant was bought) → Sage 50 stock code."""
+
+    by_sku: dict[str, str] = field(default_factory=dict)
+    # Use the SKU itself as the stock code when it has no explicit mapping (Zynk's default).
+    same_code_fallback: bool = False
+    # Sage 50 UK stock codes are at most 30 characters; a longer SKU cannot be used as-is.
+    max_code_length: int = 30
+
+    def lookup(self, sku: str) -> str | None:
+        # An index of normalised keys, rebuilt only when the map changes size: a store has
+        # thousands of SKUs and every order line looks one up.
+        index = self.__dict__.get("_index")
+        if index is None or self.__dict__.get("_indexed_size") != len(self.by_sku):
+            index = {norm(key): code for key, code in self.by_sku.items()}
+            self.__dict__["_index"], self.__dict__["_indexed_size"] = index, len(self.by_sku)
+        return index.get(norm(sku))
+
+
+@dataclass
+class TaxMap:
+    """BigCommerce tax class (name or id) or tax rate → Sage tax code (T1, T0, T2, T9 ...)."""
+
+    by_class_name: dict[str, str] = field(default_factory=dict)
+    by_class_id: dict[str, str] = field(default_factory=dict)
+    # Percentages, e.g. {Decimal("20"): "T1", Decimal("5"): "T5", Decimal("0"): "T0"}.
+    by_rate: dict[Decimal, str] = field(default_factory=dict)
+    default: str | None = None
+    # For lines that carry no tax by nature: gift certificate sales, order-level discounts and
+    # refunds, rounding. T9 is Sage 50 UK's "outside the scope of VAT".
+    outside_scope: str = "T9"
+
+    def lookup_class(self, name: str | None, class_id) -> str | None:
+        if name:
+            for key, code in self.by_class_name.items():
+                if norm(key) == norm(name):
+                    return code
+        if class_id not in (None, ""):
+            for key, code in self.by_class_id.items():
+                if norm(key) == norm(class_id):
+                    return code
+        return None
+
+
+@dataclass
+class NominalCodes:
+    """Sage 50 nominal codes for the non-stock lines. ``None`` means "not mapped"."""
+
+    shipping: str | None = None
+    handling: str | None = None
+    wrapping: str | None = None
+    discount: str | None = None
+    gift_certificate: str | None = None  # liability for gift certificates sold and redeemed
+    store_credit: str | None = None  # liability for store credit issued and spent
+    rounding: str | None = None  # optional: without it any difference is a TotalsMismatch
+
+
+@dataclass
+class PaymentMap:
+    """Payment method (order ``payment_method``, transaction ``gateway``/``method``, refund
+    ``provider_id``) → Sage 50 bank account, optionally per currency (Sage 50 UK bank accounts
+    have one currency each)."""
+
+    accounts: dict[str, str] = field(default_factory=dict)
+    accounts_by_currency: dict[str, dict[str, str]] = field(default_factory=dict)
+    default: str | None = None
+    default_by_currency: dict[str, str] = field(default_factory=dict)
+
+    def lookup(self, method: str, currency: str) -> str | None:
+        for key, account in self.accounts_by_currency.get(norm(currency), {}).items():
+            if norm(key) == norm(method):
+                return account
+        for key, account in self.accounts.items():
+            if norm(key) == norm(method):
+                return account
+        return None
+
+    def fallback(self, currency: str) -> str | None:
+        return self.default_by_currency.get(norm(currency)) or self.default
+
+
+@dataclass
+class CustomerStrategy:
+    """``match_or_create``: the agent finds the Sage account by email or creates one.
+    ``web_sales_account``: every order goes to one account per currency (e.g. WEBGBP, WEBEUR).
+    ``guests_to_web_sales`` sends guest checkouts to the web-sales account even under
+    match_or_create (guests have no store account to keep in step)."""
+
+    mode: str = MATCH_OR_CREATE
+    web_sales_accounts: dict[str, str] = field(default_factory=dict)  # currency → account ref
+    guests_to_web_sales: bool = False
+
+
+@dataclass
+class Sage50Mappings:
+    items: ItemMap = field(default_factory=ItemMap)
+    tax: TaxMap = field(default_factory=TaxMap)
+    nominals: NominalCodes = field(default_factory=NominalCodes)
+    payments: PaymentMap = field(default_factory=PaymentMap)
+    customers: CustomerStrategy = field(default_factory=CustomerStrategy)
+    paid_status_ids: frozenset[int] = DEFAULT_PAID_STATUS_IDS
+    # Largest difference a rounding line may absorb; 0 (or no rounding nominal) turns it off.
+    rounding_tolerance: Decimal = Decimal("0.02")
+    reference_prefix: str = "BC-"
+    # Sage dates are local dates; BigCommerce dates are UTC.
+    timezone: str = "UTC"

@@ -1,0 +1,233 @@
+"""The agent outbox: queue, lease, complete, fail. The agent API views are thin over this.
+
+Exactly-once towards Sage rests on three things: (integration, op, reference) is unique so a
+posting is queued once; a lease token fences a job so a late `complete` from an agent whose
+lease expired cannot overwrite the new holder's work; and the agent looks every reference up
+in Sage before it creates anything, so a job executed twice still leaves one document.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connector.models import AgentJob, AuditEntry
+from connector.services.audit import audit
+from connector.services.wakeup import notify_jobs_available
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120
+RETRY_BASE_SECONDS = 5
+RETRY_CAP_SECONDS = 600
+
+# op -> callbacks run inside the completing transaction (flows register them).
+_on_done: dict[str, Callable[[AgentJob], None]] = {}
+_on_failed: dict[str, Callable[[AgentJob], None]] = {}
+
+
+def on_job_done(op: str):
+    def register(fn):
+        _on_done[op] = fn
+        return fn
+    return register
+
+
+def on_job_failed(op: str):
+    def register(fn):
+        _on_failed[op] = fn
+        return fn
+    return register
+
+
+def queue_job(integration_id: int, op: str, reference: str, payload: dict, *, record=None,
+              priority: int = 0, depends_on: AgentJob | None = None) -> tuple[AgentJob, bool]:
+    """Queue a job once; a second call for the same (op, reference) returns the first job.
+    ``depends_on``: the job is leased only once that one is done."""
+    try:
+        with transaction.atomic():
+            job = AgentJob.objects.create(integration_id=integration_id, op=op, reference=reference,
+                                          payload=payload, record=record, priority=priority,
+                                          depends_on=depends_on)
+    except IntegrityError:
+        return AgentJob.objects.get(integration_id=integration_id, op=op, reference=reference), False
+    if record is not None:
+        audit(record, "dispatched", f"Queued {op} {reference} for the agent.", {"job": job.pk})
+    transaction.on_commit(lambda: notify_jobs_available(integration_id))
+    return job, True
+
+
+def ready_q(now=None) -> Q:
+    """A job an agent may take now: queued and due (or its lease ran out), and whatever it depends
+    on is done. A receipt queued with its invoice thus waits for the invoice without a retry loop."""
+    now = now or timezone.now()
+    return (Q(state=AgentJob.State.QUEUED, available_at__lte=now)
+            | Q(state=AgentJob.State.LEASED, lease_expires_at__lt=now)) & (
+        Q(depends_on__isnull=True) | Q(depends_on__state=AgentJob.State.DONE))
+
+
+def leasable(integration_id: int):
+    return AgentJob.objects.filter(integration_id=integration_id).filter(ready_q())
+
+
+def lease_jobs(agent, max_jobs: int, lease_seconds: int = LEASE_SECONDS) -> list[AgentJob]:
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = leasable(agent.integration_id).order_by("priority", "id")
+        if settings.IS_POSTGRES:
+            # Several web processes may lease for the same integration: skip rows another holds.
+            # of=("self",): the dependency join is on the nullable side, which FOR UPDATE refuses.
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        jobs = list(candidates[:max_jobs])
+        entries = []
+        for job in jobs:
+            expired = job.state == AgentJob.State.LEASED
+            job.state = AgentJob.State.LEASED
+            job.lease_token = secrets.token_urlsafe(24)
+            job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            job.leased_by = agent
+            job.attempts += 1
+            job.updated_at = now
+            if job.record_id:
+                note = " (previous lease expired)" if expired else ""
+                entries.append(AuditEntry(record_id=job.record_id, step="leased",
+                                          message=f"Agent '{agent.name}' leased {job.op} {job.reference}{note}, "
+                                                  f"attempt {job.attempts}."))
+        # One UPDATE and one INSERT for the whole lease, not two statements per job.
+        AgentJob.objects.bulk_update(jobs, ["state", "lease_token", "lease_expires_at", "leased_by", "attempts",
+                                            "updated_at"])
+        AuditEntry.objects.bulk_create(entries)
+    return jobs
+
+
+@dataclass
+class JobAnswer:
+    status: int  # HTTP status for the agent API
+    job: AgentJob | None
+    detail: str = ""
+
+
+def _locked_job(agent, job_id: int) -> AgentJob | None:
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the LEFT JOIN to record.
+    return (AgentJob.objects.select_for_update(of=("self",)).select_related("record__integration")
+            .filter(pk=job_id, integration_id=agent.integration_id).first())
+
+
+def _token_matches(job: AgentJob, token: str) -> bool:
+    return bool(token) and hmac.compare_digest(job.lease_token.encode(), str(token).encode())
+
+
+def complete_job(agent, job_id: int, token: str, result: dict) -> JobAnswer:
+    with transaction.atomic():
+        job = _locked_job(agent, job_id)
+        if job is None:
+            return JobAnswer(404, None, "no such job for this agent")
+        if not _token_matches(job, token):
+            return JobAnswer(409, job, "lease token is stale")
+        if job.state == AgentJob.State.DONE:
+            return JobAnswer(200, job, "already complete")
+        if job.state != AgentJob.State.LEASED:
+            return JobAnswer(409, job, f"job is {job.state}")
+        job.state = AgentJob.State.DONE
+        job.result = result
+        job.completed_at = timezone.now()
+        job.error_code = job.error_message = ""
+        job.save()
+        if job.record_id:
+            audit(job.record, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": result})
+        callback = _on_done.get(job.op)
+        if callback:
+            callback(job)
+    return JobAnswer(200, job)
+
+
+def complete_jobs(agent, items: list[dict]) -> list[JobAnswer]:
+    """Complete several jobs in one transaction (the batch endpoint): one write-lock acquisition
+    and one commit for the lot. Each item is judged on its own, exactly as complete_job does;
+    a callback that raises undoes only its own item (savepoint), the others still commit."""
+    answers = []
+    with transaction.atomic():
+        for item in items:
+            try:
+                # complete_job's own atomic block is a savepoint here: a failing item undoes itself only.
+                answers.append(complete_job(agent, int(item["id"]), item["lease_token"], item["result"]))
+            except Exception as error:  # noqa: BLE001 - one bad item must not fail the whole batch
+                logger.exception("completing job %s failed", item.get("id"))
+                answers.append(JobAnswer(500, None, f"internal error: {error.__class__.__name__}"))
+    return answers
+
+
+def retry_delay(attempts: int) -> float:
+    return random.uniform(0.5, 1.0) * min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def fail_job(agent, job_id: int, token: str, code: str, message: str, retryable: bool) -> JobAnswer:
+    with transaction.atomic():
+        job = _locked_job(agent, job_id)
+        if job is None:
+            return JobAnswer(404, None, "no such job for this agent")
+        if not _token_matches(job, token):
+            return JobAnswer(409, job, "lease token is stale")
+        if job.state in (AgentJob.State.DONE, AgentJob.State.FAILED) or (
+                job.state == AgentJob.State.QUEUED and job.error_code == code):
+            return JobAnswer(200, job, "already recorded")
+        job.error_code = code
+        job.error_message = message
+        if retryable:
+            delay = retry_delay(job.attempts)
+            job.state = AgentJob.State.QUEUED
+            job.available_at = timezone.now() + timedelta(seconds=delay)
+            job.lease_expires_at = None
+            note = f"Sage said '{code}': {message}. Retrying in {int(delay)} s."
+        else:
+            job.state = AgentJob.State.FAILED
+            note = f"Sage refused {job.op} {job.reference} ({code}): {message}"
+        job.save()
+        if job.record_id:
+            audit(job.record, "agent_error", note, {"code": code, "retryable": retryable})
+        if not retryable:
+            callback = _on_failed.get(job.op)
+            if callback:
+                callback(job)
+    return JobAnswer(200, job)
+
+
+def requeue_failed(job: AgentJob) -> None:
+    """Replay of a record whose job failed permanently: the same job goes back to the queue
+    (same reference, so the agent's look-up still prevents a second document)."""
+    AgentJob.objects.filter(pk=job.pk, state=AgentJob.State.FAILED).update(
+        state=AgentJob.State.QUEUED, available_at=timezone.now(), lease_token="", error_code="", error_message="")
+    transaction.on_commit(lambda: notify_jobs_available(job.integration_id))
+
+
+def dispatch_job(integration_id: int, op: str, reference: str, payload: dict, *, record=None,
+                 priority: int = 0, depends_on: AgentJob | None = None) -> AgentJob:
+    """Queue a job for a record, or pick up where an earlier attempt of the same posting left off:
+    a permanently failed job goes back to the queue with the fresh payload (same reference, so the
+    agent's look-up still guards against a second document); a done job re-applies its result,
+    which queues any follow-up that did not run (links and follow-up jobs are unique)."""
+    job, created = queue_job(integration_id, op, reference, payload, record=record, priority=priority,
+                             depends_on=depends_on)
+    if created:
+        return job
+    if job.state == AgentJob.State.FAILED:
+        AgentJob.objects.filter(pk=job.pk).update(payload=payload, record=record)
+        requeue_failed(job)
+        if record is not None:
+            audit(record, "dispatched", f"Re-queued {op} {reference} (it had failed: {job.error_message}).")
+    elif job.state == AgentJob.State.DONE:
+        callback = _on_done.get(op)
+        if callback:
+            job.record = record
+            callback(job)
+    return job

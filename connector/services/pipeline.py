@@ -1,0 +1,100 @@
+"""Run one sync record through its flow and turn the outcome into a state and a message.
+
+Flows (connector/flows/) register a handler per action. A handler fetches the store record,
+maps it (pure), and dispatches the ledger document (agent job or direct HTTP). It raises a
+RecordOutcome for anything the accountant must act on, and an ApiError when a remote failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from connector.exceptions import RecordOutcome
+from connector.http import ApiError
+from connector.models import SyncRecord
+from connector.services.records import enqueue, set_state
+
+logger = logging.getLogger(__name__)
+State = SyncRecord.State
+
+_handlers: dict[str, Callable[[SyncRecord], None]] = {}
+RETRY_CAP_SECONDS = 900
+
+
+def handles(action: str):
+    def register(fn):
+        _handlers[action] = fn
+        return fn
+    return register
+
+
+def _load_flows() -> None:
+    # Imported here so registration happens in every process that runs records.
+    from connector import flows  # noqa: F401
+
+
+def run_record(record_id: int | list[int]) -> None:
+    """Run one record, or each of a list (records.enqueue sends chunks): one record's failure is
+    its own and never stops the rest of the chunk."""
+    if isinstance(record_id, list):
+        for one in record_id:
+            try:
+                _run_one(int(one))
+            except Exception:  # a database error mid-record: the others still run; this one is replayable
+                logger.exception("record %s could not be run", one)
+        return
+    _run_one(int(record_id))
+
+
+def _run_one(record_id: int) -> None:
+    _load_flows()
+    record = SyncRecord.objects.select_related("integration").filter(pk=record_id).first()
+    if record is None or record.state in (State.POSTED, State.SKIPPED, State.DISPATCHED):
+        return
+    if not record.integration.is_active:
+        set_state(record, State.SKIPPED, "The integration is switched off.")
+        return
+    handler = _handlers.get(record.action)
+    if handler is None:
+        set_state(record, State.FAILED, f"No flow handles '{record.action}' records; this is a bug.")
+        return
+    SyncRecord.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
+    record.attempts += 1
+    try:
+        handler(record)
+    except RecordOutcome as outcome:
+        set_state(record, outcome.state, outcome.message, data=outcome.data, waiting_for=outcome.keys)
+    except ApiError as error:
+        if error.retryable:
+            delay = error.retry_after or min(RETRY_CAP_SECONDS, 5 * 2 ** min(record.attempts, 8))
+            with transaction.atomic():
+                set_state(record, State.PENDING, f"{error}. Retrying in {int(delay)} s.", step="retry",
+                          next_attempt_at=timezone.now() + timedelta(seconds=delay))
+                enqueue(record.pk, countdown=delay)
+        else:
+            set_state(record, State.FAILED, f"{error}", step="failed",
+                      data={"status": error.status, "body": error.body})
+    except Exception as error:  # a bug must not lose the record: it fails visibly and can be replayed
+        logger.exception("record %s failed", record_id)
+        set_state(record, State.FAILED, f"Unexpected error: {error.__class__.__name__}: {error}", step="failed")
+
+
+def resume_waiting(integration_id: int) -> int:
+    """Re-run the integration's parked records (a mapping was saved or imported)."""
+    from connector.flows.mapping_loader import mappings_changed
+
+    # Bulk imports send no post_save: this is their way to retire every process's snapshot.
+    mappings_changed(integration_id)
+    ids = list(SyncRecord.objects.filter(integration_id=integration_id, state__in=(State.WAITING_MAPPING,
+                                                                                    State.HELD))
+               .values_list("pk", flat=True))
+    if ids:
+        SyncRecord.objects.filter(pk__in=ids).update(state=State.PENDING, next_attempt_at=None)
+        with transaction.atomic():
+            enqueue(ids)
+    return len(ids)

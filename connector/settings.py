@@ -1,0 +1,228 @@
+"""Settings, all from the environment (12-factor). See the configuration table in README.md.
+
+Development values for SECRET_KEY and FIELD_ENCRYPTION_KEY come from a git-ignored `.env`
+(``python -m connector.envfile`` makes it). With DEBUG off the app refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from connector.envfile import load_env_file
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_env_file(BASE_DIR / ".env")
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    return default if value is None else value.lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+DEBUG = env_bool("DEBUG", False)
+DATA_DIR = Path(env("ML_DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+_HOW_TO_MAKE_KEYS = (
+    "Run `python -m connector.envfile` (development) or set it in the environment. "
+    "FIELD_ENCRYPTION_KEY must be a Fernet key: "
+    "python -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'. "
+    "Keep FIELD_ENCRYPTION_KEY safe: stored credentials cannot be read without it."
+)
+SECRET_KEY = env("SECRET_KEY")
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
+if not SECRET_KEY or not FIELD_ENCRYPTION_KEY:
+    missing = [n for n, v in (("SECRET_KEY", SECRET_KEY), ("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)) if not v]
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{', '.join(missing)} not set. {_HOW_TO_MAKE_KEYS}")
+    from connector.envfile import ensure_dev_env_file
+
+    ensure_dev_env_file(BASE_DIR / ".env")
+    load_env_file(BASE_DIR / ".env")
+    SECRET_KEY = env("SECRET_KEY")
+    FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
+
+ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "encrypted_model_fields",
+    "accounts",
+    "mappings",
+    "connector",
+    "connector.bigcommerce",
+    "agentapi",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "connector.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "connector.wsgi.application"
+ASGI_APPLICATION = "connector.asgi.application"
+
+DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'ml-connector.sqlite3'}")
+# Persistent connections: a new PostgreSQL connection per webhook would cost more than the insert.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+                                              conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, for tests too: the worker, web and agent API processes that the
+    # end-to-end tests start must see the same database as the test process.
+    # The pid keeps concurrent test sessions on one machine apart.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-ml-connector-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+FORMS_URLFIELD_ASSUME_HTTPS = True
+WHITENOISE_USE_FINDERS = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576)
+
+# -- Celery ---------------------------------------------------------------------------------
+# Embedded default: kombu's filesystem transport. It needs no server and no extra package,
+# survives restarts (messages are files), and works for several worker processes on one
+# machine. Production sets CELERY_BROKER_URL=redis://...
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for sub in ("queue", "processed", "control"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),  # kombu's default is ./control in the cwd
+        # The transport checks its folder for new messages this often (default 1 s): webhook →
+        # posted latency on the embedded default is dominated by it.
+        "polling_interval": 0.1,
+    }
+elif CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis that coordinates across processes (rate-limit budgets, agent wake-ups). Defaults to the
+# broker when the broker is Redis; on the embedded default the database does the job.
+COORDINATION_REDIS_URL = env("COORDINATION_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
+# Posting tasks acknowledge only after they finish: a worker killed mid-task leaves the message
+# on the broker for another worker. Safe because every task is idempotent (unique constraints).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed entries (synced into the database schedule at beat start). Per-integration intervals are
+# Integration fields edited in admin; these ticks only look for integrations that are due.
+SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60)  # pending this long past due = message lost
+CELERY_BEAT_SCHEDULE = {
+    "poll due integrations": {"task": "connector.bigcommerce.poll_due_integrations",
+                              "schedule": env_int("POLL_TICK_SECONDS", 10)},
+    "push due stock": {"task": "connector.push_due_stock", "schedule": env_int("STOCK_TICK_SECONDS", 30)},
+    "worker heartbeat": {"task": "connector.worker_heartbeat", "schedule": 30, "args": ["beat→worker"]},
+    "prune archives": {"task": "connector.prune_archives", "schedule": 6 * 3600},
+    "sweep lost work": {"task": "connector.sweep_lost_work", "schedule": env_int("SWEEP_TICK_SECONDS", 30)},
+}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# -- DRF --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {"agent": env("AGENT_THROTTLE_RATE", "600/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ml-connector agent API",
+    "DESCRIPTION": "The API the local agent next to desktop Sage calls. See agentapi/PROTOCOL.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if COORDINATION_REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": COORDINATION_REDIS_URL}}
+
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

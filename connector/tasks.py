@@ -1,0 +1,95 @@
+"""Celery tasks: thin wrappers that take ids, re-load state and call a service.
+
+Every task is safe to run twice (acks_late redelivers a task whose worker died): the services
+they call are idempotent through unique constraints and look-ups by reference.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from celery import shared_task
+from django.utils import timezone
+
+from connector.models import ServiceHeartbeat
+
+
+@shared_task(name="connector.worker_heartbeat", ignore_result=True)
+def worker_heartbeat(source: str = "worker") -> str:
+    """Beat sends it every 30 s; the admin index shows how long ago a worker ran it."""
+    detail = f"{socket.gethostname()}"
+    ServiceHeartbeat.objects.update_or_create(name=source, defaults={"beat_at": timezone.now(), "detail": detail})
+    return detail
+
+
+@shared_task(name="connector.process_record", bind=True, ignore_result=True, acks_late=True,
+             max_retries=None)
+def process_record(self, record_id: int) -> None:
+    from connector.services.pipeline import run_record
+
+    run_record(record_id)
+
+
+@shared_task(name="connector.resume_waiting_records", ignore_result=True)
+def resume_waiting_records(integration_id: int) -> int:
+    from connector.services.pipeline import resume_waiting
+
+    return resume_waiting(integration_id)
+
+
+@shared_task(name="connector.set_store_order_status", bind=True, ignore_result=True, acks_late=True,
+             max_retries=8, retry_backoff=True)
+def set_store_order_status(self, record_id: int) -> None:
+    """Zynk's marker: after posting, move the store order to the integration's chosen status."""
+    from connector.flows.followups import mark_order_imported
+
+    mark_order_imported(record_id)
+
+
+@shared_task(name="connector.push_stock", ignore_result=True, acks_late=True)
+def push_stock(integration_id: int) -> None:
+    from accounts.models import Integration
+    from connector.flows.stock import push_stock as push
+
+    integration = Integration.objects.select_related("store").get(pk=integration_id)
+    if integration.is_active and integration.push_stock:
+        push(integration)
+
+
+@shared_task(name="connector.push_due_stock", ignore_result=True)
+def push_due_stock() -> list[int]:
+    """Beat tick: push stock for integrations whose stock interval elapsed since their last push."""
+    from datetime import timedelta
+
+    from django.db.models import Max
+
+    from accounts.models import Integration
+    from connector.models import SyncRun
+
+    now = timezone.now()
+    last = dict(SyncRun.objects.filter(kind=SyncRun.Kind.STOCK_PUSH).values("integration_id")
+                .annotate(at=Max("started_at")).values_list("integration_id", "at"))
+    due = []
+    for integration_id, every in Integration.objects.filter(is_active=True, push_stock=True).values_list(
+            "pk", "stock_push_interval_seconds"):
+        at = last.get(integration_id)
+        if at is None or now - at >= timedelta(seconds=every):
+            due.append(integration_id)
+            push_stock.delay(integration_id)
+    return due
+
+
+@shared_task(name="connector.prune_archives", ignore_result=True)
+def prune_archives() -> int:
+    from accounts.models import Integration
+    from connector.services.archive import prune_archives as prune
+
+    return sum(prune(integration) for integration in Integration.objects.all())
+
+
+@shared_task(name="connector.sweep_lost_work", ignore_result=True)
+def sweep_lost_work() -> dict:
+    """Beat tick: re-send records and webhook events whose Celery message was lost."""
+    from connector.services.sweeper import sweep
+
+    return sweep()

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "ml-connector"
+admin.site.site_title = "ml-connector"
+admin.site.index_title = "Store ↔ Sage sync"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("agent/", include("agentapi.urls")),
+    path("webhooks/", include("connector.webhook_urls")),
+]

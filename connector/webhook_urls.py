@@ -1,0 +1,9 @@
+"""Webhook receivers, one URL per integration (see connector/bigcommerce/webhooks.py)."""
+
+from django.urls import path
+
+from connector.bigcommerce.views import bigcommerce_webhook
+
+urlpatterns: list = [
+    path("bigcommerce/<str:token>/", bigcommerce_webhook, name="bigcommerce-webhook"),
+]

@@ -1,0 +1,108 @@
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from accounts.models import Integration
+from accounts.tenancy import TenantScopedAdmin, scope_queryset
+from mappings.csv_io import export_item_mappings, import_item_mappings
+from mappings.models import (
+    AccountMapping,
+    ItemMapping,
+    PaymentMethodMapping,
+    RecordLink,
+    TaxMapping,
+    WebSalesAccount,
+)
+from mappings.signals import resume_waiting_records_for
+
+
+class CsvImportForm(forms.Form):
+    integration = forms.ModelChoiceField(queryset=Integration.objects.none())
+    csv_file = forms.FileField(help_text="Columns: store_sku, sage_code, description (optional).")
+
+
+@admin.register(ItemMapping)
+class ItemMappingAdmin(TenantScopedAdmin):
+    list_display = ("store_sku", "sage_code", "description", "integration", "updated_at")
+    list_filter = ("integration",)
+    search_fields = ("store_sku", "sage_code", "description")
+    actions = ["export_csv"]
+    change_list_template = "admin/mappings/itemmapping/change_list.html"
+
+    def get_urls(self):
+        return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="mappings_itemmapping_import")
+                ] + super().get_urls()
+
+    @admin.action(description="Export selected item mappings as CSV")
+    def export_csv(self, request, queryset):
+        response = HttpResponse(export_item_mappings(queryset), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="item-mappings.csv"'
+        return response
+
+    def import_csv(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:mappings_itemmapping_changelist")
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        form.fields["integration"].queryset = scope_queryset(Integration.objects.all(), request)
+        if request.method == "POST" and form.is_valid():
+            try:
+                text = form.cleaned_data["csv_file"].read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.add_error("csv_file", "The file is not UTF-8 text. Save it as 'CSV UTF-8' and try again.")
+            else:
+                integration = form.cleaned_data["integration"]
+                report = import_item_mappings(integration, text)
+                level = messages.WARNING if report.errors else messages.SUCCESS
+                self.message_user(request, f"Imported: {report.created} new, {report.updated} updated, "
+                                           f"{len(report.errors)} rows skipped.", level)
+                for error in report.errors[:20]:
+                    self.message_user(request, error, messages.WARNING)
+                resume_waiting_records_for(integration.pk)
+                return redirect("admin:mappings_itemmapping_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": "Import item mappings from CSV"}
+        return TemplateResponse(request, "admin/mappings/itemmapping/import.html", context)
+
+
+@admin.register(TaxMapping)
+class TaxMappingAdmin(TenantScopedAdmin):
+    list_display = ("store_tax_class", "sage_tax_code", "integration")
+    list_filter = ("integration", "sage_tax_code")
+    search_fields = ("store_tax_class", "sage_tax_code")
+
+
+@admin.register(AccountMapping)
+class AccountMappingAdmin(TenantScopedAdmin):
+    list_display = ("channel_id", "channel_name", "purpose", "account_code", "integration")
+    list_filter = ("integration", "purpose", "channel_id")
+    search_fields = ("account_code", "channel_name")
+    list_editable = ("account_code",)
+
+
+@admin.register(PaymentMethodMapping)
+class PaymentMethodMappingAdmin(TenantScopedAdmin):
+    list_display = ("store_method", "bank_account", "integration")
+    list_filter = ("integration",)
+    search_fields = ("store_method", "bank_account")
+
+
+@admin.register(WebSalesAccount)
+class WebSalesAccountAdmin(TenantScopedAdmin):
+    list_display = ("currency", "account_ref", "integration")
+    list_filter = ("integration", "currency")
+
+
+@admin.register(RecordLink)
+class RecordLinkAdmin(TenantScopedAdmin):
+    list_display = ("kind", "external_id", "sage_id", "reference", "integration", "created_at")
+    list_filter = ("kind", "integration")
+    search_fields = ("external_id", "sage_id", "reference")
+
+    def has_add_permission(self, request, *args):
+        return False  # links are made by postings only
+
+    def has_change_permission(self, request, obj=None):
+        return False
