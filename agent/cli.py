@@ -126,8 +126,8 @@ def run_command(args) -> int:
                          user_agent=f"ml-connector-agent/{__version__}")
     journal = Journal(config.journal)
     runner = Runner(config, backend, client, journal)
-    signal.signal(signal.SIGINT, runner.stop)
-    signal.signal(signal.SIGTERM, runner.stop)
+    signal.signal(signal.SIGINT, runner.on_signal)
+    signal.signal(signal.SIGTERM, runner.on_signal)
     try:
         return runner.run()
     finally:

@@ -7,6 +7,13 @@ import logging.handlers
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A record carrying this attribute (``extra={CONSOLE_SKIP: True}``) was already printed for the
+# person at the console (the runner's job lines); it goes to the log file only.
+CONSOLE_SKIP = "ml_agent_console_skip"
+
+
+def _not_already_printed(record: logging.LogRecord) -> bool:
+    return not getattr(record, CONSOLE_SKIP, False)
 
 
 class SecretFilter(logging.Filter):
@@ -32,7 +39,9 @@ def setup_logging(log_file: str | None, level: str = "INFO", secrets: list[str] 
     for handler in list(root.handlers):
         if getattr(handler, "_ml_agent", False):
             root.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    console = logging.StreamHandler()
+    console.addFilter(_not_already_printed)
+    handlers: list[logging.Handler] = [console]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=5,

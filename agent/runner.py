@@ -21,10 +21,16 @@ from agent.client import AgentClient, StaleLease
 from agent.config import AgentConfig
 from agent.errors import RecordLocked, SageBusy, SageError
 from agent.journal import ACKNOWLEDGED, WRITTEN, Journal
+from agent.logging_setup import CONSOLE_SKIP
 from agent.operations import WRITE_OPERATIONS, OperationSettings, execute, sage_id_of
 from connector.http import ApiError, AuthError, RetryableError
 
 logger = logging.getLogger("agent.runner")
+
+
+class StopRequested(BaseException):
+    """Raised by the signal handler to abandon an idle long poll. A BaseException, like
+    KeyboardInterrupt, so no `except Exception` in the HTTP stack swallows it."""
 
 PUSH_BATCH = 500
 # Results are sent in batches (POST /jobs/complete) when the server has that endpoint: at most this
@@ -65,12 +71,23 @@ class Runner:
         self.jobs_done = 0
         self._outbox: list[tuple[dict, dict, bool]] = []  # (job, result, replayed) awaiting `complete`
         self._outbox_since = 0.0
+        self._in_long_poll = False
 
     # -- control ---------------------------------------------------------------------------
     def stop(self, *_args) -> None:
         if not self.stop_event.is_set():
             logger.info("stopping: finishing the current job, then logging out of Sage")
         self.stop_event.set()
+
+    def on_signal(self, *_args) -> None:
+        """SIGINT/SIGTERM handler. During the idle long poll (up to ~25 s) nothing is in hand, so
+        the wait is abandoned at once by raising out of the blocked socket read (PEP 475: a
+        handler that raises interrupts the system call). Jobs the server handed over in that
+        instant go back to the queue when their lease expires. Anywhere else the current job
+        finishes first: raising mid-job could split a Sage write from its journal entry."""
+        self.stop()
+        if self._in_long_poll:
+            raise StopRequested
 
     @property
     def stopping(self) -> bool:
@@ -81,7 +98,9 @@ class Runner:
             self.stop_event.wait(seconds)
 
     def _say(self, line: str) -> None:
-        logger.info(line)
+        # The line goes to stdout for the person watching; the log file gets it too, but the
+        # console log handler skips it so a foreground agent does not print every job twice.
+        logger.info(line, extra={CONSOLE_SKIP: True})
         try:
             print(line, file=self.out, flush=True)
         except (OSError, ValueError):
@@ -98,6 +117,8 @@ class Runner:
                 try:
                     self.cycle()
                     self.server_backoff.success()
+                except StopRequested:  # the signal landed just outside cycle()'s own guard
+                    break
                 except AuthError as exc:
                     logger.error("the server refused the agent key (%s); check the key in admin", exc.status)
                     if self.config.once:
@@ -141,7 +162,13 @@ class Runner:
         if not self.config.once:
             until_due = min(self._next_heartbeat, self._next_changes) - self.clock()
             wait = max(0, min(wait, int(until_due)))
-        jobs = self.client.lease(self.max_jobs, wait)
+        self._in_long_poll = True
+        try:
+            jobs = self.client.lease(self.max_jobs, wait)
+        except StopRequested:
+            return
+        finally:
+            self._in_long_poll = False
         if jobs:
             self.process(jobs)
         elif wait == 0 and not self.config.once:

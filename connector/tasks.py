@@ -24,7 +24,7 @@ def worker_heartbeat(source: str = "worker") -> str:
 
 @shared_task(name="connector.process_record", bind=True, ignore_result=True, acks_late=True,
              max_retries=None)
-def process_record(self, record_id: int) -> None:
+def process_record(self, record_id: int | list[int]) -> None:
     from connector.services.pipeline import run_record
 
     run_record(record_id)

@@ -51,6 +51,14 @@ def store_server():
     server.stop()
 
 
+def submit(page, selector: str) -> None:
+    """Click a submit button and wait for the page the POST answers with: `click` returns once
+    the navigation starts, and reading `page.content()` before it commits sees a half-built
+    document (the flake CI caught: only the <head> of the change list)."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
+
+
 def drain_agent(seed) -> int:
     backend = SimulatorBackend(str(seed.company_path))
     count = 0
@@ -85,7 +93,7 @@ def test_accountant_maps_the_sku_replays_and_it_posts_once(live_server, browser,
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    submit(page, "input[type=submit]")
     page.goto(f"{live_server.url}/admin/connector/syncrecord/?state__exact=waiting_mapping")
     row = page.locator("#result_list tbody tr", has_text=str(order.id))
     assert row.count() == 1
@@ -96,13 +104,13 @@ def test_accountant_maps_the_sku_replays_and_it_posts_once(live_server, browser,
         page.select_option("#id_integration", str(seed.integration.pk))
     page.fill("#id_store_sku", sku)
     page.fill("#id_sage_code", sku)
-    page.click("input[name=_save]")
+    submit(page, "input[name=_save]")
     assert ItemMapping.objects.filter(integration=seed.integration, store_sku=sku).exists()
 
     page.goto(f"{live_server.url}/admin/connector/syncrecord/?state__exact=waiting_mapping")
     page.locator("#result_list tbody tr", has_text=str(order.id)).locator("input.action-select").check()
     page.select_option("select[name=action]", "replay_selected")
-    page.click("button[name=index]")
+    submit(page, "button[name=index]")
     assert "Queued 1 record(s) for replay" in page.content()
     record.refresh_from_db()
     assert record.state == SyncRecord.State.PENDING
@@ -117,7 +125,7 @@ def test_accountant_maps_the_sku_replays_and_it_posts_once(live_server, browser,
     page.goto(f"{live_server.url}/admin/connector/syncrecord/?q={order.id}")
     page.locator("#result_list tbody tr", has_text=str(order.id)).locator("input.action-select").check()
     page.select_option("select[name=action]", "replay_selected")
-    page.click("button[name=index]")
+    submit(page, "button[name=index]")
     run_record(record.pk)
     assert drain_agent(seed) == 0
     assert AgentJob.objects.filter(op="create_sales_invoice").count() == 1

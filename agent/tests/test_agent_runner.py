@@ -301,6 +301,32 @@ def test_cli_sigterm_stops_gracefully(fake_api, company_path, tmp_path, company)
     assert len(SimCompany(company_path).invoices()) == 1
 
 
+def test_cli_sigterm_during_a_long_poll_stops_at_once_and_prints_each_job_once(
+        fake_api, company_path, tmp_path, company):
+    fake_api.config["lease_wait_seconds"] = 25
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "--server", fake_api.url, "--key", AGENT_KEY, "--backend",
+         "simulator", "--company", str(company_path), "--journal", str(tmp_path / "j.sqlite3"),
+         "--lease-wait", "25"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path), env=_env())
+    try:
+        job = fake_api.add_job("create_sales_invoice", invoice_payload())
+        assert f"JOB {job}" in proc.stdout.readline()
+        time.sleep(1.5)  # the agent is now in its 25 s long poll with nothing to do
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - asked < 5, "SIGTERM waited for the long poll to run out"
+        out, err = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The job line went to stdout once; the console log (stderr) does not repeat it.
+    assert f"JOB {job}" not in err and f"JOB {job}" not in out
+    assert "agent stopped after 1 job(s)" in err
+    assert company.logins() == []
+
+
 def test_wrong_key_exits_with_auth_code(fake_api, company_path, tmp_path):
     runner = make_runner(fake_api, company_path, tmp_path)
     runner.client = AgentClient(fake_api.url, "wrong-key")
