@@ -1,6 +1,6 @@
 """The agent API (see PROTOCOL.md), mounted at /agent/ by connector/urls.py."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from agentapi import views
@@ -18,4 +18,5 @@ urlpatterns = [
     path("v1/changes", views.ChangesView.as_view(), name="agent-changes"),
     path("v1/schema/", SpectacularAPIView.as_view(
         custom_settings={"PREPROCESSING_HOOKS": ["agentapi.schema.only_agent_api"]}), name="agent-schema"),
+    re_path(r"^v1/", views.unknown_endpoint),  # last: a JSON 404 for everything unmatched
 ]

@@ -191,3 +191,10 @@ class LeaseSchema(AgentView):
                                "with {\"jobs\": []}.")
     def post(self, request):  # pragma: no cover - never routed
         raise serializers.ValidationError("documentation stub")
+
+
+def unknown_endpoint(request, *args, **kwargs):
+    """Anything under /agent/v1/ that no route matches (a typo, `/jobs/-1/complete`, an endpoint
+    of a newer protocol) answers in the API's own JSON shape rather than Django's HTML page, so an
+    agent can log a readable reason."""
+    return _json_error(404, f"No agent API endpoint at {request.path}. See /agent/v1/schema/.")

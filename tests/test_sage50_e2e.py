@@ -22,12 +22,12 @@ from tests.stack import logs_of, wait_for
 pytestmark = pytest.mark.e2e
 system_factory = stack.system_factory
 
-# The issue asks for 500. Measured on this 2-core machine: 100 orders (+20 live, 14 refunds) in 66 s
-# on the embedded default (~110 orders/min, filesystem broker polling once a second); 500 against
-# PostgreSQL + Redis did not settle within 420 s (one agent works serially). 200 fits in ~4 min.
-# E2E_ORDERS overrides it.
-ORDERS = int(os.environ.get("E2E_ORDERS", "200"))
-LIVE_ORDERS = 20  # placed while running: these arrive by webhook (twice each) and by the poll
+# 500 orders in all, as the issue asks: 400 already in the store when the stack starts (the
+# first poll finds them) and 100 placed while it runs (each arrives by webhook, delivered twice,
+# and again by the poll). Measured on this 2-core machine: the whole run settles in ~17 s on
+# PostgreSQL + Redis and ~11 s on the embedded default. E2E_ORDERS overrides the first figure.
+ORDERS = int(os.environ.get("E2E_ORDERS", "400"))
+LIVE_ORDERS = 100
 POSTABLE = DEFAULT_PAID_STATUS_IDS - NEVER_PAID_STATUS_IDS
 SETTLED = (SyncRecord.State.POSTED, SyncRecord.State.SKIPPED)
 

@@ -114,3 +114,13 @@ def test_random_bodies_never_500(agent_key_for_hypothesis, body, path):
 @pytest.fixture
 def agent_key_for_hypothesis():
     return make_agent()[1]
+
+
+@pytest.mark.parametrize("path", ["/agent/v1/jobs/-1/complete", "/agent/v1/jobs/abc/fail", "/agent/v1/nope",
+                                  "/agent/v1/jobs/1/complete/extra"])
+def test_unknown_agent_endpoints_answer_json_404(client, path):
+    _, key = make_agent()
+    response = client.post(path, b"{}", content_type="application/json", **auth(key))
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "No agent API endpoint" in response.json()["detail"]
