@@ -162,7 +162,7 @@ class BigCommerceStore:
             "country_iso2": iso2, "phone": "+1 555 0100", "email": email,
         }
 
-        # Lines: explicit SKUs, or one to four random variants.
+        # Lines: explicit SKUs, or one to five random variants.
         wanted = shape.get("lines")
         if wanted:
             picks = []
@@ -172,7 +172,7 @@ class BigCommerceStore:
                     raise StoreError(422, f"unknown sku {item['sku']}")
                 picks.append((variant, int(item.get("quantity", 1))))
         else:
-            variants = rng.sample(list(self.catalog.variants.values()), rng.randint(1, 4))
+            variants = rng.sample(list(self.catalog.variants.values()), rng.randint(1, 5))
             picks = [(v, rng.randint(1, 3)) for v in variants]
         if status == 14 and sum(q for _, q in picks) < 2:
             picks[0] = (picks[0][0], 2)  # a partial refund needs something left unrefunded
