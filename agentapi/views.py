@@ -193,6 +193,7 @@ class LeaseSchema(AgentView):
         raise serializers.ValidationError("documentation stub")
 
 
+@csrf_exempt  # agents send no CSRF token; without this a POST would get Django's HTML 403
 def unknown_endpoint(request, *args, **kwargs):
     """Anything under /agent/v1/ that no route matches (a typo, `/jobs/-1/complete`, an endpoint
     of a newer protocol) answers in the API's own JSON shape rather than Django's HTML page, so an

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import requests
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench.environment import BASE_DIR, prepare_database
+
 CENT = Decimal("0.01")
 
 # Runs in the agent process before its main: when the trigger file exists, the next Sage write
@@ -524,25 +525,6 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
-def _fresh_database(data_dir: Path) -> str:
-    """A database for this run only: `mlconnector_chaos` on the DATABASE_URL server, else SQLite
-    in the run's data folder."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import psycopg
-
-        base, _, _ = url.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mlconnector_chaos WITH (FORCE)")
-            conn.execute("CREATE DATABASE mlconnector_chaos")
-        fresh = f"{base}/mlconnector_chaos"
-    else:
-        fresh = f"sqlite:///{data_dir / 'chaos.sqlite3'}"
-    os.environ["DATABASE_URL"] = fresh
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, check=True, env=os.environ)
-    return fresh
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -566,7 +548,7 @@ def main(argv=None) -> int:
         os.environ["CELERY_BROKER_URL"] = os.environ["COORDINATION_REDIS_URL"] = redis.url
     system = None
     try:
-        db_url = _fresh_database(work_dir)
+        db_url = prepare_database("mlconnector_chaos", work_dir / "chaos.sqlite3")
         import django
 
         django.setup()

@@ -11,26 +11,29 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def prepare_database() -> str:
-    """Point DATABASE_URL at a fresh bench database (same server as DATABASE_URL, or SQLite)."""
+def prepare_database(name: str = "mlconnector_bench", sqlite_path: Path | None = None) -> str:
+    """Point DATABASE_URL at a fresh, migrated database for one run: ``name`` on the DATABASE_URL
+    PostgreSQL server (dropped first, whoever is connected), else a new SQLite file. Never the
+    developer's own database. Returns the new URL."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import psycopg
 
         base, _, _ = url.rpartition("/")
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mlconnector_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE mlconnector_bench")
-        bench_url = f"{base}/mlconnector_bench"
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+        fresh = f"{base}/{name}"
     else:
-        path = BASE_DIR / "data" / "bench.sqlite3"
+        path = sqlite_path or BASE_DIR / "data" / "bench.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        bench_url = f"sqlite:///{path}"
-    os.environ["DATABASE_URL"] = bench_url
+        fresh = f"sqlite:///{path}"
+    os.environ["DATABASE_URL"] = fresh
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, check=True, env=os.environ)
-    return bench_url
+    return fresh
 
 
 def machine() -> dict:

@@ -1,7 +1,7 @@
 """Order → posted, measured on the whole real system (tests/stack.py: uvicorn web, Celery worker(s)
 and beat, the sandbox BigCommerce store, the agent with the simulated Sage 50 company).
 
-Both functions run on a fresh database of their own (as bench.environment.prepare_database does, but
+Both functions run on a fresh database of their own (bench.environment.prepare_database,
 named per process, ``mlconnector_bench_pipeline_<pid>`` / ``data/bench-pipeline/run-<pid>/bench.sqlite3``,
 so a concurrent ``make bench`` cannot drop it mid-run; never the developer's) and a data folder of
 their own (``data/bench-pipeline/run-<pid>/``: broker, logs, company file), removed afterwards
@@ -37,12 +37,11 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.environment import BASE_DIR
+from bench.environment import BASE_DIR, prepare_database
 
 # One folder (and SQLite file / PostgreSQL database) per bench process: two runs at once (make bench
 # while a developer measures) must not delete each other's database or broker.
@@ -65,24 +64,6 @@ AgentClient._post = _counted
 
 
 # -- environment ----------------------------------------------------------------------------------
-def prepare_pipeline_database() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import psycopg
-
-        base, _, _ = url.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-        bench_url = f"{base}/{PG_DATABASE}"
-    else:
-        bench_url = f"sqlite:///{DATA_DIR / 'bench.sqlite3'}"
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, check=True, env=os.environ)
-    return bench_url
-
-
 def _prepare() -> dict:
     """Fresh data folder and database; Django set up on them. Returns the children's environment."""
     shutil.rmtree(DATA_DIR, ignore_errors=True)
@@ -92,7 +73,7 @@ def _prepare() -> dict:
     # memory, which costs the worker and web processes measurably (and grows without bound).
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-    prepare_pipeline_database()
+    prepare_database(PG_DATABASE, DATA_DIR / "bench.sqlite3")
     import django
 
     django.setup()

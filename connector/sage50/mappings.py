@@ -11,24 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
+
 # BigCommerce order status ids (GET /v2/order_statuses).
-STATUS_NAMES = {
-    0: "Incomplete",
-    1: "Pending",
-    2: "Shipped",
-    3: "Partially Shipped",
-    4: "Refunded",
-    5: "Cancelled",
-    6: "Declined",
-    7: "Awaiting Payment",
-    8: "Awaiting Pickup",
-    9: "Awaiting Shipment",
-    10: "Completed",
-    11: "Awaiting Fulfillment",
-    12: "Manual Verification Required",
-    13: "Disputed",
-    14: "Partially Refunded",
-}
+STATUS_NAMES = ORDER_STATUS_NAMES
 # BigCommerce's own "paid" group: Shipped, Partially Shipped, Awaiting Pickup, Awaiting Shipment,
 # Completed, Awaiting Fulfillment; plus Refunded and Partially Refunded, because an order refunded
 # before it was synced was still a sale: it is invoiced, and its refunds become credit notes

@@ -6,26 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
+
 from .catalog import Product, Variant
 from .figures import LineFigures, OrderFigures
 
-STATUSES = {
-    0: "Incomplete",
-    1: "Pending",
-    2: "Shipped",
-    3: "Partially Shipped",
-    4: "Refunded",
-    5: "Cancelled",
-    6: "Declined",
-    7: "Awaiting Payment",
-    8: "Awaiting Pickup",
-    9: "Awaiting Shipment",
-    10: "Completed",
-    11: "Awaiting Fulfillment",
-    12: "Manual Verification Required",
-    13: "Disputed",
-    14: "Partially Refunded",
-}
+STATUSES = ORDER_STATUS_NAMES
 # BigCommerce's "paid" statuses (orders-overview doc); 13 Disputed and 4/14 were paid before.
 PAID_STATUSES = frozenset({2, 3, 8, 9, 10, 11})
 CAPTURED_STATUSES = PAID_STATUSES | {4, 13, 14}
