@@ -4,6 +4,7 @@ mapping in admin, replays the record, and it posts exactly once."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def browser(monkeypatch):
     # are still plain synchronous code, so Django's async guard is switched off for them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium chromium-driver)")
+        message = "Chromium is not installed (apt-get install -y chromium chromium-driver)"
+        if os.environ.get("REQUIRE_BROWSER"):  # CI sets it: the admin proof must not skip silently
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
