@@ -239,15 +239,9 @@ def bench_stock_push(skus: int, changed_share: float = 0.01) -> dict:
 
 
 def _store_skus(store) -> list[str]:
-    skus = []
-    for product in getattr(store.catalog, "products", {}).values() if isinstance(
-            getattr(store.catalog, "products", None), dict) else getattr(store.catalog, "products", []):
-        if getattr(product, "sku", None):
-            skus.append(product.sku)
-        for variant in getattr(product, "variants", []) or []:
-            if getattr(variant, "sku", None):
-                skus.append(variant.sku)
-    return skus
+    """The SKUs the store keeps inventory under (its variants' SKUs; a product without options has
+    one base variant). A multi-variant product's own SKU is not one: stock is per variant."""
+    return [variant.sku for variant in store.catalog.variants.values() if variant.sku]
 
 
 def main(argv=None) -> int:

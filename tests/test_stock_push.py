@@ -68,3 +68,22 @@ def test_sage_codes_are_pushed_under_the_mapped_store_sku(store):
     StockLevel.objects.create(integration=integration, sku="SAGE-CODE-1", sage_in_stock=42, sage_allocated=5)
     run = push_stock(integration)
     assert run.succeeded == 1 and on_hand(bc, sku) == 42
+
+
+def test_many_unknown_skus_cost_a_lookup_not_a_call_each(store):
+    """An absolute adjustment is refused whole for one unknown SKU; the unknown ones are found by
+    looking the batch's SKUs up, not by sending halves until each is isolated."""
+    bc, server = store
+    integration = IntegrationFactory(store__api_base_url=server.url, store__store_hash="stockpush",
+                                     store__access_token="t", stock_quantity="in_stock")
+    known = skus(bc)[:80]
+    unknown = [f"GONE-{n:03d}" for n in range(20)]
+    StockLevel.objects.bulk_create([StockLevel(integration=integration, sku=sku, sage_in_stock=4)
+                                    for sku in known + unknown])
+    run = push_stock(integration)
+    assert run.succeeded == 80 and run.failed == 20
+    # refused batch + 2 look-ups of 50 SKUs + the batch again without the unknown ones
+    assert run.api_calls == 4, run.api_calls
+    assert {on_hand(bc, sku) for sku in known} == {4}
+    assert set(StockLevel.objects.filter(integration=integration, matched=False).values_list("sku", flat=True)) \
+        == set(unknown)

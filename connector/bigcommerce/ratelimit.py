@@ -25,12 +25,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import random
 import threading
 import time
 from dataclasses import dataclass
 
+import redis.exceptions
+
 from connector.http import RateLimitedError
+
+logger = logging.getLogger(__name__)
+# Redis errors that mean "not reachable right now" (BusyLoadingError, a restart's first seconds,
+# is a ConnectionError too), as opposed to a bug in our script.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 HEADER_LEFT = "X-Rate-Limit-Requests-Left"
 HEADER_RESET_MS = "X-Rate-Limit-Time-Reset-Ms"
@@ -249,17 +257,43 @@ class RedisBudget(Budget):
         self.floor = floor
         self._reserve = redis_client.register_script(_LUA_RESERVE)
         self._observe = redis_client.register_script(_LUA_OBSERVE)
+        # While Redis is unreachable (restarting, failing over) this process budgets on its own
+        # from the headers it sees, rather than failing the store call: the shared budget is a
+        # courtesy to the other workers, and a 429 from the store is still handled as a 429.
+        self._fallback = LocalBudget(floor)
+        self._fallback_since: float | None = None
+
+    def _redis_down(self, error: Exception) -> None:
+        if self._fallback_since is None:
+            self._fallback_since = time.monotonic()
+            logger.warning("shared API budget %s unreachable (%s): budgeting in this process until it is back",
+                           self.key, error)
+
+    def _redis_up(self) -> None:
+        if self._fallback_since is not None:
+            logger.info("shared API budget %s reachable again", self.key)
+            self._fallback_since = None
 
     def reserve(self, now: int) -> int:
-        return int(self._reserve(keys=[self.key], args=[now, self.floor, self.key_ttl_seconds, POLL_SLICE_MS,
-                                                        PROBE_TTL_MS]))
+        try:
+            wait_ms = int(self._reserve(keys=[self.key], args=[now, self.floor, self.key_ttl_seconds,
+                                                               POLL_SLICE_MS, PROBE_TTL_MS]))
+        except REDIS_DOWN as error:
+            self._redis_down(error)
+            return self._fallback.reserve(now)
+        self._redis_up()
+        return wait_ms
 
     def observe(self, now: int, seen: Headers) -> None:
-        self._observe(keys=[self.key], args=[
-            now, seen.status, "" if seen.left is None else seen.left,
-            "" if seen.reset_ms is None else seen.reset_ms, random.randint(0, 250), self.key_ttl_seconds,
-            NO_HEADER_429_MAX_STRIKES, NO_HEADER_429_BASE_MS, NEW_WINDOW_TOLERANCE_MS,
-        ])
+        self._fallback.observe(now, seen)  # kept current, so a fallback starts from what we know
+        try:
+            self._observe(keys=[self.key], args=[
+                now, seen.status, "" if seen.left is None else seen.left,
+                "" if seen.reset_ms is None else seen.reset_ms, random.randint(0, 250), self.key_ttl_seconds,
+                NO_HEADER_429_MAX_STRIKES, NO_HEADER_429_BASE_MS, NEW_WINDOW_TOLERANCE_MS,
+            ])
+        except REDIS_DOWN as error:
+            self._redis_down(error)
 
     def state(self) -> BudgetState:
         raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(self.key).items()}
@@ -273,8 +307,13 @@ class RedisBudget(Budget):
 @functools.lru_cache(maxsize=8)
 def _redis(url: str):
     import redis
+    from redis.backoff import ConstantBackoff
+    from redis.retry import Retry
 
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    # One quick retry, then the caller's fallback: redis-py's default (several retries with
+    # growing backoff) would hold every store call for seconds while Redis restarts.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1,
+                                retry=Retry(ConstantBackoff(0.05), 1))
 
 
 class DatabaseBudget(Budget):

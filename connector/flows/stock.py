@@ -39,12 +39,19 @@ def store_skus_by_code(integration) -> dict[str, list[str]]:
 
 def _refused(client: BigCommerceClient, items: list[dict]) -> set[str]:
     """Send items; return the SKUs the store refused. The store validates an absolute adjustment
-    as a whole (one unknown SKU refuses the batch), so a refused batch is split in halves until
-    the unknown SKUs are found: a few extra calls for each SKU that matches nothing, none when
-    all match."""
+    as a whole (one unknown SKU refuses the batch). After a refusal the batch's SKUs are looked up
+    (GET /v3/inventory/items?sku:in=, 50 a call) and the batch is sent again without the unknown
+    ones: a handful of calls however many SKUs match nothing, none extra when all match. Only
+    when every SKU exists and the store still refuses is the batch split in halves to find the
+    items it objects to."""
     result = client.set_absolute_stock(items)
     if result.ok:
         return set()
+    known = {(item.get("identity") or {}).get("sku") for item in client.inventory_items(i["sku"] for i in items)}
+    unknown = {item["sku"] for item in items if item["sku"] not in known}
+    if unknown:
+        rest = [item for item in items if item["sku"] not in unknown]
+        return unknown | (_refused(client, rest) if rest else set())
     if len(items) == 1:
         return {items[0]["sku"]}
     middle = len(items) // 2

@@ -71,17 +71,51 @@ def _run_one(record_id: int) -> None:
         set_state(record, outcome.state, outcome.message, data=outcome.data, waiting_for=outcome.keys)
     except ApiError as error:
         if error.retryable:
-            delay = error.retry_after or min(RETRY_CAP_SECONDS, 5 * 2 ** min(record.attempts, 8))
-            with transaction.atomic():
-                set_state(record, State.PENDING, f"{error}. Retrying in {int(delay)} s.", step="retry",
-                          next_attempt_at=timezone.now() + timedelta(seconds=delay))
-                enqueue(record.pk, countdown=delay)
+            _retry_later(record, str(error), error.retry_after or _backoff(record.attempts))
         else:
             set_state(record, State.FAILED, f"{error}", step="failed",
                       data={"status": error.status, "body": error.body})
-    except Exception as error:  # a bug must not lose the record: it fails visibly and can be replayed
+    except Exception as error:
+        if is_transient_infrastructure(error):
+            # Redis restarting, the database failing over, the broker away: nothing is wrong
+            # with the record, so it is not failed (a failed record waits for a person).
+            logger.warning("record %s: %s; will retry", record_id, error)
+            _retry_later(record, f"Infrastructure unavailable ({error.__class__.__name__}: {error})",
+                         _backoff(record.attempts))
+            return
+        # A bug must not lose the record: it fails visibly and can be replayed.
         logger.exception("record %s failed", record_id)
         set_state(record, State.FAILED, f"Unexpected error: {error.__class__.__name__}: {error}", step="failed")
+
+
+def _backoff(attempts: int) -> float:
+    return min(RETRY_CAP_SECONDS, 5 * 2 ** min(attempts, 8))
+
+
+def is_transient_infrastructure(error: Exception) -> bool:
+    """Errors of our own infrastructure that pass on their own: a Redis or broker connection
+    lost, a database connection dropped."""
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+
+    return isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerError,
+                              OperationalError, InterfaceError))
+
+
+def _retry_later(record: SyncRecord, reason: str, delay: float) -> None:
+    """Back to pending with a due time, and a delayed message. If the message cannot be sent (the
+    broker is the thing that is down), the beat's sweeper re-sends due pending records; if even the
+    state cannot be written, the record is still pending from before and the sweeper finds it."""
+    try:
+        with transaction.atomic():
+            set_state(record, State.PENDING, f"{reason}. Retrying in {int(delay)} s.", step="retry",
+                      next_attempt_at=timezone.now() + timedelta(seconds=delay))
+            enqueue(record.pk, countdown=delay)
+    except Exception as error:
+        if not is_transient_infrastructure(error):
+            raise
+        logger.warning("record %s: could not schedule its retry (%s); the sweeper will", record.pk, error)
 
 
 def resume_waiting(integration_id: int) -> int:

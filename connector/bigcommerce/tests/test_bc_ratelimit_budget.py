@@ -131,3 +131,25 @@ def test_state_is_the_same_in_both_backends():
     mirrored = shared.state()
     assert (mirrored.left, mirrored.reset_at, mirrored.strikes) == (local.left, local.reset_at, local.strikes)
     client.delete(key)
+
+
+def test_redis_budget_keeps_working_in_process_while_redis_is_unreachable(caplog):
+    """A Redis restart must not fail store calls (the chaos run once lost a record this way):
+    the budget falls back to this process's own, and still honours the store's 429."""
+    import socket
+    import time
+
+    from connector.bigcommerce.ratelimit import _redis
+
+    with socket.socket() as probe:  # a port with nothing listening on it: a real refused connection
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    down = RedisBudget(_redis(f"redis://127.0.0.1:{port}/0"), "unreachable:budget", floor=3)
+    assert down.reserve(T0) == 0  # the fallback's probe
+    down.observe(T0 + 10, ok(149))
+    assert down.reserve(T0 + 11) == 0
+    down.observe(T0 + 20, Headers(429, left=0, reset_ms=4_000, quota=150, window_ms=30_000))
+    assert down.reserve(T0 + 21) >= 3_000  # the 429's reset is respected without Redis
+    assert "unreachable" in caplog.text
+    assert time.monotonic() - started < 2, "each call waited out redis-py's retries"
