@@ -1,19 +1,20 @@
 """Session-wide test plumbing for every test folder (pyproject's testpaths)."""
 
 import pytest
-from django.db import connections
+from django.db import connection
 
 
 @pytest.fixture(scope="session", autouse=True)
-def close_background_connections(django_db_setup, django_db_blocker):
-    """The webhook group-commit writer thread keeps its own database connection for the life of
-    the process (that is its point). At the end of the session it must let go of it, or the test
+def release_background_connections(django_db_setup, django_db_blocker):
+    """Threads that are not the test's own keep persistent database connections by design: the
+    webhook group-commit writer, and the long poll's shared pool threads (CONN_MAX_AGE, see
+    agentapi/longpoll.py). Their connections are out of reach from here (Django's are per
+    thread), so at the end of the session PostgreSQL is asked to end them; otherwise the test
     database cannot be dropped ("being accessed by other users") and lingers for the next run.
     Depends on django_db_setup so this teardown runs before the database is destroyed."""
     yield
-    from connector.bigcommerce import webhooks
-
-    writer = webhooks._group_commit
-    if writer is not None:
-        with django_db_blocker.unblock():
-            writer.in_writer(connections.close_all)
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
