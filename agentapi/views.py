@@ -7,7 +7,7 @@ import asyncio
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,6 +44,11 @@ JSON = "application/json"
 ALWAYS_RETRYABLE = frozenset({"sage_busy", "sage_locked", "record_locked", "same_user_logged_in"})
 
 
+# Documented on every operation: a throttled agent is told when to come back.
+RETRY_AFTER = OpenApiParameter("Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+                               description="Seconds to wait before the next call.")
+
+
 def _errors(*codes: int) -> dict:
     described = {
         400: OpenApiResponse(OpenApiTypes.OBJECT,
@@ -69,7 +74,7 @@ class AgentView(APIView):
 
 
 class HeartbeatView(AgentView):
-    @extend_schema(request={JSON: HeartbeatRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], request={JSON: HeartbeatRequestSerializer},
                    responses={200: HeartbeatResponseSerializer, **_errors(400, 401, 429)})
     def post(self, request):
         data = self.validated(HeartbeatRequestSerializer)
@@ -89,7 +94,7 @@ class JobAnswerView(AgentView):
 
 
 class CompleteView(JobAnswerView):
-    @extend_schema(request={JSON: CompleteRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], request={JSON: CompleteRequestSerializer},
                    responses={200: JobStateSerializer, **_errors(400, 401, 404, 409, 429)})
     def post(self, request, job_id: int):
         self.check_job_id(job_id)
@@ -101,7 +106,7 @@ class BatchCompleteView(AgentView):
     """Several results in one request and one transaction. Each item is answered as the single
     endpoint would answer it (200, 404, 409), in ``jobs[]``; the request itself is 200."""
 
-    @extend_schema(operation_id="agent_v1_jobs_complete_batch", request={JSON: BatchCompleteRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_complete_batch", request={JSON: BatchCompleteRequestSerializer},
                    responses={200: BatchCompleteResponseSerializer, **_errors(400, 401, 429)})
     def post(self, request):
         data = self.validated(BatchCompleteRequestSerializer)
@@ -114,7 +119,7 @@ class BatchCompleteView(AgentView):
 
 
 class FailView(JobAnswerView):
-    @extend_schema(request={JSON: FailRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], request={JSON: FailRequestSerializer},
                    responses={200: JobStateSerializer, **_errors(400, 401, 404, 409, 429)})
     def post(self, request, job_id: int):
         self.check_job_id(job_id)
@@ -125,7 +130,7 @@ class FailView(JobAnswerView):
 
 
 class ChangesView(AgentView):
-    @extend_schema(
+    @extend_schema(parameters=[RETRY_AFTER],
         request={JSON: PolymorphicProxySerializer(
             component_name="ChangesRequest", serializers=CHANGES_BODIES, resource_type_field_name="kind")},
         responses={200: ChangesResponseSerializer, **_errors(400, 401, 429)})
@@ -185,7 +190,7 @@ class LeaseSchema(AgentView):
     """Documentation only: drf-spectacular reads DRF views, and the lease endpoint is the async
     ``lease_view``. urls.py attaches this class to it as ``cls``."""
 
-    @extend_schema(operation_id="agent_v1_jobs_lease", request={JSON: LeaseRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_lease", request={JSON: LeaseRequestSerializer},
                    responses={200: LeaseResponseSerializer, **_errors(400, 401, 429)},
                    description="Long poll: answers as soon as a job is ready, or after wait_seconds "
                                "with {\"jobs\": []}.")

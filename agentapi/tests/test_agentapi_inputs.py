@@ -124,3 +124,11 @@ def test_unknown_agent_endpoints_answer_json_404(client, path):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert "No agent API endpoint" in response.json()["detail"]
+
+
+def test_schema_documents_retry_after_on_every_throttled_answer(client):
+    schema = client.get("/agent/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert len(operations) >= 6
+    for path, method, op in operations:
+        assert "Retry-After" in op["responses"]["429"].get("headers", {}), (path, method)
