@@ -32,6 +32,7 @@ class StopRequested(BaseException):
     """Raised by the signal handler to abandon an idle long poll. A BaseException, like
     KeyboardInterrupt, so no `except Exception` in the HTTP stack swallows it."""
 
+
 PUSH_BATCH = 500
 # Results are sent in batches (POST /jobs/complete) when the server has that endpoint: at most this
 # many, and never held longer than this after the first one, so a slow Sage does not sit on results.

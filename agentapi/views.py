@@ -106,7 +106,8 @@ class BatchCompleteView(AgentView):
     """Several results in one request and one transaction. Each item is answered as the single
     endpoint would answer it (200, 404, 409), in ``jobs[]``; the request itself is 200."""
 
-    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_complete_batch", request={JSON: BatchCompleteRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_complete_batch",
+                   request={JSON: BatchCompleteRequestSerializer},
                    responses={200: BatchCompleteResponseSerializer, **_errors(400, 401, 429)})
     def post(self, request):
         data = self.validated(BatchCompleteRequestSerializer)
@@ -130,7 +131,8 @@ class FailView(JobAnswerView):
 
 
 class ChangesView(AgentView):
-    @extend_schema(parameters=[RETRY_AFTER],
+    @extend_schema(
+        parameters=[RETRY_AFTER],
         request={JSON: PolymorphicProxySerializer(
             component_name="ChangesRequest", serializers=CHANGES_BODIES, resource_type_field_name="kind")},
         responses={200: ChangesResponseSerializer, **_errors(400, 401, 429)})
@@ -190,7 +192,8 @@ class LeaseSchema(AgentView):
     """Documentation only: drf-spectacular reads DRF views, and the lease endpoint is the async
     ``lease_view``. urls.py attaches this class to it as ``cls``."""
 
-    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_lease", request={JSON: LeaseRequestSerializer},
+    @extend_schema(parameters=[RETRY_AFTER], operation_id="agent_v1_jobs_lease",
+                   request={JSON: LeaseRequestSerializer},
                    responses={200: LeaseResponseSerializer, **_errors(400, 401, 429)},
                    description="Long poll: answers as soon as a job is ready, or after wait_seconds "
                                "with {\"jobs\": []}.")

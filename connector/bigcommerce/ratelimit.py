@@ -31,7 +31,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+import redis
 import redis.exceptions
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from connector.http import RateLimitedError
 
@@ -261,18 +264,18 @@ class RedisBudget(Budget):
         # from the headers it sees, rather than failing the store call: the shared budget is a
         # courtesy to the other workers, and a 429 from the store is still handled as a 429.
         self._fallback = LocalBudget(floor)
-        self._fallback_since: float | None = None
+        self._on_fallback = False
 
     def _redis_down(self, error: Exception) -> None:
-        if self._fallback_since is None:
-            self._fallback_since = time.monotonic()
+        if not self._on_fallback:
+            self._on_fallback = True
             logger.warning("shared API budget %s unreachable (%s): budgeting in this process until it is back",
                            self.key, error)
 
     def _redis_up(self) -> None:
-        if self._fallback_since is not None:
+        if self._on_fallback:
+            self._on_fallback = False
             logger.info("shared API budget %s reachable again", self.key)
-            self._fallback_since = None
 
     def reserve(self, now: int) -> int:
         try:
@@ -306,10 +309,6 @@ class RedisBudget(Budget):
 
 @functools.lru_cache(maxsize=8)
 def _redis(url: str):
-    import redis
-    from redis.backoff import ConstantBackoff
-    from redis.retry import Retry
-
     # One quick retry, then the caller's fallback: redis-py's default (several retries with
     # growing backoff) would hold every store call for seconds while Redis restarts.
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1,

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import transaction
+import redis.exceptions
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from connector.exceptions import RecordOutcome
 from connector.http import ApiError
@@ -24,6 +26,8 @@ State = SyncRecord.State
 
 _handlers: dict[str, Callable[[SyncRecord], None]] = {}
 RETRY_CAP_SECONDS = 900
+TRANSIENT_INFRASTRUCTURE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerError,
+                                   OperationalError, InterfaceError)
 
 
 def handles(action: str):
@@ -95,12 +99,7 @@ def _backoff(attempts: int) -> float:
 def is_transient_infrastructure(error: Exception) -> bool:
     """Errors of our own infrastructure that pass on their own: a Redis or broker connection
     lost, a database connection dropped."""
-    import redis.exceptions
-    from django.db import InterfaceError, OperationalError
-    from kombu.exceptions import OperationalError as BrokerError
-
-    return isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerError,
-                              OperationalError, InterfaceError))
+    return isinstance(error, TRANSIENT_INFRASTRUCTURE_ERRORS)
 
 
 def _retry_later(record: SyncRecord, reason: str, delay: float) -> None:
