@@ -142,7 +142,9 @@ def complete_job(agent, job_id: int, token: str, result: dict) -> JobAnswer:
         job.result = result
         job.completed_at = timezone.now()
         job.error_code = job.error_message = ""
-        job.save()
+        # Not the payload: the document the agent posted does not change, and re-sending it would
+        # rewrite kilobytes of JSON per job.
+        job.save(update_fields=["state", "result", "completed_at", "error_code", "error_message", "updated_at"])
         if job.record_id:
             audit(job.record, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": result})
         callback = _on_done.get(job.op)
@@ -192,7 +194,8 @@ def fail_job(agent, job_id: int, token: str, code: str, message: str, retryable:
         else:
             job.state = AgentJob.State.FAILED
             note = f"Sage refused {job.op} {job.reference} ({code}): {message}"
-        job.save()
+        job.save(update_fields=["state", "error_code", "error_message", "available_at", "lease_expires_at",
+                                "updated_at"])
         if job.record_id:
             audit(job.record, "agent_error", note, {"code": code, "retryable": retryable})
         if not retryable:

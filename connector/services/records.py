@@ -73,6 +73,14 @@ def enqueue(record_ids, countdown: float | None = None) -> None:
     transaction.on_commit(send)
 
 
+# The row's big JSON values: the store record and the ledger document. A state change that does
+# not carry them leaves them alone: re-sending them made PostgreSQL write (and re-TOAST) kilobytes
+# per transition, and it wrote back a stale copy over a payload stored by a queryset update.
+BULKY_FIELDS = ("payload", "document")
+_STATE_FIELDS = [field.name for field in SyncRecord._meta.concrete_fields
+                 if not field.primary_key and field.name not in BULKY_FIELDS]
+
+
 def set_state(record: SyncRecord, state: str, message: str, *, step: str | None = None, data=None,
               **fields) -> SyncRecord:
     record.state = state
@@ -81,7 +89,7 @@ def set_state(record: SyncRecord, state: str, message: str, *, step: str | None 
         setattr(record, name, value)
     if state == State.POSTED and record.posted_at is None:
         record.posted_at = timezone.now()
-    record.save()
+    record.save(update_fields=_STATE_FIELDS + [name for name in BULKY_FIELDS if name in fields])
     audit(record, step or state, message, data)
     return record
 
