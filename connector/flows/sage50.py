@@ -8,7 +8,7 @@ crash never leaves a posted document without its link, nor a link without its jo
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from connector import exceptions as outcomes
 from connector.bigcommerce.client import BigCommerceClient
@@ -21,6 +21,7 @@ from connector.services.audit import audit
 from connector.services.jobs import dispatch_job, on_job_done, on_job_failed
 from connector.services.pipeline import handles
 from connector.services.records import enqueue, set_state, upsert_record
+from mappings.links import save_links
 from mappings.models import RecordLink
 
 from .mapping_loader import sage50_mappings
@@ -56,15 +57,6 @@ def _fetch_order(record: SyncRecord, client: BigCommerceClient | None, order_id)
     order = client.get_order(int(order_id), with_lines=True)
     audit(record, "fetched", f"Fetched order {order_id} from the store.", {"date_modified": order.get("date_modified")})
     return order, client
-
-
-def _link(integration_id, kind, external_id, sage_id, reference) -> None:
-    try:
-        with transaction.atomic():
-            RecordLink.objects.create(integration_id=integration_id, kind=kind, external_id=str(external_id),
-                                      sage_id=str(sage_id), reference=reference)
-    except IntegrityError:
-        pass  # already linked: the agent found the existing document by its reference
 
 
 # -- orders -------------------------------------------------------------------------------------
@@ -113,10 +105,11 @@ def invoice_posted(job: AgentJob) -> None:
     result = job.result or {}
     number = str(result.get("invoice_number", ""))
     document = record.document or {}
-    _link(job.integration_id, RecordLink.Kind.INVOICE, record.external_id, number, job.reference)
+    links = [(RecordLink.Kind.INVOICE, record.external_id, number, job.reference)]
     customer = (document.get("invoice") or {}).get("customer") or {}
     if result.get("account_ref") and customer.get("email"):
-        _link(job.integration_id, RecordLink.Kind.CUSTOMER, customer["email"].lower(), result["account_ref"], "")
+        links.append((RecordLink.Kind.CUSTOMER, customer["email"].lower(), result["account_ref"], ""))
+    save_links(job.integration_id, *links)
     expected = (document.get("invoice") or {}).get("store_total")
     if result.get("gross_total") and expected and str(result["gross_total"]) != str(expected):
         audit(record, "warning", f"Sage computed {result['gross_total']} for invoice {number}; the store total "
@@ -140,7 +133,7 @@ def receipt_posted(job: AgentJob) -> None:
     if record is None:
         return
     result = job.result or {}
-    _link(job.integration_id, RecordLink.Kind.RECEIPT, job.reference, result.get("receipt_id", ""), job.reference)
+    save_links(job.integration_id, (RecordLink.Kind.RECEIPT, job.reference, result.get("receipt_id", ""), job.reference))
     _finish_when_all_done(record, f"Posted as Sage invoice {record.sage_id} with its receipt(s).")
 
 
@@ -226,7 +219,7 @@ def credit_note_posted(job: AgentJob) -> None:
         return
     result = job.result or {}
     number = str(result.get("credit_note_number", ""))
-    _link(job.integration_id, RecordLink.Kind.CREDIT_NOTE, record.external_id, number, job.reference)
+    save_links(job.integration_id, (RecordLink.Kind.CREDIT_NOTE, record.external_id, number, job.reference))
     record.sage_id = number
     refunds = (record.document or {}).get("refunds") or []
     if not refunds:
@@ -243,8 +236,8 @@ def refund_payment_posted(job: AgentJob) -> None:
     record = job.record
     if record is None:
         return
-    _link(job.integration_id, RecordLink.Kind.REFUND_PAYMENT, job.reference,
-          (job.result or {}).get("payment_id", ""), job.reference)
+    save_links(job.integration_id, (RecordLink.Kind.REFUND_PAYMENT, job.reference,
+                                    (job.result or {}).get("payment_id", ""), job.reference))
     _finish_when_all_done(record, f"Posted as Sage credit note {record.sage_id} with its refund payment.")
 
 

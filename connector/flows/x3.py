@@ -19,7 +19,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Integration, SageConnection
@@ -36,6 +36,7 @@ from connector.sagex3.poster import post_journal_entry
 from connector.services.audit import audit
 from connector.services.pipeline import handles
 from connector.services.records import set_state
+from mappings.links import save_links
 from mappings.models import AccountMapping, RecordLink
 
 State = SyncRecord.State
@@ -246,15 +247,6 @@ def _refund_for(record: SyncRecord, client) -> tuple[dict, BigCommerceClient | N
     return found[0], client
 
 
-def _link(integration_id: int, external_id: str, number: str, reference: str) -> None:
-    try:
-        with transaction.atomic():
-            RecordLink.objects.create(integration_id=integration_id, kind=RecordLink.Kind.JOURNAL_ENTRY,
-                                      external_id=str(external_id), sage_id=number, reference=reference)
-    except IntegrityError:
-        pass  # linked by an earlier attempt that died before marking the record posted
-
-
 def _inputs(record: SyncRecord) -> tuple[dict, dict | None]:
     """(order, refund or None), fetched from the store when the stored payload lacks them; a
     fetched payload is kept on the record (admin shows it; a retry does not fetch again)."""
@@ -304,7 +296,7 @@ def post_journal(record: SyncRecord) -> None:
         if exchange is not None:
             audit(record, "x3_exchange", f"Sage X3 {exchange.method} {exchange.url}",
                   _exchange_data(exchange))
-    _link(integration.pk, record.external_id, number, entry.reference)
+    save_links(integration.pk, (RecordLink.Kind.JOURNAL_ENTRY, record.external_id, number, entry.reference))
     audit(record, "posted", f"X3 entry {number} {'already existed for' if existed else 'created for'} "
                             f"{entry.reference}.", {"number": number, "existed": existed})
     set_state(record, State.POSTED, f"Posted as X3 entry {number}", step="done", sage_id=number)
