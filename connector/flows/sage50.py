@@ -133,7 +133,8 @@ def receipt_posted(job: AgentJob) -> None:
     if record is None:
         return
     result = job.result or {}
-    save_links(job.integration_id, (RecordLink.Kind.RECEIPT, job.reference, result.get("receipt_id", ""), job.reference))
+    save_links(job.integration_id,
+               (RecordLink.Kind.RECEIPT, job.reference, result.get("receipt_id", ""), job.reference))
     _finish_when_all_done(record, f"Posted as Sage invoice {record.sage_id} with its receipt(s).")
 
 
