@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncRecord
-from connector.services.records import enqueue, upsert_record
+from connector.services.bulk import insert_new
+from connector.services.records import enqueue, upsert_records
 
 from .formats import jsonable
 
@@ -52,16 +53,10 @@ def refund_event_key(integration_id: int, refund: dict) -> str:
 
 
 def _new_keys(events: list[InboundEvent]) -> set[str]:
-    """Insert the events, ignoring ones already stored; return the keys that are new here.
-
-    Looked up first because bulk_create(ignore_conflicts) does not say which rows it inserted;
-    two processes racing past the look-up both insert nothing twice (unique key) and at worst
-    both upsert the same record, which upsert_record settles on its own unique constraint."""
-    keys = [e.dedup_key for e in events]
-    known = set(InboundEvent.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
-    fresh = [e for e in events if e.dedup_key not in known]
-    InboundEvent.objects.bulk_create(fresh, ignore_conflicts=True)
-    return {e.dedup_key for e in fresh}
+    """Insert the events, ignoring ones already stored; return the keys that are new here. The
+    unique dedup key decides (INSERT … ON CONFLICT DO NOTHING RETURNING), so of two processes
+    reading the same order version only one takes it."""
+    return {key for (key,) in insert_new(InboundEvent, events, returning=("dedup_key",))}
 
 
 def take_orders(integration, orders: Iterable[dict], *, source: str, reason: str, run=None) -> dict:
@@ -94,21 +89,12 @@ def _take(integration, items, *, kind, actions, event_key, payload_of, version_o
               for item in items]
     with transaction.atomic():
         new = _new_keys(events)
+        fresh = [item for item in items if event_key(integration.pk, item) in new]
+        counts["new"] = len(fresh)
+        postable = [(str(item["id"]), version_of(item), payload_of(item)) for item in fresh if not skip(item)]
         queue = []
-        for item in items:
-            if event_key(integration.pk, item) not in new:
-                continue
-            counts["new"] += 1
-            if skip(item):
-                continue
-            payload = payload_of(item)
-            for action in actions:
-                record, should = upsert_record(integration.pk, kind, item["id"], action,
-                                               source_version=version_of(item), payload=payload, reason=reason)
-                if should:
-                    if record.payload != payload:  # an existing record waiting to (re)try: newest version
-                        SyncRecord.objects.filter(pk=record.pk).update(payload=payload)
-                    queue.append(record.pk)
+        for action in actions:
+            queue += upsert_records(integration.pk, kind, action, postable, reason=reason)
         counts["queued"] = len(queue)
         if queue:
             enqueue(queue)

@@ -22,7 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connector.models import AgentJob, AuditEntry
-from connector.services.audit import audit
+from connector.services.audit import audit, audit_many
+from connector.services.bulk import insert_new
 from connector.services.wakeup import notify_jobs_available
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ LEASE_SECONDS = 120
 RETRY_BASE_SECONDS = 5
 RETRY_CAP_SECONDS = 600
 
-# op -> callbacks run inside the completing transaction (flows register them).
-_on_done: dict[str, Callable[[AgentJob], None]] = {}
+# op -> callbacks run inside the completing transaction (flows register them). A done-callback
+# takes the list of jobs of that op completed together (a batch complete hands over dozens).
+_on_done: dict[str, Callable[[list[AgentJob]], None]] = {}
 _on_failed: dict[str, Callable[[AgentJob], None]] = {}
 
 
@@ -65,6 +67,34 @@ def queue_job(integration_id: int, op: str, reference: str, payload: dict, *, re
         audit(record, "dispatched", f"Queued {op} {reference} for the agent.", {"job": job.pk})
     transaction.on_commit(lambda: notify_jobs_available(integration_id))
     return job, True
+
+
+@dataclass
+class JobSpec:
+    """One job to queue with queue_jobs."""
+    op: str
+    reference: str
+    payload: dict
+    record: object = None
+    priority: int = 0
+    depends_on_id: int | None = None
+
+
+def queue_jobs(integration_id: int, specs: list[JobSpec]) -> tuple[dict[tuple[str, str], int], list[JobSpec]]:
+    """queue_job for many jobs: one INSERT … ON CONFLICT DO NOTHING and one audit INSERT. Returns
+    the ids of the jobs it created by (op, reference), and the specs whose (op, reference) had a
+    job already (the caller decides what an earlier attempt's job means, as dispatch_job does)."""
+    rows = insert_new(AgentJob, [AgentJob(integration_id=integration_id, op=spec.op, reference=spec.reference,
+                                          payload=spec.payload, record=spec.record, priority=spec.priority,
+                                          depends_on_id=spec.depends_on_id) for spec in specs],
+                      returning=("id", "op", "reference"))
+    created = {(op, reference): pk for pk, op, reference in rows}
+    audit_many([(spec.record.pk, "dispatched", f"Queued {spec.op} {spec.reference} for the agent.",
+                 {"job": created[spec.op, spec.reference]})
+                for spec in specs if spec.record is not None and (spec.op, spec.reference) in created])
+    if created:
+        transaction.on_commit(lambda: notify_jobs_available(integration_id))
+    return created, [spec for spec in specs if (spec.op, spec.reference) not in created]
 
 
 def ready_q(now=None) -> Q:
@@ -127,36 +157,67 @@ def _token_matches(job: AgentJob, token: str) -> bool:
     return bool(token) and hmac.compare_digest(job.lease_token.encode(), str(token).encode())
 
 
+def _refusal(job: AgentJob | None, token: str) -> JobAnswer | None:
+    """Why a complete cannot be applied to this job (None: it can)."""
+    if job is None:
+        return JobAnswer(404, None, "no such job for this agent")
+    if not _token_matches(job, token):
+        return JobAnswer(409, job, "lease token is stale")
+    if job.state == AgentJob.State.DONE:
+        return JobAnswer(200, job, "already complete")
+    if job.state != AgentJob.State.LEASED:
+        return JobAnswer(409, job, f"job is {job.state}")
+    return None
+
+
+# Not the payload: the document the agent posted does not change, and re-sending it would rewrite
+# kilobytes of JSON per job.
+_COMPLETED_FIELDS = ["state", "result", "completed_at", "error_code", "error_message", "updated_at"]
+
+
+def _apply_results(jobs: list[AgentJob], results: list[dict]) -> None:
+    """Mark leased jobs done with their results and run the flows' callbacks, one UPDATE and one
+    audit INSERT for all of them and one callback call per op."""
+    now = timezone.now()
+    for job, result in zip(jobs, results, strict=True):
+        job.state = AgentJob.State.DONE
+        job.result = result
+        job.completed_at = job.updated_at = now
+        job.error_code = job.error_message = ""
+    AgentJob.objects.bulk_update(jobs, _COMPLETED_FIELDS)
+    audit_many([(job.record_id, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": job.result})
+                for job in jobs if job.record_id])
+    by_op: dict[str, list[AgentJob]] = {}
+    for job in jobs:
+        by_op.setdefault(job.op, []).append(job)
+    for op, done in by_op.items():
+        callback = _on_done.get(op)
+        if callback:
+            callback(done)
+
+
 def complete_job(agent, job_id: int, token: str, result: dict) -> JobAnswer:
     with transaction.atomic():
         job = _locked_job(agent, job_id)
-        if job is None:
-            return JobAnswer(404, None, "no such job for this agent")
-        if not _token_matches(job, token):
-            return JobAnswer(409, job, "lease token is stale")
-        if job.state == AgentJob.State.DONE:
-            return JobAnswer(200, job, "already complete")
-        if job.state != AgentJob.State.LEASED:
-            return JobAnswer(409, job, f"job is {job.state}")
-        job.state = AgentJob.State.DONE
-        job.result = result
-        job.completed_at = timezone.now()
-        job.error_code = job.error_message = ""
-        # Not the payload: the document the agent posted does not change, and re-sending it would
-        # rewrite kilobytes of JSON per job.
-        job.save(update_fields=["state", "result", "completed_at", "error_code", "error_message", "updated_at"])
-        if job.record_id:
-            audit(job.record, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": result})
-        callback = _on_done.get(job.op)
-        if callback:
-            callback(job)
+        refusal = _refusal(job, token)
+        if refusal:
+            return refusal
+        _apply_results([job], [result])
     return JobAnswer(200, job)
 
 
 def complete_jobs(agent, items: list[dict]) -> list[JobAnswer]:
-    """Complete several jobs in one transaction (the batch endpoint): one write-lock acquisition
-    and one commit for the lot. Each item is judged on its own, exactly as complete_job does;
-    a callback that raises undoes only its own item (savepoint), the others still commit."""
+    """Complete several jobs (the batch endpoint). Each item is judged on its own, exactly as
+    complete_job does, and the completable ones are applied together: one locking SELECT, one
+    UPDATE, one audit INSERT and one callback per op for the batch, in one transaction.
+
+    If applying them together fails (a callback raising on one job's result), that transaction is
+    undone and the items are completed one by one, each in its own savepoint, so a bad item undoes
+    only itself and the others still commit."""
+    try:
+        return _complete_together(agent, items)
+    except Exception:  # noqa: BLE001 - retried item by item below, where the bad one is isolated
+        logger.exception("completing %s jobs together failed; completing them one by one", len(items))
     answers = []
     with transaction.atomic():
         for item in items:
@@ -166,6 +227,32 @@ def complete_jobs(agent, items: list[dict]) -> list[JobAnswer]:
             except Exception as error:  # noqa: BLE001 - one bad item must not fail the whole batch
                 logger.exception("completing job %s failed", item.get("id"))
                 answers.append(JobAnswer(500, None, f"internal error: {error.__class__.__name__}"))
+    return answers
+
+
+def _complete_together(agent, items: list[dict]) -> list[JobAnswer]:
+    ids = [int(item["id"]) for item in items]
+    with transaction.atomic():
+        # Locked in id order, whatever the order of the items: two batches sharing jobs cannot deadlock.
+        locked = {job.pk: job for job in AgentJob.objects.select_for_update(of=("self",))
+                  .select_related("record__integration").filter(pk__in=ids, integration_id=agent.integration_id)
+                  .order_by("pk")}
+        answers, completing, results, taken = [], [], [], set()
+        for job_id, item in zip(ids, items, strict=True):
+            job = locked.get(job_id)
+            if job_id in taken:  # the same job twice in one batch: the first one counts
+                answers.append(JobAnswer(200, job, "already complete"))
+                continue
+            refusal = _refusal(job, item["lease_token"])
+            if refusal:
+                answers.append(refusal)
+                continue
+            taken.add(job_id)
+            completing.append(job)
+            results.append(item["result"])
+            answers.append(JobAnswer(200, job))
+        if completing:
+            _apply_results(completing, results)
     return answers
 
 
@@ -232,5 +319,5 @@ def dispatch_job(integration_id: int, op: str, reference: str, payload: dict, *,
         callback = _on_done.get(op)
         if callback:
             job.record = record
-            callback(job)
+            callback([job])
     return job

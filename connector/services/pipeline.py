@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import redis.exceptions
 from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 State = SyncRecord.State
 
 _handlers: dict[str, Callable[[SyncRecord], None]] = {}
+_batch_handlers: dict[str, Callable[[list[SyncRecord]], list[SyncRecord]]] = {}
+FINISHED = (State.POSTED, State.SKIPPED, State.DISPATCHED)
 RETRY_CAP_SECONDS = 900
 TRANSIENT_INFRASTRUCTURE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerError,
                                    OperationalError, InterfaceError)
@@ -37,28 +40,64 @@ def handles(action: str):
     return register
 
 
+def handles_batch(action: str):
+    """Register a handler for a chunk of records of one action (the backfill's path). It takes the
+    records (loaded, runnable, their attempt counted) and returns those it leaves to the one-record
+    handler; it settles each record it keeps, a record's own problem through settle()."""
+    def register(fn):
+        _batch_handlers[action] = fn
+        return fn
+    return register
+
+
 def _load_flows() -> None:
     # Imported here so registration happens in every process that runs records.
     from connector import flows  # noqa: F401
 
 
 def run_record(record_id: int | list[int]) -> None:
-    """Run one record, or each of a list (records.enqueue sends chunks): one record's failure is
+    """Run one record, or a chunk of them (records.enqueue sends chunks): one record's failure is
     its own and never stops the rest of the chunk."""
     if isinstance(record_id, list):
-        for one in record_id:
-            try:
-                _run_one(int(one))
-            except Exception:  # a database error mid-record: the others still run; this one is replayable
-                logger.exception("record %s could not be run", one)
+        _run_chunk([int(one) for one in record_id])
         return
     _run_one(int(record_id))
+
+
+def _run_chunk(record_ids: list[int]) -> None:
+    """Records of an action with a batch handler are mapped and dispatched together (one UPDATE,
+    one INSERT of jobs, one of audit entries for the lot); the others, and any the batch handler
+    leaves or cannot take, run one by one."""
+    _load_flows()
+    one_by_one = []
+    groups: dict[tuple[int, str], list[SyncRecord]] = {}
+    for record in SyncRecord.objects.select_related("integration").filter(pk__in=record_ids).order_by("pk"):
+        if record.state in FINISHED:
+            continue
+        if record.action in _batch_handlers and record.integration.is_active:
+            groups.setdefault((record.integration_id, record.action), []).append(record)
+        else:
+            one_by_one.append(record.pk)
+    for (_, action), records in groups.items():
+        SyncRecord.objects.filter(pk__in=[record.pk for record in records]).update(attempts=F("attempts") + 1)
+        for record in records:
+            record.attempts += 1
+        try:
+            one_by_one += [record.pk for record in _batch_handlers[action](records)]
+        except Exception:  # the batch's transaction is undone: each record gets its own try
+            logger.exception("batch of %s %s records failed; running them one by one", len(records), action)
+            one_by_one += [record.pk for record in records]
+    for one in one_by_one:
+        try:
+            _run_one(one)
+        except Exception:  # a database error mid-record: the others still run; this one is replayable
+            logger.exception("record %s could not be run", one)
 
 
 def _run_one(record_id: int) -> None:
     _load_flows()
     record = SyncRecord.objects.select_related("integration").filter(pk=record_id).first()
-    if record is None or record.state in (State.POSTED, State.SKIPPED, State.DISPATCHED):
+    if record is None or record.state in FINISHED:
         return
     if not record.integration.is_active:
         set_state(record, State.SKIPPED, "The integration is switched off.")
@@ -71,24 +110,29 @@ def _run_one(record_id: int) -> None:
     record.attempts += 1
     try:
         handler(record)
-    except RecordOutcome as outcome:
-        set_state(record, outcome.state, outcome.message, data=outcome.data, waiting_for=outcome.keys)
-    except ApiError as error:
+    except Exception as error:
+        settle(record, error)
+
+
+def settle(record: SyncRecord, error: Exception) -> None:
+    """What a handler's exception means for its record: an outcome for the accountant, a retry
+    later, or a visible failure (a bug must not lose the record: it can be replayed)."""
+    if isinstance(error, RecordOutcome):
+        set_state(record, error.state, error.message, data=error.data, waiting_for=error.keys)
+    elif isinstance(error, ApiError):
         if error.retryable:
             _retry_later(record, str(error), error.retry_after or _backoff(record.attempts))
         else:
             set_state(record, State.FAILED, f"{error}", step="failed",
                       data={"status": error.status, "body": error.body})
-    except Exception as error:
-        if is_transient_infrastructure(error):
-            # Redis restarting, the database failing over, the broker away: nothing is wrong
-            # with the record, so it is not failed (a failed record waits for a person).
-            logger.warning("record %s: %s; will retry", record_id, error)
-            _retry_later(record, f"Infrastructure unavailable ({error.__class__.__name__}: {error})",
-                         _backoff(record.attempts))
-            return
-        # A bug must not lose the record: it fails visibly and can be replayed.
-        logger.exception("record %s failed", record_id)
+    elif is_transient_infrastructure(error):
+        # Redis restarting, the database failing over, the broker away: nothing is wrong
+        # with the record, so it is not failed (a failed record waits for a person).
+        logger.warning("record %s: %s; will retry", record.pk, error)
+        _retry_later(record, f"Infrastructure unavailable ({error.__class__.__name__}: {error})",
+                     _backoff(record.attempts))
+    else:
+        logger.error("record %s failed", record.pk, exc_info=error)
         set_state(record, State.FAILED, f"Unexpected error: {error.__class__.__name__}: {error}", step="failed")
 
 

@@ -6,7 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connector.models import SyncRecord
-from connector.services.audit import audit
+from connector.services.audit import audit, audit_many
+from connector.services.bulk import insert_new
 
 State = SyncRecord.State
 
@@ -42,6 +43,32 @@ def upsert_record(integration_id: int, kind: str, external_id: str, action: str,
     if source_version and source_version != record.source_version:
         SyncRecord.objects.filter(pk=record.pk).update(source_version=source_version)
     return record, record.state in (State.PENDING, State.FAILED, State.WAITING_MAPPING, State.HELD)
+
+
+def upsert_records(integration_id: int, kind: str, action: str, items: list[tuple[str, str, object]], *,
+                   reason: str = "") -> list[int]:
+    """upsert_record for a page of store records, ``items`` being (external id, source version,
+    payload): the new ones cost one INSERT and one audit INSERT for the whole page; records that
+    already existed (a webhook or an earlier poll brought them) get upsert_record's own rules.
+    Returns the ids of the records to process."""
+    latest = {str(external_id): (version, payload) for external_id, version, payload in items}
+    created = dict((external_id, pk) for pk, external_id in insert_new(
+        SyncRecord, [SyncRecord(integration_id=integration_id, kind=kind, external_id=external_id, action=action,
+                                source_version=version, payload=payload)
+                     for external_id, (version, payload) in latest.items()],
+        returning=("id", "external_id")))
+    audit_many([(pk, "received", reason or "Record created.", None) for pk in created.values()])
+    queue = list(created.values())
+    for external_id, (version, payload) in latest.items():
+        if external_id in created:
+            continue
+        record, should = upsert_record(integration_id, kind, external_id, action, source_version=version,
+                                       payload=payload, reason=reason)
+        if should:
+            if record.payload != payload:  # an existing record waiting to (re)try: newest version
+                SyncRecord.objects.filter(pk=record.pk).update(payload=payload)
+            queue.append(record.pk)
+    return queue
 
 
 # Records per task message when many are queued at once (backfill, poll pages). One message per
@@ -92,6 +119,28 @@ def set_state(record: SyncRecord, state: str, message: str, *, step: str | None 
     record.save(update_fields=_STATE_FIELDS + [name for name in BULKY_FIELDS if name in fields])
     audit(record, step or state, message, data)
     return record
+
+
+def set_states(changes: list[tuple[SyncRecord, str]], state: str, *, step: str | None = None,
+               fields: tuple[str, ...] = (), data_of=None, only_from: tuple[str, ...] = ()) -> None:
+    """set_state for many records in one UPDATE and one audit INSERT. ``changes``: (record, message);
+    ``fields``: the other columns the caller changed on the records; ``data_of(record)``: the audit
+    entry's data. ``only_from``: states the row must still be in (a record another process moved on
+    meanwhile, say posted by a fast agent, is not put back)."""
+    if not changes:
+        return
+    now = timezone.now()
+    for record, message in changes:
+        record.state = state
+        record.message = message
+        record.updated_at = now
+        if state == State.POSTED and record.posted_at is None:
+            record.posted_at = now
+    rows = SyncRecord.objects.filter(state__in=only_from) if only_from else SyncRecord.objects
+    rows.bulk_update([record for record, _ in changes],
+                     sorted({"state", "message", "updated_at", "posted_at", *fields}))
+    audit_many([(record.pk, step or state, message, data_of(record) if data_of else None)
+                for record, message in changes])
 
 
 def replay(records, *, user=None, refetch: bool = True) -> int:
