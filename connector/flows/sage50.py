@@ -8,6 +8,8 @@ crash never leaves a posted document without its link, nor a link without its jo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +20,8 @@ from connector.ledger import to_payload
 from connector.models import AgentJob, SyncRecord
 from connector.sage50 import errors as sage50_errors
 from connector.sage50.mapper import map_order, map_refund
+from connector.sage50.mappings import NEVER_PAID_STATUS_IDS
+from connector.sage50.rules import CAPTURED_PAYMENT_STATUSES
 from connector.services.audit import audit, audit_many
 from connector.services.jobs import JobSpec, dispatch_job, on_job_done, on_job_failed, queue_jobs
 from connector.services.pipeline import handles, handles_batch, settle
@@ -28,7 +32,6 @@ from mappings.models import RecordLink
 from .mapping_loader import sage50_mappings
 
 State = SyncRecord.State
-CAPTURED = {"captured", "paid", "partially refunded", "refunded"}
 
 # The agent creates the customer (found by email, or created) inside create_sales_invoice, so one
 # job per order suffices; its serial execution per Sage company means concurrent orders from the
@@ -62,9 +65,9 @@ def _fetch_order(record: SyncRecord, client: BigCommerceClient | None, order_id)
 
 # -- orders -------------------------------------------------------------------------------------
 
-def _account_refs(integration, emails) -> dict[str, str]:
-    """Sage customer accounts already linked to these store emails, by lower-cased email."""
-    emails = {email.lower() for email in emails if email}
+def _account_refs(integration, orders) -> dict[str, str]:
+    """Sage customer accounts already linked to these orders' billing emails, by lower-cased email."""
+    emails = {_email(order) for order in orders} - {""}
     if not emails:
         return {}
     return dict(RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.CUSTOMER,
@@ -75,10 +78,18 @@ def _email(order: dict) -> str:
     return ((order.get("billing_address") or {}).get("email") or "").lower()
 
 
-def _needs_transactions(order: dict) -> bool:
-    """Orders whose payment is not captured yet: the mapper needs the store's payment transactions."""
-    status = order.get("payment_status")
-    return bool(status) and status.strip().lower() not in CAPTURED
+def _stored_order(record: SyncRecord) -> dict | None:
+    return record.payload if isinstance(record.payload, dict) and record.payload.get("id") else None
+
+
+def _needs_transactions(order: dict, mappings) -> bool:
+    """A paid-status order whose payment_status is not captured: only the store's payment
+    transactions can show a capture. Orders in other statuses are refused on the status alone,
+    so they cost no call."""
+    status_id = int(order.get("status_id", -1))
+    if status_id in NEVER_PAID_STATUS_IDS or status_id not in mappings.paid_status_ids:
+        return False
+    return (order.get("payment_status") or "").strip().lower() not in CAPTURED_PAYMENT_STATUSES | {""}
 
 
 def _map_invoice(record: SyncRecord, order: dict, mappings, transactions, account_ref) -> str:
@@ -92,48 +103,37 @@ def _map_invoice(record: SyncRecord, order: dict, mappings, transactions, accoun
                        "receipts": [to_payload(r) for r in posting.receipts] if record.integration.post_receipts
                        else []}
     record.sage_reference = invoice.reference
-    record.waiting_for = []
     return f"Mapped to invoice {invoice.reference} ({invoice.currency} {invoice.gross_total}); waiting for the agent."
 
 
 @handles(SyncRecord.Action.POST_INVOICE)
 def post_invoice(record: SyncRecord) -> None:
+    """One order: fetched from the store first when the record holds none (a webhook's record)."""
     integration = record.integration
     client = None
-    order = record.payload if isinstance(record.payload, dict) and record.payload.get("id") else None
+    order = _stored_order(record)
     if order is None:
         order, client = _fetch_order(record, None, record.external_id)
         SyncRecord.objects.filter(pk=record.pk).update(payload=jsonable(order))  # the client parses money as Decimal
+    mappings = sage50_mappings(integration)
     transactions = []
-    if _needs_transactions(order):
+    if _needs_transactions(order, mappings):
         client = client or _client(integration)
         transactions = client.order_transactions(int(order["id"]))
-    message = _map_invoice(record, order, sage50_mappings(integration), transactions,
-                           _account_refs(integration, [_email(order)]).get(_email(order)))
-    document = record.document
-    with transaction.atomic():
-        set_state(record, State.DISPATCHED, message, step="mapped", data=document, document=document)
-        invoice_job = dispatch_job(integration.pk, "create_sales_invoice", record.sage_reference,
-                                   document["invoice"], record=record, priority=INVOICE_PRIORITY)
-        # Queued now, leased once the invoice is done: no second trip through a worker. The
-        # agent takes the account from the invoice it finds by reference when the payload has none.
-        _queue_followups(integration.pk, [(record, "create_receipt", document["receipts"], RECEIPT_PRIORITY,
-                                           invoice_job, None)])
+    message = _map_invoice(record, order, mappings, transactions, _account_refs(integration, [order]).get(_email(order)))
+    _dispatch(integration, [(record, message)], INVOICE)
 
 
 @handles_batch(SyncRecord.Action.POST_INVOICE)
 def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
     """post_invoice for a chunk of one integration's records (the backfill's path): the orders the
-    poll stored are mapped in memory and dispatched with one UPDATE of the records, one INSERT of
-    invoice jobs, one of receipt jobs and one of audit entries. Orders that need the store first
-    (no stored order, payment not captured yet) are left to post_invoice."""
+    poll stored are mapped in memory and dispatched together. Orders that need the store first (no
+    stored order, a paid status without a captured payment) are left to post_invoice."""
     integration = records[0].integration
-    stored = [record for record in records if isinstance(record.payload, dict) and record.payload.get("id")
-              and not _needs_transactions(record.payload)]
-    if not stored:
-        return records
     mappings = sage50_mappings(integration)
-    accounts = _account_refs(integration, [_email(record.payload) for record in stored])
+    stored = [record for record in records
+              if _stored_order(record) and not _needs_transactions(record.payload, mappings)]
+    accounts = _account_refs(integration, [record.payload for record in stored])
     mapped = []
     for record in stored:
         try:
@@ -142,30 +142,7 @@ def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
             settle(record, error)
             continue
         mapped.append((record, message))
-    with transaction.atomic():
-        # Only records still waiting to be posted: one a concurrent run already dispatched is left alone.
-        set_states(mapped, State.DISPATCHED, step="mapped",
-                   fields=("document", "sage_reference", "waiting_for", "attempts"),
-                   data_of=lambda record: record.document, only_from=SyncRecord.RETRYABLE_STATES)
-        created, earlier = queue_jobs(integration.pk, [
-            JobSpec("create_sales_invoice", record.sage_reference, record.document["invoice"], record,
-                    INVOICE_PRIORITY) for record, _ in mapped])
-        receipts, followups = [], []
-        for record, _ in mapped:
-            invoice_id = created.get(("create_sales_invoice", record.sage_reference))
-            if invoice_id is None:
-                continue
-            receipts += [JobSpec("create_receipt", receipt["reference"], receipt, record, RECEIPT_PRIORITY,
-                                 depends_on_id=invoice_id) for receipt in record.document["receipts"]]
-        queue_jobs(integration.pk, receipts)  # a receipt queued by an earlier attempt stays as it is
-        # An earlier attempt queued the invoice: dispatch_job's rules (re-queue a failed one,
-        # re-apply a done one's result), as post_invoice does.
-        for spec in earlier:
-            invoice_job = dispatch_job(integration.pk, spec.op, spec.reference, spec.payload, record=spec.record,
-                                       priority=spec.priority)
-            followups.append((spec.record, "create_receipt", spec.record.document["receipts"], RECEIPT_PRIORITY,
-                              invoice_job, None))
-        _queue_followups(integration.pk, followups)
+    _dispatch(integration, mapped, INVOICE)
     return [record for record in records if record not in stored]
 
 
@@ -197,50 +174,67 @@ def invoices_posted(jobs: list[AgentJob]) -> None:
                                              f"{' (found existing)' if result.get('existed') else ''}; "
                                              f"its {len(receipts)} receipt(s) follow.", None))
         # Records mapped before receipts were queued with their invoice still get theirs here.
-        followups.append((record, "create_receipt", receipts, RECEIPT_PRIORITY, job, result.get("account_ref")))
-    if not links:
-        return
-    integration_id = jobs[0].integration_id
-    save_links(integration_id, *links)
-    audit_many(entries)
-    _touch([record for record, *_ in followups])
-    _finish(finished)
-    _queue_followups(integration_id, followups)
+        followups.append((record, INVOICE.followup_op, receipts, INVOICE.followup_priority, job,
+                          result.get("account_ref")))
+    _settle_posted(jobs, links, entries, finished, followups)
 
 
 @on_job_done("create_receipt")
 def receipts_posted(jobs: list[AgentJob]) -> None:
-    jobs = [job for job in jobs if job.record is not None]
-    if not jobs:
-        return
-    save_links(jobs[0].integration_id, *[(RecordLink.Kind.RECEIPT, job.reference, (job.result or {}).get(
-        "receipt_id", ""), job.reference) for job in jobs])
-    _finish_when_all_done([job.record for job in jobs], "Posted as Sage invoice {sage_id} with its receipt(s).")
+    _settle_payments(jobs, RecordLink.Kind.RECEIPT, "receipt_id",
+                     "Posted as Sage invoice {sage_id} with its receipt(s).")
 
 
 # -- refunds ------------------------------------------------------------------------------------
 
+def _map_credit_note(record: SyncRecord, order: dict, invoice: RecordLink | None, invoice_job: AgentJob | None,
+                     mappings, account_ref) -> str:
+    """Map the refund onto the record against the invoice (in Sage, or queued); returns the message."""
+    try:
+        posting = map_refund(order, _decimalise(record.payload["refund"]),
+                             invoice.reference if invoice else invoice_job.reference, mappings,
+                             customer_account_ref=account_ref)
+    except sage50_errors.Sage50MappingError as error:
+        raise _translate(error) from error
+    credit_note = posting.credit_note
+    record.document = {"credit_note": to_payload(credit_note), "refunds": [to_payload(r) for r in posting.refunds]}
+    record.sage_reference = credit_note.reference
+    against = f"invoice {invoice.sage_id}" if invoice else f"invoice {invoice_job.reference} (once it is posted)"
+    return (f"Mapped to credit note {credit_note.reference} against {against} ({credit_note.gross_total}); "
+            f"waiting for the agent.")
+
+
+def _invoices_of(integration, order_ids: set[str]) -> tuple[dict[str, RecordLink], dict[str, AgentJob]]:
+    """The orders' invoices in Sage (links), and for the others their queued invoice jobs: a credit
+    note is queued behind its invoice's job (the lease hands it out once the invoice is done)
+    instead of retrying on a timer."""
+    links = {link.external_id: link for link in RecordLink.objects.filter(
+        integration=integration, kind=RecordLink.Kind.INVOICE, external_id__in=order_ids)}
+    jobs = {}
+    if order_ids - links.keys():
+        for job in (AgentJob.objects.filter(integration=integration, op=INVOICE.op, record__kind=SyncRecord.Kind.ORDER,
+                                            record__external_id__in=order_ids - links.keys())
+                    .exclude(state=AgentJob.State.FAILED).select_related("record").only("pk", "reference",
+                                                                                      "record__external_id")):
+            jobs.setdefault(job.record.external_id, job)
+    return links, jobs
+
+
+def _refund_parts(record: SyncRecord) -> tuple[str, dict]:
+    payload = record.payload or {}
+    if payload.get("order_id") is None or payload.get("refund") is None:
+        raise outcomes.RecordOutcome(f"Refund {record.external_id} has no stored refund; replay it from the store.")
+    return str(payload["order_id"]), payload["refund"]
+
+
 @handles(SyncRecord.Action.POST_CREDIT_NOTE)
 def post_credit_note(record: SyncRecord) -> None:
     integration = record.integration
-    payload = record.payload or {}
-    order_id = payload.get("order_id")
-    refund = payload.get("refund")
-    client = None
-    if order_id is None or refund is None:
-        raise outcomes.RecordOutcome(f"Refund {record.external_id} has no stored refund; replay it from the store.")
-    invoice = RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.INVOICE,
-                                        external_id=str(order_id)).first()
-    invoice_job = None
-    if invoice is None:
-        # The invoice is queued but not in Sage yet: the credit note is queued behind it (the
-        # lease hands it out once the invoice is done) instead of retrying on a timer.
-        invoice_job = (AgentJob.objects.filter(integration=integration, op="create_sales_invoice",
-                                               record__kind=SyncRecord.Kind.ORDER,
-                                               record__external_id=str(order_id))
-                       .exclude(state=AgentJob.State.FAILED).first())
+    order_id, _ = _refund_parts(record)
+    invoices, invoice_jobs = _invoices_of(integration, {order_id})
+    invoice, invoice_job = invoices.get(order_id), invoice_jobs.get(order_id)
     if invoice is None and invoice_job is None:
-        order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, str(order_id),
+        order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, order_id,
                                               SyncRecord.Action.POST_INVOICE,
                                               reason=f"Refund {record.external_id} needs its invoice.")
         if created or order_record.state in (State.PENDING, State.FAILED):
@@ -253,31 +247,53 @@ def post_credit_note(record: SyncRecord) -> None:
         raise RetryableError(f"Order {order_id} is not invoiced in Sage yet (its record is "
                              f"{order_record.get_state_display().lower()}); the credit note waits for it",
                              retry_after=REFUND_RECHECK_SECONDS)
-    order = payload.get("order")
+    order = (record.payload or {}).get("order") or _invoiced_orders(integration, {order_id}).get(order_id)
     if not order:
-        order, client = _fetch_order(record, client, order_id)
-    account_ref = RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.CUSTOMER,
-                                            external_id=(order.get("billing_address") or {}).get("email", "").lower()
-                                            ).values_list("sage_id", flat=True).first()
-    try:
-        posting = map_refund(order, _decimalise(refund), invoice.reference if invoice else invoice_job.reference,
-                             sage50_mappings(integration), customer_account_ref=account_ref)
-    except sage50_errors.Sage50MappingError as error:
-        raise _translate(error) from error
-    document = {"credit_note": to_payload(posting.credit_note),
-                "refunds": [to_payload(r) for r in posting.refunds]}
-    with transaction.atomic():
-        against = f"invoice {invoice.sage_id}" if invoice else f"invoice {invoice_job.reference} (once it is posted)"
-        set_state(record, State.DISPATCHED,
-                  f"Mapped to credit note {posting.credit_note.reference} against {against} "
-                  f"({posting.credit_note.gross_total}); waiting for the agent.",
-                  step="mapped", data=document, document=document, sage_reference=posting.credit_note.reference,
-                  waiting_for=[])
-        credit_job = dispatch_job(integration.pk, "create_credit_note", posting.credit_note.reference,
-                                  document["credit_note"], record=record, priority=CREDIT_PRIORITY,
-                                  depends_on=invoice_job)
-        _queue_followups(integration.pk, [(record, "create_refund_payment", document["refunds"], REFUND_PRIORITY,
-                                           credit_job, None)])
+        order, _ = _fetch_order(record, None, order_id)
+    message = _map_credit_note(record, order, invoice, invoice_job, sage50_mappings(integration),
+                               _account_refs(integration, [order]).get(_email(order)))
+    _dispatch(integration, [(record, message)], CREDIT_NOTE, after={record.pk: invoice_job} if invoice_job else None)
+
+
+@handles_batch(SyncRecord.Action.POST_CREDIT_NOTE)
+def post_credit_notes(records: list[SyncRecord]) -> list[SyncRecord]:
+    """post_credit_note for a chunk: refunds whose invoice is in Sage or queued, and whose order the
+    poll stored on the order's record (the order the invoice was mapped from), are mapped and
+    dispatched together. The others go one by one (fetch the order, wait for the invoice)."""
+    integration = records[0].integration
+    refunds = [record for record in records
+               if (record.payload or {}).get("order_id") is not None and (record.payload or {}).get("refund")]
+    order_ids = {str(record.payload["order_id"]) for record in refunds}
+    invoices, invoice_jobs = _invoices_of(integration, order_ids)
+    orders = _invoiced_orders(integration, order_ids)
+    mappings = sage50_mappings(integration)
+    ready = [(record, str(record.payload["order_id"])) for record in refunds]
+    ready = [(record, order_id) for record, order_id in ready
+             if order_id in orders and (order_id in invoices or order_id in invoice_jobs)]
+    accounts = _account_refs(integration, [orders[order_id] for _, order_id in ready])
+    mapped, after = [], {}
+    for record, order_id in ready:
+        order = orders[order_id]
+        try:
+            message = _map_credit_note(record, order, invoices.get(order_id), invoice_jobs.get(order_id), mappings,
+                                       accounts.get(_email(order)))
+        except Exception as error:  # the record's own problem: it waits, the others go on
+            settle(record, error)
+            continue
+        mapped.append((record, message))
+        if order_id not in invoices:
+            after[record.pk] = invoice_jobs[order_id]
+    _dispatch(integration, mapped, CREDIT_NOTE, after=after)
+    taken = {record.pk for record, _ in ready}
+    return [record for record in records if record.pk not in taken]
+
+
+def _invoiced_orders(integration, order_ids: set[str]) -> dict[str, dict]:
+    """The store orders stored on these orders' invoice records, by order id."""
+    return {external_id: payload for external_id, payload in SyncRecord.objects.filter(
+        integration=integration, kind=SyncRecord.Kind.ORDER, action=SyncRecord.Action.POST_INVOICE,
+        external_id__in=order_ids, payload__isnull=False).values_list("external_id", "payload")
+        if isinstance(payload, dict) and payload.get("id")}
 
 
 def _decimalise(value):
@@ -295,7 +311,7 @@ def _decimalise(value):
 
 @on_job_done("create_credit_note")
 def credit_notes_posted(jobs: list[AgentJob]) -> None:
-    finished, followups, entries, links = [], [], [], []
+    links, finished, followups, entries = [], [], [], []
     for job in jobs:
         record = job.record
         if record is None:
@@ -309,28 +325,96 @@ def credit_notes_posted(jobs: list[AgentJob]) -> None:
             finished.append((record, f"Posted as Sage credit note {number}."))
             continue
         entries.append((record.pk, "posted", f"Sage credit note {number} created; its refund payment follows.", None))
-        followups.append((record, "create_refund_payment", refunds, REFUND_PRIORITY, job, result.get("account_ref")))
-    if not links:
-        return
-    save_links(jobs[0].integration_id, *links)
-    audit_many(entries)
-    _touch([record for record, *_ in followups])
-    _finish(finished)
-    _queue_followups(jobs[0].integration_id, followups)
+        followups.append((record, CREDIT_NOTE.followup_op, refunds, CREDIT_NOTE.followup_priority, job,
+                          result.get("account_ref")))
+    _settle_posted(jobs, links, entries, finished, followups)
 
 
 @on_job_done("create_refund_payment")
 def refund_payments_posted(jobs: list[AgentJob]) -> None:
-    jobs = [job for job in jobs if job.record is not None]
-    if not jobs:
-        return
-    save_links(jobs[0].integration_id, *[(RecordLink.Kind.REFUND_PAYMENT, job.reference, (job.result or {}).get(
-        "payment_id", ""), job.reference) for job in jobs])
-    _finish_when_all_done([job.record for job in jobs],
-                          "Posted as Sage credit note {sage_id} with its refund payment.")
+    _settle_payments(jobs, RecordLink.Kind.REFUND_PAYMENT, "payment_id",
+                     "Posted as Sage credit note {sage_id} with its refund payment.")
 
 
 # -- shared ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A Sage document the agent creates, and the payments that follow it."""
+    op: str
+    document_key: str  # in the record's document
+    priority: int
+    followup_op: str
+    followups_key: str
+    followup_priority: int
+
+
+INVOICE = DocumentKind("create_sales_invoice", "invoice", INVOICE_PRIORITY, "create_receipt", "receipts",
+                       RECEIPT_PRIORITY)
+CREDIT_NOTE = DocumentKind("create_credit_note", "credit_note", CREDIT_PRIORITY, "create_refund_payment", "refunds",
+                           REFUND_PRIORITY)
+
+
+def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentKind, *,
+              after: dict[int, AgentJob] | None = None) -> None:
+    """Commit point: mapped records go to DISPATCHED in the transaction that queues their jobs, the
+    document's job and its payments' jobs at once (each payment leased only once its document is
+    done: no second trip through a worker). One UPDATE, two job INSERTs and their audit INSERTs for
+    any number of records. ``after``: record id → the job its document waits for."""
+    if not mapped:
+        return
+    after = after or {}
+    for record, _ in mapped:
+        record.waiting_for = []
+    with transaction.atomic():
+        # Only records still waiting to be posted: one a concurrent run dispatched meanwhile is left alone.
+        set_states(mapped, State.DISPATCHED, step="mapped", fields=("document", "sage_reference", "waiting_for",
+                                                                    "attempts"),
+                   data_of=lambda record: record.document, only_from=SyncRecord.RETRYABLE_STATES)
+        created, earlier = queue_jobs(integration.pk, [
+            JobSpec(kind.op, record.sage_reference, record.document[kind.document_key], record, kind.priority,
+                    depends_on_id=after[record.pk].pk if record.pk in after else None) for record, _ in mapped])
+        payments = []
+        for record, _ in mapped:
+            document_job = created.get((kind.op, record.sage_reference))
+            if document_job is not None:
+                payments += [JobSpec(kind.followup_op, payment["reference"], payment, record, kind.followup_priority,
+                                     depends_on_id=document_job) for payment in record.document[kind.followups_key]]
+        queue_jobs(integration.pk, payments)  # a payment queued by an earlier attempt stays as it is
+        # An earlier attempt queued the document: dispatch_job's rules (re-queue a failed job with
+        # the fresh payload, re-apply a done one's result), then whatever payment is missing.
+        followups = []
+        for spec in earlier:
+            job = dispatch_job(integration.pk, spec.op, spec.reference, spec.payload, record=spec.record,
+                               priority=spec.priority)
+            followups.append((spec.record, kind.followup_op, spec.record.document[kind.followups_key],
+                              kind.followup_priority, job, None))
+        _queue_followups(integration.pk, followups)
+
+
+def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple],
+                   finished: list[tuple[SyncRecord, str]], followups: list[tuple]) -> None:
+    """Apply documents the agent created: their links, audit entries, records without payments
+    posted, the others keep the Sage number and get any payment job still missing."""
+    if not links:
+        return
+    integration_id = jobs[0].integration_id
+    save_links(integration_id, *links)
+    audit_many(entries)
+    _touch([record for record, *_ in followups])
+    _finish(finished)
+    _queue_followups(integration_id, followups)
+
+
+def _settle_payments(jobs: list[AgentJob], link_kind: str, id_key: str, message: str) -> None:
+    """Apply payments the agent created: their links, and records whose every job is done posted."""
+    jobs = [job for job in jobs if job.record is not None]
+    if not jobs:
+        return
+    save_links(jobs[0].integration_id, *[(link_kind, job.reference, (job.result or {}).get(id_key, ""),
+                                          job.reference) for job in jobs])
+    _finish_when_all_done([job.record for job in jobs], message)
+
 
 def _queue_followups(integration_id: int, followups: list[tuple]) -> None:
     """Queue the payments that follow documents, each leased only once its document's job is done.
