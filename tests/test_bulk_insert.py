@@ -58,3 +58,45 @@ def test_without_returning_support_it_inserts_row_by_row(monkeypatch):
     rows = bulk.insert_new(RecordLink, [link(integration, "1"), link(integration, "2")],
                            returning=("external_id",))
     assert rows == [("2",)]
+
+
+def test_update_rows_writes_each_objects_values_in_one_statement():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from connector.models import SyncRecord
+
+    integration = IntegrationFactory()
+    records = [SyncRecord.objects.create(integration=integration, kind="order", external_id=str(n),
+                                         action="post_invoice") for n in range(3)]
+    moment = timezone.now() - dt.timedelta(days=1)
+    for n, record in enumerate(records):
+        record.state = "dispatched"
+        record.message = f"it's number {n}"
+        record.document = {"invoice": {"n": n, "total": "1.10"}} if n else None
+        record.waiting_for = ["sku:A"] * n
+        record.attempts = n + 7
+        record.posted_at = moment if n == 2 else None
+    with CaptureQueriesContext(connection) as queries:
+        written = bulk.update_rows(SyncRecord, records, ["state", "message", "document", "waiting_for", "attempts",
+                                                         "posted_at"])
+    assert written == 3 and len(queries) == 1
+    for n, record in enumerate(SyncRecord.objects.filter(pk__in=[r.pk for r in records]).order_by("external_id")):
+        assert (record.state, record.message, record.attempts) == ("dispatched", f"it's number {n}", n + 7)
+        assert record.document == ({"invoice": {"n": n, "total": "1.10"}} if n else None)
+        assert record.waiting_for == ["sku:A"] * n
+        assert record.posted_at == (moment if n == 2 else None)
+
+
+def test_update_rows_leaves_rows_that_moved_on():
+    from connector.models import SyncRecord
+
+    integration = IntegrationFactory()
+    pending = SyncRecord.objects.create(integration=integration, kind="order", external_id="1", action="post_invoice")
+    posted = SyncRecord.objects.create(integration=integration, kind="order", external_id="2", action="post_invoice",
+                                       state="posted")
+    for record in (pending, posted):
+        record.state = "dispatched"
+    assert bulk.update_rows(SyncRecord, [pending, posted], ["state"], only_if=("state", ("pending", "failed"))) == 1
+    assert dict(SyncRecord.objects.values_list("external_id", "state")) == {"1": "dispatched", "2": "posted"}

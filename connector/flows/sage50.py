@@ -23,6 +23,7 @@ from connector.sage50.mapper import map_order, map_refund
 from connector.sage50.mappings import NEVER_PAID_STATUS_IDS
 from connector.sage50.rules import CAPTURED_PAYMENT_STATUSES
 from connector.services.audit import audit, audit_many
+from connector.services.bulk import update_rows
 from connector.services.jobs import JobSpec, dispatch_job, on_job_done, on_job_failed, queue_jobs
 from connector.services.pipeline import handles, handles_batch, settle
 from connector.services.records import enqueue, set_state, set_states, upsert_record
@@ -441,7 +442,7 @@ def _touch(records: list[SyncRecord]) -> None:
         now = timezone.now()
         for record in records:
             record.updated_at = now
-        SyncRecord.objects.bulk_update(records, ["sage_id", "updated_at"])
+        update_rows(SyncRecord, records, ["sage_id", "updated_at"])
 
 
 def _finish_when_all_done(records: list[SyncRecord], message: str) -> None:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from connector.models import AgentJob, AuditEntry
 from connector.services.audit import audit, audit_many
-from connector.services.bulk import insert_new
+from connector.services.bulk import insert_new, update_rows
 from connector.services.wakeup import notify_jobs_available
 
 logger = logging.getLogger(__name__)
@@ -134,8 +134,8 @@ def lease_jobs(agent, max_jobs: int, lease_seconds: int = LEASE_SECONDS) -> list
                                           message=f"Agent '{agent.name}' leased {job.op} {job.reference}{note}, "
                                                   f"attempt {job.attempts}."))
         # One UPDATE and one INSERT for the whole lease, not two statements per job.
-        AgentJob.objects.bulk_update(jobs, ["state", "lease_token", "lease_expires_at", "leased_by", "attempts",
-                                            "updated_at"])
+        update_rows(AgentJob, jobs, ["state", "lease_token", "lease_expires_at", "leased_by", "attempts",
+                                     "updated_at"])
         AuditEntry.objects.bulk_create(entries)
     return jobs
 
@@ -184,7 +184,7 @@ def _apply_results(jobs: list[AgentJob], results: list[dict]) -> None:
         job.result = result
         job.completed_at = job.updated_at = now
         job.error_code = job.error_message = ""
-    AgentJob.objects.bulk_update(jobs, _COMPLETED_FIELDS)
+    update_rows(AgentJob, jobs, _COMPLETED_FIELDS)
     audit_many([(job.record_id, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": job.result})
                 for job in jobs if job.record_id])
     by_op: dict[str, list[AgentJob]] = {}

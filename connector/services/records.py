@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from connector.models import SyncRecord
 from connector.services.audit import audit, audit_many
-from connector.services.bulk import insert_new
+from connector.services.bulk import insert_new, update_rows
 
 State = SyncRecord.State
 
@@ -136,9 +136,9 @@ def set_states(changes: list[tuple[SyncRecord, str]], state: str, *, step: str |
         record.updated_at = now
         if state == State.POSTED and record.posted_at is None:
             record.posted_at = now
-    rows = SyncRecord.objects.filter(state__in=only_from) if only_from else SyncRecord.objects
-    rows.bulk_update([record for record, _ in changes],
-                     sorted({"state", "message", "updated_at", "posted_at", *fields}))
+    update_rows(SyncRecord, [record for record, _ in changes],
+                sorted({"state", "message", "updated_at", "posted_at", *fields}),
+                only_if=("state", only_from) if only_from else None)
     audit_many([(record.pk, step or state, message, data_of(record) if data_of else None)
                 for record, message in changes])
 
