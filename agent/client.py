@@ -23,6 +23,13 @@ class AgentClient(BaseApiClient):
     def __repr__(self) -> str:
         return f"AgentClient({self.base_url!r}, key=***)"
 
+    def twin(self) -> AgentClient:
+        """The same server and key on a session of its own, for another thread."""
+        twin = AgentClient(self.base_url, self._key, verify=self.session.verify, user_agent=self.user_agent)
+        twin.batch_complete = self.batch_complete
+        twin.timeout = self.timeout
+        return twin
+
     def default_headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "Authorization": f"Bearer {self._key}",
                 "User-Agent": self.user_agent}

@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from agent import __version__
@@ -36,7 +37,9 @@ class StopRequested(BaseException):
 PUSH_BATCH = 500
 # Results are sent in batches (POST /jobs/complete) when the server has that endpoint: at most this
 # many, and never held longer than this after the first one, so a slow Sage does not sit on results.
-COMPLETE_BATCH = 50
+# Once the server is known to take batches they are sent from a background thread, so the server
+# applies one batch while Sage writes the next (the lease is larger than a batch: 100 by default).
+COMPLETE_BATCH = 25
 COMPLETE_HOLD_SECONDS = 0.5
 
 
@@ -72,6 +75,9 @@ class Runner:
         self.jobs_done = 0
         self._outbox: list[tuple[dict, dict, bool]] = []  # (job, result, replayed) awaiting `complete`
         self._outbox_since = 0.0
+        self._sender: ThreadPoolExecutor | None = None  # one thread: batches reach the server in order
+        self._sender_client: AgentClient | None = None
+        self._sending: list[Future] = []
         self._in_long_poll = False
 
     # -- control ---------------------------------------------------------------------------
@@ -136,6 +142,9 @@ class Runner:
                 if self.config.once:
                     break
         finally:
+            self.wait_for_results()
+            if self._sender is not None:
+                self._sender.shutdown(wait=True)
             try:
                 self.backend.disconnect()
             except Exception:  # noqa: BLE001 - logging out must never mask the real exit
@@ -247,6 +256,11 @@ class Runner:
                     logger.warning("Sage unavailable (%s); pausing %.1fs before leasing again", exc.code, delay)
                     self._sleep(delay)
                 return
+            # One journal transaction for the batch: "may have touched Sage" is written before the
+            # first job runs; a job never reached (the agent stopping) is looked up in Sage anyway.
+            self.journal.started_many([(int(job["id"]), job.get("op", ""), job.get("reference", ""),
+                                        job.get("lease_token")) for job in pending
+                                       if job.get("op") in WRITE_OPERATIONS])
             while pending:
                 job = pending.pop(0)
                 if self.stopping:
@@ -256,6 +270,9 @@ class Runner:
         finally:
             self.backend.disconnect()
             self.flush_results()
+            # A lease never overlaps a complete: the next lease must see this batch's jobs done
+            # (their receipts become leasable), and tests and logs read the batch as finished.
+            self.wait_for_results()
 
     def release(self, job: dict, why: str) -> None:
         try:
@@ -274,12 +291,11 @@ class Runner:
         return True
 
     def run_job(self, job: dict) -> None:
+        """Execute one job whose journal entry is started (process() writes them for the batch)."""
         if self.complete_from_journal(job):
             return
-        job_id, op, reference = int(job["id"]), job.get("op", ""), job.get("reference", "")
+        job_id, op = int(job["id"]), job.get("op", "")
         is_write = op in WRITE_OPERATIONS
-        if is_write:
-            self.journal.started(job_id, op, reference, job.get("lease_token"))
         try:
             result = self.execute_with_local_retry(op, job.get("payload") or {})
         except SageError as exc:
@@ -329,8 +345,27 @@ class Runner:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
+        if not self.client.batch_complete:  # not known yet (the first batch finds out) or an older server
+            self._send_results(outbox, self.client)
+            return
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-complete")
+            # Its own HTTP session: the main thread keeps using the client for fail and release.
+            self._sender_client = self.client.twin()
+        self._sending.append(self._sender.submit(self._send_results, outbox, self._sender_client))
+
+    def wait_for_results(self) -> None:
+        """Until every batch handed to the sender thread has its answer (each one handles its own errors)."""
+        sending, self._sending = self._sending, []
+        for future in sending:
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 - the journal still holds the results; they are sent again later
+                logger.exception("sending results failed; they stay in the journal")
+
+    def _send_results(self, outbox: list[tuple[dict, dict, bool]], client: AgentClient) -> None:
         try:
-            answers = self.client.complete_many([{"id": int(job["id"]), "lease_token": job["lease_token"],
+            answers = client.complete_many([{"id": int(job["id"]), "lease_token": job["lease_token"],
                                                   "result": result} for job, result, _ in outbox])
         except ApiError as exc:
             logger.warning("%d result(s) not acknowledged (%s); will complete them from the journal later",
@@ -341,6 +376,8 @@ class Runner:
                 self.complete_one(job, result, replayed=replayed)
             return
         by_id = {int(a.get("id", 0)): a for a in answers}
+        self.journal.acknowledged(*[int(job["id"]) for job, _, _ in outbox if job.get("op") in WRITE_OPERATIONS
+                                    and (by_id.get(int(job["id"])) or {}).get("status") == 200])
         for job, result, replayed in outbox:
             answer = by_id.get(int(job["id"])) or {}
             if answer.get("status") == 200:
@@ -362,12 +399,13 @@ class Runner:
         except ApiError as exc:
             logger.warning("job %s: complete failed (%s); will complete it from the journal later", job_id, exc)
             return
+        if job.get("op") in WRITE_OPERATIONS:
+            self.journal.acknowledged(job_id)
         self.acknowledged(job, result, replayed)
 
     def acknowledged(self, job: dict, result: dict, replayed: bool) -> None:
+        """Count and print a job the server acknowledged (its journal entry is marked by the caller)."""
         job_id = int(job["id"])
-        if job.get("op") in WRITE_OPERATIONS:
-            self.journal.acknowledged(job_id)
         self.jobs_done += 1
         sage_id = sage_id_of(result) or "-"
         self._say(f"JOB {job_id} {job.get('op')} ref={job.get('reference', '')} -> done sage_id={sage_id} "

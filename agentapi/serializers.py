@@ -99,8 +99,11 @@ class HeartbeatResponseSerializer(serializers.Serializer):
     config = AgentConfigSerializer()
 
 
+MAX_LEASE = 100
+
+
 class LeaseRequestSerializer(serializers.Serializer):
-    max = StrictIntegerField(min_value=1, max_value=50, required=False, default=10)
+    max = StrictIntegerField(min_value=1, max_value=MAX_LEASE, required=False, default=10)
     wait_seconds = StrictIntegerField(min_value=0, max_value=25, required=False, default=25)
 
 

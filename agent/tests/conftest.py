@@ -27,7 +27,7 @@ class FakeAgentApi(SandboxApp):
 
     name = "fake-agent-api"
 
-    def __init__(self, key: str = AGENT_KEY, config: dict | None = None):
+    def __init__(self, key: str = AGENT_KEY, config: dict | None = None, *, batch_complete: bool = False):
         super().__init__()
         self.key = key
         self.config = {"lease_wait_seconds": 1, "max_jobs": 10, "poll_changes_seconds": 3600,
@@ -39,11 +39,14 @@ class FakeAgentApi(SandboxApp):
         self.changes: list[dict] = []
         self.completions: list[tuple[int, dict]] = []
         self.failures: list[tuple[int, dict]] = []
+        self.complete_batches: list[list[int]] = []  # job ids of each POST /jobs/complete
         self.fail_next_leases = 0  # answer the next N lease calls 503
         self.cond = threading.Condition(self.lock)
         self.route("POST", r"/agent/v1/heartbeat", self.heartbeat)
         self.route("POST", r"/agent/v1/jobs/lease", self.lease)
         self.route("POST", r"/agent/v1/jobs/(?P<id>\d+)/complete", self.complete)
+        if batch_complete:  # without it, 404: an older server
+            self.route("POST", r"/agent/v1/jobs/complete", self.complete_batch)
         self.route("POST", r"/agent/v1/jobs/(?P<id>\d+)/fail", self.fail)
         self.route("POST", r"/agent/v1/changes", self.push_changes)
 
@@ -124,6 +127,27 @@ class FakeAgentApi(SandboxApp):
             self.cond.notify_all()
             return Response(200, {"id": job["id"], "state": "done"})
 
+    def complete_batch(self, request):
+        items = (request.json() or {}).get("jobs") or []
+        answers = []
+        with self.cond:
+            self.complete_batches.append([int(item["id"]) for item in items])
+            for item in items:
+                job = self.jobs.get(int(item["id"]))
+                if job is None:
+                    answers.append({"id": item["id"], "status": 404, "state": "", "detail": "no such job"})
+                    continue
+                if job["token"] is None or not hmac.compare_digest(str(item["lease_token"]), job["token"]):
+                    answers.append({"id": job["id"], "status": 409, "state": job["state"],
+                                    "detail": "lease token is stale"})
+                    continue
+                if job["state"] != "done":
+                    job["state"], job["result"] = "done", item["result"]
+                    self.completions.append((job["id"], item["result"]))
+                answers.append({"id": job["id"], "status": 200, "state": "done", "detail": ""})
+            self.cond.notify_all()
+        return Response(200, {"jobs": answers})
+
     def fail(self, request):
         with self.cond:
             job, error = self._job_for(request)
@@ -161,10 +185,24 @@ def company(company_path):
     c.close()
 
 
+def _serve(app):
+    server = SandboxServer(app).start()
+    app.url = server.url
+    return server
+
+
 @pytest.fixture
 def fake_api():
     app = FakeAgentApi()
-    server = SandboxServer(app).start()
-    app.url = server.url
+    server = _serve(app)
+    yield app
+    server.stop()
+
+
+@pytest.fixture
+def fake_batch_api():
+    """The fake server with the batch complete endpoint (a current server)."""
+    app = FakeAgentApi(batch_complete=True, config={"max_jobs": 100})
+    server = _serve(app)
     yield app
     server.stop()

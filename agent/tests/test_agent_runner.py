@@ -70,6 +70,35 @@ def test_one_cycle_heartbeat_lease_execute_complete(fake_api, company_path, tmp_
     assert company.logins() == []  # logged out after the batch
 
 
+def test_results_go_back_in_batches_while_the_rest_of_the_lease_runs(fake_batch_api, company_path, tmp_path,
+                                                                     company, monkeypatch):
+    from agent import runner as runner_module
+
+    jobs = [fake_batch_api.add_job("create_sales_invoice", invoice_payload(f"BC-{2000 + n}")) for n in range(60)]
+    runner = make_runner(fake_batch_api, company_path, tmp_path)
+    sent_from = []
+    send = runner._send_results
+
+    def recording_send(outbox, client):
+        sent_from.append((threading.current_thread().name, client is runner.client))
+        return send(outbox, client)
+
+    monkeypatch.setattr(runner, "_send_results", recording_send)
+    assert runner.run() == 0
+    journal = runner.journal
+    assert {fake_batch_api.state(job) for job in jobs} == {"done"}
+    # 60 results in batches of at most 25; the first one finds out the server takes batches (sent
+    # from the loop itself), the later ones go from the sender thread on its own HTTP session.
+    assert [len(batch) for batch in fake_batch_api.complete_batches] == [25, 25, 10]
+    assert sent_from[0] == ("MainThread", True)
+    assert all(name.startswith("agent-complete") and not own for name, own in sent_from[1:])
+    assert {entry.state for entry in journal.entries()} == {ACKNOWLEDGED}
+    out = runner.out.getvalue()
+    assert all(out.count(f"JOB {job} create_sales_invoice") == 1 for job in jobs)
+    assert runner.jobs_done == 60 and len(company.invoices()) == 60
+    close(runner)
+
+
 def test_same_job_twice_makes_one_document(fake_api, company_path, tmp_path, company):
     first = fake_api.add_job("create_sales_invoice", invoice_payload())
     second = fake_api.add_job("create_sales_invoice", invoice_payload())  # a replay of the same order

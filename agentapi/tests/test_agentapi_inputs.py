@@ -14,7 +14,7 @@ MALFORMED_BODIES = [
     b"not json", b"{", b"[1, 2", b"\xff\xfe\x00", b"NaN", b'{"max": NaN}', b'{"max": Infinity}', b"[]", b"3",
     b'"text"', b"null", b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\u0000"}', b'{"a": "\\ud800"}',
     b'{"max": 1' + b"0" * 5000 + b"}", b'{"max": 1e999}', b'{"max": "10"}', b'{"max": true}', b'{"max": 10.5}',
-    b'{"max": 0}', b'{"max": 51}', b'{"max": -1}', b'{"wait_seconds": 26}', b'{"wait_seconds": -1}',
+    b'{"max": 0}', b'{"max": 101}', b'{"max": -1}', b'{"wait_seconds": 26}', b'{"wait_seconds": -1}',
     b'{"max": 1' + b"0" * 40 + b"}", b'{"max": {}}', b'{"max": []}',
 ]
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from connector.http import redact
 from connector.models import AuditEntry, SyncRecord
+from connector.services.bulk import insert_rows
 
 
 def audit(record: SyncRecord, step: str, message: str, data=None) -> AuditEntry:
@@ -12,6 +13,6 @@ def audit(record: SyncRecord, step: str, message: str, data=None) -> AuditEntry:
 
 def audit_many(entries: list[tuple[int, str, str, object]]) -> None:
     """Append (record id, step, message, data) steps in one INSERT; ``data`` redacted as in audit()."""
-    AuditEntry.objects.bulk_create([
+    insert_rows(AuditEntry, [
         AuditEntry(record_id=record_id, step=step, message=message, data=redact(data) if data is not None else None)
         for record_id, step, message, data in entries])

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connector.models import AgentJob, AuditEntry
+from connector.models import AgentJob
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import insert_new, update_rows
 from connector.services.wakeup import notify_jobs_available
@@ -130,13 +130,12 @@ def lease_jobs(agent, max_jobs: int, lease_seconds: int = LEASE_SECONDS) -> list
             job.updated_at = now
             if job.record_id:
                 note = " (previous lease expired)" if expired else ""
-                entries.append(AuditEntry(record_id=job.record_id, step="leased",
-                                          message=f"Agent '{agent.name}' leased {job.op} {job.reference}{note}, "
-                                                  f"attempt {job.attempts}."))
+                entries.append((job.record_id, "leased", f"Agent '{agent.name}' leased {job.op} {job.reference}{note}, "
+                                                         f"attempt {job.attempts}.", None))
         # One UPDATE and one INSERT for the whole lease, not two statements per job.
         update_rows(AgentJob, jobs, ["state", "lease_token", "lease_expires_at", "leased_by", "attempts",
                                      "updated_at"])
-        AuditEntry.objects.bulk_create(entries)
+        audit_many(entries)
     return jobs
 
 
