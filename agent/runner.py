@@ -39,7 +39,9 @@ PUSH_BATCH = 500
 # many, and never held longer than this after the first one, so a slow Sage does not sit on results.
 # Once the server is known to take batches they are sent from a background thread, so the server
 # applies one batch while Sage writes the next (the lease is larger than a batch: 100 by default).
-COMPLETE_BATCH = 25
+# 50 rather than 25: each request has a fixed cost on the server (measured on the 3,000-order
+# pipeline: 25 → 140 orders/s, 50 → 153).
+COMPLETE_BATCH = 50
 COMPLETE_HOLD_SECONDS = 0.5
 
 
@@ -155,6 +157,7 @@ class Runner:
     def cycle(self) -> None:
         now = self.clock()
         if now >= self._next_heartbeat or not self._heartbeat_ok:
+            self.wait_for_results()  # the journal's unacknowledged entries are then really unanswered
             self.heartbeat()
             self._next_heartbeat = self.clock() + self.config.heartbeat_seconds
             self.flush_unacknowledged()
@@ -270,9 +273,10 @@ class Runner:
         finally:
             self.backend.disconnect()
             self.flush_results()
-            # A lease never overlaps a complete: the next lease must see this batch's jobs done
-            # (their receipts become leasable), and tests and logs read the batch as finished.
-            self.wait_for_results()
+            # The next lease may go out while the server applies this lease's last results (it hands
+            # out other ready jobs meanwhile; these are leased to us, so never handed out twice).
+            # One batch in flight at most; none with --once, whose caller reads the run as finished.
+            self.wait_for_results(in_flight=0 if self.config.once else 1)
 
     def release(self, job: dict, why: str) -> None:
         try:
@@ -354,9 +358,13 @@ class Runner:
             self._sender_client = self.client.twin()
         self._sending.append(self._sender.submit(self._send_results, outbox, self._sender_client))
 
-    def wait_for_results(self) -> None:
-        """Until every batch handed to the sender thread has its answer (each one handles its own errors)."""
-        sending, self._sending = self._sending, []
+    def wait_for_results(self, in_flight: int = 0) -> None:
+        """Until at most ``in_flight`` of the batches handed to the sender thread are without an
+        answer (each one handles its own errors)."""
+        oldest = len(self._sending) - in_flight
+        if oldest <= 0:
+            return
+        sending, self._sending = self._sending[:oldest], self._sending[oldest:]
         for future in sending:
             try:
                 future.result()

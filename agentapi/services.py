@@ -17,7 +17,7 @@ from connector.models import InboundEvent, StockLevel, SyncCursor
 logger = logging.getLogger(__name__)
 
 LEASE_WAIT_SECONDS = 25
-# A backfill drains in few round trips, and the agent sends results back in batches of 25 while it
+# A backfill drains in few round trips, and the agent sends results back in batches of 50 while it
 # runs the rest of the lease; an idle agent still gets a job at once. 100 jobs stay well inside the
 # 120 s lease even with a slow desktop Sage (about half a second per document).
 MAX_JOBS = 100

@@ -72,9 +72,8 @@ def test_one_cycle_heartbeat_lease_execute_complete(fake_api, company_path, tmp_
 
 def test_results_go_back_in_batches_while_the_rest_of_the_lease_runs(fake_batch_api, company_path, tmp_path,
                                                                      company, monkeypatch):
-    from agent import runner as runner_module
 
-    jobs = [fake_batch_api.add_job("create_sales_invoice", invoice_payload(f"BC-{2000 + n}")) for n in range(60)]
+    jobs = [fake_batch_api.add_job("create_sales_invoice", invoice_payload(f"BC-{2000 + n}")) for n in range(100)]
     runner = make_runner(fake_batch_api, company_path, tmp_path)
     sent_from = []
     send = runner._send_results
@@ -87,15 +86,16 @@ def test_results_go_back_in_batches_while_the_rest_of_the_lease_runs(fake_batch_
     assert runner.run() == 0
     journal = runner.journal
     assert {fake_batch_api.state(job) for job in jobs} == {"done"}
-    # 60 results in batches of at most 25; the first one finds out the server takes batches (sent
-    # from the loop itself), the later ones go from the sender thread on its own HTTP session.
-    assert [len(batch) for batch in fake_batch_api.complete_batches] == [25, 25, 10]
+    # One lease of 100, results in batches of at most 50; the first batch finds out the server takes
+    # batches (sent from the loop itself), the later ones go from the sender thread on its own
+    # HTTP session.
+    assert [len(batch) for batch in fake_batch_api.complete_batches] == [50, 50]
     assert sent_from[0] == ("MainThread", True)
     assert all(name.startswith("agent-complete") and not own for name, own in sent_from[1:])
     assert {entry.state for entry in journal.entries()} == {ACKNOWLEDGED}
     out = runner.out.getvalue()
     assert all(out.count(f"JOB {job} create_sales_invoice") == 1 for job in jobs)
-    assert runner.jobs_done == 60 and len(company.invoices()) == 60
+    assert runner.jobs_done == 100 and len(company.invoices()) == 100
     close(runner)
 
 

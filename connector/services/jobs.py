@@ -233,9 +233,11 @@ def _complete_together(agent, items: list[dict]) -> list[JobAnswer]:
     ids = [int(item["id"]) for item in items]
     with transaction.atomic():
         # Locked in id order, whatever the order of the items: two batches sharing jobs cannot deadlock.
+        # Not the job's payload nor the record's store order: kilobytes of JSON per job that no
+        # callback reads (the record's document is what they use).
         locked = {job.pk: job for job in AgentJob.objects.select_for_update(of=("self",))
-                  .select_related("record__integration").filter(pk__in=ids, integration_id=agent.integration_id)
-                  .order_by("pk")}
+                  .select_related("record__integration").defer("payload", "record__payload")
+                  .filter(pk__in=ids, integration_id=agent.integration_id).order_by("pk")}
         answers, completing, results, taken = [], [], [], set()
         for job_id, item in zip(ids, items, strict=True):
             job = locked.get(job_id)
