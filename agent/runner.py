@@ -185,7 +185,10 @@ class Runner:
         if jobs:
             self.process(jobs)
         elif wait == 0 and not self.config.once:
-            self._sleep(1.0)  # no long poll this round: do not hammer the server
+            # No long poll this round: do not hammer the server, but a heartbeat due in a moment
+            # is not a reason to sit a whole second on jobs that arrive meanwhile.
+            due = min(self._next_heartbeat, self._next_changes) - self.clock()
+            self._sleep(max(0.05, min(1.0, due)))
 
     @property
     def lease_wait(self) -> int:

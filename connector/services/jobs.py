@@ -186,6 +186,10 @@ def _apply_results(jobs: list[AgentJob], results: list[dict]) -> None:
     update_rows(AgentJob, jobs, _COMPLETED_FIELDS)
     audit_many([(job.record_id, "agent_result", f"Agent completed {job.op} {job.reference}.", {"result": job.result})
                 for job in jobs if job.record_id])
+    # Jobs waiting on these (a receipt on its invoice) are ready now: wake a long-polling lease,
+    # which may already be waiting (the agent leases again before this batch's answer is back).
+    integration_id = jobs[0].integration_id
+    transaction.on_commit(lambda: notify_jobs_available(integration_id))
     by_op: dict[str, list[AgentJob]] = {}
     for job in jobs:
         by_op.setdefault(job.op, []).append(job)

@@ -69,7 +69,8 @@ def _run_chunk(record_ids: list[int]) -> None:
     one INSERT of jobs, one of audit entries for the lot); the others, and any the batch handler
     leaves or cannot take, run one by one."""
     _load_flows()
-    one_by_one = []
+    one_by_one: list[int] = []
+    left: list[SyncRecord] = []
     groups: dict[tuple[int, str], list[SyncRecord]] = {}
     for record in SyncRecord.objects.select_related("integration").filter(pk__in=record_ids).order_by("pk"):
         if record.state in FINISHED:
@@ -83,14 +84,19 @@ def _run_chunk(record_ids: list[int]) -> None:
         for record in records:
             record.attempts += 1
         try:
-            one_by_one += [record.pk for record in _batch_handlers[action](records)]
+            left += _batch_handlers[action](records)
         except Exception:  # the batch's transaction is undone: each record gets its own try
             logger.exception("batch of %s %s records failed; running them one by one", len(records), action)
             one_by_one += [record.pk for record in records]
+    for record in left:  # loaded and counted above
+        try:
+            _run_loaded(record, counted=True)
+        except Exception:  # a database error mid-record: the others still run; this one is replayable
+            logger.exception("record %s could not be run", record.pk)
     for one in one_by_one:
         try:
             _run_one(one)
-        except Exception:  # a database error mid-record: the others still run; this one is replayable
+        except Exception:
             logger.exception("record %s could not be run", one)
 
 
@@ -99,6 +105,11 @@ def _run_one(record_id: int) -> None:
     record = SyncRecord.objects.select_related("integration").filter(pk=record_id).first()
     if record is None or record.state in FINISHED:
         return
+    _run_loaded(record)
+
+
+def _run_loaded(record: SyncRecord, *, counted: bool = False) -> None:
+    """Run a loaded record through its flow's handler; ``counted``: its attempt is already counted."""
     if not record.integration.is_active:
         set_state(record, State.SKIPPED, "The integration is switched off.")
         return
@@ -106,8 +117,9 @@ def _run_one(record_id: int) -> None:
     if handler is None:
         set_state(record, State.FAILED, f"No flow handles '{record.action}' records; this is a bug.")
         return
-    SyncRecord.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
-    record.attempts += 1
+    if not counted:
+        SyncRecord.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
+        record.attempts += 1
     try:
         handler(record)
     except Exception as error:
