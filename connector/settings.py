@@ -211,7 +211,7 @@ SPECTACULAR_SETTINGS = {
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if COORDINATION_REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": COORDINATION_REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "connector.cache.SharedPoolRedisCache", "LOCATION": COORDINATION_REDIS_URL}}
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -100,3 +100,65 @@ def test_update_rows_leaves_rows_that_moved_on():
         record.state = "dispatched"
     assert bulk.update_rows(SyncRecord, [pending, posted], ["state"], only_if=("state", ("pending", "failed"))) == 1
     assert dict(SyncRecord.objects.values_list("external_id", "state")) == {"1": "dispatched", "2": "posted"}
+
+
+def _awkward_entries(record):
+    """Values that a JSON round trip could bend: microseconds and offsets, quotes, backslashes,
+    non-ASCII, a JSON document that is a bare string, SQL NULL in a JSON column."""
+    import datetime as dt
+
+    from connector.models import AuditEntry
+
+    moment = dt.datetime(2026, 3, 29, 1, 59, 59, 123456, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    return [
+        AuditEntry(record=record, step="mapped", message='quote " back\\slash\nnew line é 漢 \t',
+                   data={"nested": {"list": [1, 2.5, None, True], "money": "10.05", "text": "a\\\"b"}},
+                   created_at=moment),
+        AuditEntry(record=record, step="posted", message="", data="just a string", created_at=moment),
+        AuditEntry(record=record, step="leased", message="no data", data=None, created_at=moment),
+    ]
+
+
+def _stored(record):
+    from connector.models import AuditEntry
+
+    return [(e.step, e.message, e.data, e.created_at) for e in AuditEntry.objects.filter(record=record).order_by("id")]
+
+
+@pytest.mark.parametrize("write_as_json", [True, False], ids=["one-json-parameter", "bound-values"])
+def test_both_write_paths_store_exactly_the_values_given(monkeypatch, write_as_json):
+    """PostgreSQL takes a batch as one JSON parameter (json_populate_recordset); a value without
+    an exact JSON form falls back to parameters bound one by one. Either way a row reads back as
+    the object it was written from."""
+    from connector.models import AuditEntry, SyncRecord
+
+    if not write_as_json:
+        monkeypatch.setattr(bulk, "_rows_as_json", lambda *args: None)
+    integration = IntegrationFactory()
+    record = SyncRecord.objects.create(integration=integration, kind="order", external_id="1", action="post_invoice")
+    entries = _awkward_entries(record)
+    bulk.insert_rows(AuditEntry, entries)
+    assert _stored(record) == [(e.step, e.message, e.data, e.created_at) for e in entries]
+    assert AuditEntry.objects.filter(record=record, data__isnull=True).count() == 1  # SQL NULL, not JSON null
+
+    stored = list(AuditEntry.objects.filter(record=record).order_by("id"))
+    for entry in stored:
+        entry.message = entry.message + " (again)"
+        entry.data = {"was": entry.data}
+    assert bulk.update_rows(AuditEntry, stored, ["message", "data"]) == 3
+    assert [(step, message, data) for step, message, data, _ in _stored(record)] == [
+        (e.step, e.message + " (again)", {"was": e.data}) for e in entries]
+
+
+def test_a_value_without_a_json_form_is_bound_instead():
+    from django.db import models
+
+    from connector.models import AuditEntry
+
+    data = AuditEntry._meta.get_field("data")
+    binary = models.BinaryField()
+    binary.column = "blob"
+    assert bulk._rows_as_json([data], [[{"x": float("nan")}]], connection) is None
+    assert bulk._rows_as_json([binary], [[b"\x00bytes"]], connection) is None
+    if connection.vendor == "postgresql":
+        assert bulk._rows_as_json([data], [[{"x": 1.5}]], connection) == '[{"data":{"x":1.5}}]'
