@@ -382,7 +382,8 @@ def _chaos(orders: int, outer_env: dict) -> dict:
 
 def _machine_line(results: dict) -> str:
     m = results["machine"]
-    return (f"{m['cores']} cores, {m['memory']}, {m['cpu']}, Python {m['python']}, {m['platform']}; "
+    speed = f", fixed Python workload {m['python_speed_s']} s" if m.get("python_speed_s") else ""
+    return (f"{m['cores']} cores, {m['memory']}, {m['cpu']}, Python {m['python']}, {m['platform']}{speed}; "
             f"database {results['database']}, broker {results['broker']}")
 
 

@@ -72,11 +72,17 @@ class SyncRecord(models.Model):
 
     RETRYABLE_STATES = (State.PENDING, State.WAITING_MAPPING, State.HELD, State.FAILED)
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_records")
+    # Indexes are few on purpose: a state change rewrites the row, and with it an entry in every
+    # index (state is indexed, so the update cannot be HOT). The unique key and (integration,
+    # state) both start with the integration, so its foreign key needs no index of its own; state
+    # is a plain index for the sweeper's look-up across integrations (db_index=True on a CharField
+    # would add a second, LIKE-pattern index nothing uses).
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_records",
+                                    db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     external_id = models.CharField(max_length=255)
     action = models.CharField(max_length=30, choices=Action.choices)
-    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What happened last, in words; on failure, what to fix.")
     waiting_for = models.JSONField(default=list, blank=True,
@@ -98,7 +104,8 @@ class SyncRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "kind", "external_id", "action"], name="uniq_sync_record")
         ]
-        indexes = [models.Index(fields=["integration", "state"])]
+        indexes = [models.Index(fields=["integration", "state"]),
+                   models.Index(fields=["state"], name="sync_record_state")]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.external_id} ({self.get_action_display()})"
@@ -139,7 +146,9 @@ class AgentJob(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="agent_jobs")
+    # No index of its own: the unique key and the leasing index both start with the integration.
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="agent_jobs",
+                                    db_index=False)
     record = models.ForeignKey(SyncRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     op = models.CharField(max_length=40)
     reference = models.CharField(max_length=100)

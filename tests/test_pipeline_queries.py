@@ -96,6 +96,28 @@ def test_a_chunk_of_orders_is_mapped_in_a_fixed_number_of_statements(seeded):
     assert len(queries) <= MAX_QUERIES_PER_CHUNK, [q["sql"][:100] for q in queries.captured_queries]
 
 
+def test_orders_a_chunk_refuses_cost_no_statements_of_their_own(seeded, store_server):
+    """Orders refused on their status (pending, cancelled, …) are settled together: one UPDATE and
+    one audit INSERT for the lot, each record skipped with its own reason."""
+    seed, records = seeded
+    sandbox = store_server.app.store
+    unpaid = [o for o in sandbox.orders.values() if o.status_id in (0, 1, 5, 6, 7)][:ORDERS]
+    assert len(unpaid) >= 3, "the sandbox's mix has unpaid orders"
+    client = BigCommerceClient(store_server.url, demo.STORE_HASH, demo.STORE_TOKEN)
+    take_orders(seed.integration, [client.get_order(o.id, with_lines=True) for o in unpaid],
+                source=InboundEvent.Source.BACKFILL, reason="test")
+    refused = list(SyncRecord.objects.filter(external_id__in=[str(o.id) for o in unpaid]))
+    run_record(records[0].pk)  # loads the mapping snapshot
+    with CaptureQueriesContext(connection) as queries:
+        run_record([record.pk for record in records[1:] + refused])
+    assert len(queries) <= MAX_QUERIES_PER_CHUNK + 2, [q["sql"][:100] for q in queries.captured_queries]
+    for record in refused:
+        record.refresh_from_db()
+        assert record.state == State.SKIPPED and "status" in record.message.lower(), record.message
+        assert record.audit.filter(step=State.SKIPPED, message=record.message).count() == 1
+    assert all(SyncRecord.objects.get(pk=r.pk).state == State.DISPATCHED for r in records[1:])
+
+
 def test_a_saved_mapping_retires_the_snapshot(seeded):
     seed, records = seeded
     run_record(records[0].pk)

@@ -24,8 +24,15 @@ from connector.sage50.mappings import NEVER_PAID_STATUS_IDS
 from connector.sage50.rules import CAPTURED_PAYMENT_STATUSES
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import update_rows
-from connector.services.jobs import JobSpec, dispatch_job, on_job_done, on_job_failed, queue_jobs
-from connector.services.pipeline import handles, handles_batch, settle
+from connector.services.jobs import (
+    JobSpec,
+    dispatch_job,
+    dispatched_entries,
+    on_job_done,
+    on_job_failed,
+    queue_jobs,
+)
+from connector.services.pipeline import handles, handles_batch, settle_many
 from connector.services.records import enqueue, set_state, set_states, upsert_record
 from mappings.links import save_links
 from mappings.models import RecordLink
@@ -135,14 +142,15 @@ def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
     stored = [record for record in records
               if _stored_order(record) and not _needs_transactions(record.payload, mappings)]
     accounts = _account_refs(integration, [record.payload for record in stored])
-    mapped = []
+    mapped, failures = [], []
     for record in stored:
         try:
             message = _map_invoice(record, record.payload, mappings, [], accounts.get(_email(record.payload)))
         except Exception as error:  # the record's own problem (a mapping, totals): it waits, the others go on
-            settle(record, error)
+            failures.append((record, error))
             continue
         mapped.append((record, message))
+    settle_many(failures)
     _dispatch(integration, mapped, INVOICE)
     return [record for record in records if record not in stored]
 
@@ -272,18 +280,19 @@ def post_credit_notes(records: list[SyncRecord]) -> list[SyncRecord]:
     ready = [(record, order_id) for record, order_id in ready
              if order_id in orders and (order_id in invoices or order_id in invoice_jobs)]
     accounts = _account_refs(integration, [orders[order_id] for _, order_id in ready])
-    mapped, after = [], {}
+    mapped, after, failures = [], {}, []
     for record, order_id in ready:
         order = orders[order_id]
         try:
             message = _map_credit_note(record, order, invoices.get(order_id), invoice_jobs.get(order_id), mappings,
                                        accounts.get(_email(order)))
         except Exception as error:  # the record's own problem: it waits, the others go on
-            settle(record, error)
+            failures.append((record, error))
             continue
         mapped.append((record, message))
         if order_id not in invoices:
             after[record.pk] = invoice_jobs[order_id]
+    settle_many(failures)
     _dispatch(integration, mapped, CREDIT_NOTE, after=after)
     taken = {record.pk for record, _ in ready}
     return [record for record in records if record.pk not in taken]
@@ -372,16 +381,19 @@ def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentK
         set_states(mapped, State.DISPATCHED, step="mapped", fields=("document", "sage_reference", "waiting_for",
                                                                     "attempts"),
                    data_of=lambda record: record.document, only_from=SyncRecord.RETRYABLE_STATES)
-        created, earlier = queue_jobs(integration.pk, [
-            JobSpec(kind.op, record.sage_reference, record.document[kind.document_key], record, kind.priority,
-                    depends_on_id=after[record.pk].pk if record.pk in after else None) for record, _ in mapped])
+        documents = [JobSpec(kind.op, record.sage_reference, record.document[kind.document_key], record,
+                             kind.priority, depends_on_id=after[record.pk].pk if record.pk in after else None)
+                     for record, _ in mapped]
+        created, earlier = queue_jobs(integration.pk, documents, audited=False)
         payments = []
         for record, _ in mapped:
             document_job = created.get((kind.op, record.sage_reference))
             if document_job is not None:
                 payments += [JobSpec(kind.followup_op, payment["reference"], payment, record, kind.followup_priority,
                                      depends_on_id=document_job) for payment in record.document[kind.followups_key]]
-        queue_jobs(integration.pk, payments)  # a payment queued by an earlier attempt stays as it is
+        # A payment queued by an earlier attempt stays as it is.
+        created_payments, _ = queue_jobs(integration.pk, payments, audited=False)
+        audit_many(dispatched_entries(documents + payments, {**created, **created_payments}))
         # An earlier attempt queued the document: dispatch_job's rules (re-queue a failed job with
         # the fresh payload, re-apply a done one's result), then whatever payment is missing.
         followups = []

@@ -80,21 +80,39 @@ class JobSpec:
     depends_on_id: int | None = None
 
 
-def queue_jobs(integration_id: int, specs: list[JobSpec]) -> tuple[dict[tuple[str, str], int], list[JobSpec]]:
-    """queue_job for many jobs: one INSERT … ON CONFLICT DO NOTHING and one audit INSERT. Returns
-    the ids of the jobs it created by (op, reference), and the specs whose (op, reference) had a
-    job already (the caller decides what an earlier attempt's job means, as dispatch_job does)."""
+def queue_jobs(integration_id: int, specs: list[JobSpec], *,
+               audited: bool = True) -> tuple[dict[tuple[str, str], int], list[JobSpec]]:
+    """queue_job for many jobs: one INSERT … ON CONFLICT DO NOTHING and one audit INSERT (one
+    entry per record). Returns the ids of the jobs it created by (op, reference), and the specs
+    whose (op, reference) had a job already (the caller decides what an earlier attempt's job
+    means, as dispatch_job does). ``audited=False``: the caller writes the entries, with
+    dispatched_entries, once it has queued everything for its records."""
     rows = insert_new(AgentJob, [AgentJob(integration_id=integration_id, op=spec.op, reference=spec.reference,
                                           payload=spec.payload, record=spec.record, priority=spec.priority,
                                           depends_on_id=spec.depends_on_id) for spec in specs],
                       returning=("id", "op", "reference"))
     created = {(op, reference): pk for pk, op, reference in rows}
-    audit_many([(spec.record.pk, "dispatched", f"Queued {spec.op} {spec.reference} for the agent.",
-                 {"job": created[spec.op, spec.reference]})
-                for spec in specs if spec.record is not None and (spec.op, spec.reference) in created])
+    if audited:
+        audit_many(dispatched_entries(specs, created))
     if created:
         transaction.on_commit(lambda: notify_jobs_available(integration_id))
     return created, [spec for spec in specs if (spec.op, spec.reference) not in created]
+
+
+def dispatched_entries(specs: list[JobSpec], created: dict[tuple[str, str], int]) -> list[tuple]:
+    """One "dispatched" audit entry per record for the jobs just created for it (a paid order's
+    invoice and receipts are one line of its trail, not one each)."""
+    by_record: dict[int, list[JobSpec]] = {}
+    for spec in specs:
+        if spec.record is not None and (spec.op, spec.reference) in created:
+            by_record.setdefault(spec.record.pk, []).append(spec)
+    entries = []
+    for record_id, queued in by_record.items():
+        names = [f"{spec.op} {spec.reference}" for spec in queued]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        entries.append((record_id, "dispatched", f"Queued {listed} for the agent.",
+                        {"jobs": [created[spec.op, spec.reference] for spec in queued]}))
+    return entries
 
 
 def ready_q(now=None) -> Q:

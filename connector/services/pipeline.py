@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from connector.exceptions import RecordOutcome
 from connector.http import ApiError
 from connector.models import SyncRecord
-from connector.services.records import enqueue, set_state
+from connector.services.records import enqueue, set_state, set_states
 
 logger = logging.getLogger(__name__)
 State = SyncRecord.State
@@ -146,6 +146,23 @@ def settle(record: SyncRecord, error: Exception) -> None:
     else:
         logger.error("record %s failed", record.pk, exc_info=error)
         set_state(record, State.FAILED, f"Unexpected error: {error.__class__.__name__}: {error}", step="failed")
+
+
+def settle_many(failures: list[tuple[SyncRecord, Exception]]) -> None:
+    """settle() for the records a chunk could not map: outcomes for the accountant (most often an
+    order refused on its status) in one UPDATE and one audit INSERT per state, anything else one
+    by one."""
+    outcomes: dict[str, list[tuple[SyncRecord, RecordOutcome]]] = {}
+    for record, error in failures:
+        if isinstance(error, RecordOutcome):
+            record.waiting_for = error.keys
+            outcomes.setdefault(error.state, []).append((record, error))
+        else:
+            settle(record, error)
+    for state, pairs in outcomes.items():
+        data = {record.pk: error.data for record, error in pairs}
+        set_states([(record, error.message) for record, error in pairs], state, fields=("waiting_for",),
+                   data_of=lambda record, data=data: data[record.pk])
 
 
 def _backoff(attempts: int) -> float:
