@@ -162,3 +162,17 @@ def test_a_value_without_a_json_form_is_bound_instead():
     assert bulk._rows_as_json([binary], [[b"\x00bytes"]], connection) is None
     if connection.vendor == "postgresql":
         assert bulk._rows_as_json([data], [[{"x": 1.5}]], connection) == '[{"data":{"x":1.5}}]'
+
+
+def test_a_field_subclass_still_prepares_its_values():
+    """Plain str and int values of Django's own fields go into the JSON as they are; a subclass
+    (an encrypted field, say) may transform them, so its own preparation still runs."""
+    from django.db import models
+
+    class Shouting(models.CharField):
+        def get_db_prep_save(self, value, connection):
+            return str(value).upper()
+
+    plain, shouting = models.CharField(max_length=9), Shouting(max_length=9)
+    assert bulk._json_value(plain, "quiet", connection) == "quiet"
+    assert bulk._json_value(shouting, "quiet", connection) == "QUIET"

@@ -75,10 +75,21 @@ class _NotJson(Exception):
     pass
 
 
+# Django's own field classes whose database value is the Python value itself when that is a str,
+# an int or None. Exact classes, not subclasses: a subclass may transform the value on the way
+# in (an encrypted field encrypts it), so it goes through get_db_prep_save like any other.
+_AS_IS_FIELDS = frozenset({models.CharField, models.TextField, models.IntegerField, models.PositiveIntegerField,
+                           models.SmallIntegerField, models.PositiveSmallIntegerField, models.BigIntegerField,
+                           models.AutoField, models.BigAutoField, models.ForeignKey})
+_AS_IS_VALUES = (str, int, type(None))
+
+
 def _json_value(field, value, connection):
     """A field's value as PostgreSQL reads it back from JSON into the column's type."""
     if isinstance(field, models.JSONField):
         return value  # the document itself: json_populate_recordset keeps a json/jsonb column's value as is
+    if type(field) in _AS_IS_FIELDS and type(value) in _AS_IS_VALUES:
+        return value  # what get_db_prep_save would return, without its per-value calls
     value = field.get_db_prep_save(value, connection)
     if value is None or isinstance(value, (str, int, float)):
         return value

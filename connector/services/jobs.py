@@ -167,6 +167,7 @@ class JobAnswer:
 def _locked_job(agent, job_id: int) -> AgentJob | None:
     # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the LEFT JOIN to record.
     return (AgentJob.objects.select_for_update(of=("self",)).select_related("record__integration")
+            .defer("record__integration__webhook_secret")
             .filter(pk=job_id, integration_id=agent.integration_id).first())
 
 
@@ -258,7 +259,8 @@ def _complete_together(agent, items: list[dict]) -> list[JobAnswer]:
         # Not the job's payload nor the record's store order: kilobytes of JSON per job that no
         # callback reads (the record's document is what they use).
         locked = {job.pk: job for job in AgentJob.objects.select_for_update(of=("self",))
-                  .select_related("record__integration").defer("payload", "record__payload")
+                  .select_related("record__integration")
+                  .defer("payload", "record__payload", "record__integration__webhook_secret")
                   .filter(pk__in=ids, integration_id=agent.integration_id).order_by("pk")}
         answers, completing, results, taken = [], [], [], set()
         for job_id, item in zip(ids, items, strict=True):
