@@ -208,6 +208,10 @@ class SyncRun(models.Model):
     message = models.TextField(blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the run last saved its progress. A running backfill that stops saving it lost its "
+                  "worker; the sweeper hands it to another, which resumes where it stopped.")
 
     class Meta:
         ordering = ["-started_at"]

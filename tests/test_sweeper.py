@@ -51,7 +51,7 @@ def test_lost_records_and_events_are_sent_again_once(monkeypatch, sent):
     result = sweeper.sweep()
     assert sorted(sent["records"]) == sorted([lost.pk, lost_retry.pk])
     assert sent["events"] == [event.pk]
-    assert result == {"queue_depth": 0, "records": 2, "events": 1}
+    assert result == {"queue_depth": 0, "records": 2, "events": 1, "backfills": 0}
     assert fresh.pk not in sent["records"] and retry_not_due.pk not in sent["records"]
     assert posted.pk not in sent["records"]
     # Touched: the next tick gives the re-sent messages their own grace period.
@@ -74,3 +74,31 @@ def test_the_broker_reports_its_queue_depth():
     worker_heartbeat.delay("sweeper-test")
     assert sweeper.broker_queue_depth() == 2
     purge_broker()
+
+
+@pytest.mark.django_db
+def test_a_backfill_that_stopped_saving_progress_is_resumed_on_another_worker(monkeypatch, sent):
+    from connector.bigcommerce import tasks as bc_tasks
+    from connector.models import SyncRun
+
+    monkeypatch.setattr(sweeper, "broker_queue_depth", lambda: 0)
+    resumed = []
+    monkeypatch.setattr(bc_tasks.backfill, "delay", lambda *args, **kwargs: resumed.append((args, kwargs)))
+    integration = IntegrationFactory()
+    now = timezone.now()
+    params = {"since": "2026-01-01T00:00:00+00:00", "until": None, "last_id": 349}
+    stalled = SyncRun.objects.create(integration=integration, kind="backfill", params=params,
+                                     progress_at=now - timedelta(minutes=10))
+    never_saved = SyncRun.objects.create(integration=integration, kind="backfill", params=params,
+                                         started_at=now - timedelta(minutes=10))
+    SyncRun.objects.create(integration=integration, kind="backfill", params=params, progress_at=now)  # healthy
+    SyncRun.objects.create(integration=integration, kind="backfill", params=params, state="done",
+                           progress_at=now - timedelta(hours=1))
+
+    assert sweeper.sweep(now)["backfills"] == 2
+    assert sorted(kwargs["run_id"] for _, kwargs in resumed) == sorted([stalled.pk, never_saved.pk])
+    assert all(args == (integration.pk, params["since"], None) for args, _ in resumed)
+    # Handed over: progress_at moved, so the next tick leaves them to their new worker.
+    assert SyncRun.objects.get(pk=stalled.pk).progress_at == now
+    resumed.clear()
+    assert sweeper.sweep(now + timedelta(seconds=1))["backfills"] == 0

@@ -125,6 +125,19 @@ def _finish(run: SyncRun, state: str, api_calls: int, message: str) -> None:
     run.save()
 
 
+def _save_progress(run: SyncRun) -> bool:
+    """Save a page's progress, if the run is still this worker's. The sweeper hands a stalled run to
+    another worker by moving its progress_at; the worker it was taken from (slow, not dead after
+    all) then finds its own progress_at gone and stops, so one worker at a time carries a run on."""
+    now = timezone.now()
+    saved = SyncRun.objects.filter(pk=run.pk, progress_at=run.progress_at).update(
+        total=run.total, seen=run.seen, succeeded=run.succeeded, params=run.params, api_calls=run.api_calls,
+        progress_at=now)
+    if saved:
+        run.progress_at = now
+    return bool(saved)
+
+
 def start_backfill(integration, since: dt.datetime, until: dt.datetime | None = None) -> SyncRun:
     return SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.BACKFILL,
                                   params={"since": since.isoformat(), "until": until.isoformat() if until else None})
@@ -153,7 +166,9 @@ def backfill(integration, since: dt.datetime, until: dt.datetime | None = None, 
                 last_id = max(int(o["id"]) for o in orders)
             run.params = {**(run.params or {}), "last_id": last_id}
             run.api_calls = client.request_count - calls_before
-            run.save(update_fields=["total", "seen", "succeeded", "params", "api_calls"])
+            if not _save_progress(run):
+                logger.warning("backfill run #%s was handed to another worker; this one stops", run.pk)
+                return run
             if progress:
                 progress(run)
             if len(orders) < limit:

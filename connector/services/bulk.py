@@ -133,8 +133,9 @@ def _insert_new_one_by_one(model, objs: list, returning: tuple[str, ...]) -> lis
 
 def update_rows(model, objs: list, fields: list[str] | tuple[str, ...], *,
                 only_if: tuple[str, tuple] | None = None) -> int:
-    """Write ``fields`` of each object to its row in one statement:
-    UPDATE t SET f = v.f … FROM (VALUES (pk, f, …), …) AS v WHERE t.pk = v.pk (SQLite 3.33 or later).
+    """Write ``fields`` of each object to its row in one statement: on PostgreSQL
+    UPDATE t SET f = v.f … FROM json_populate_recordset(NULL::t, <rows as JSON>) AS v WHERE t.pk = v.pk,
+    on SQLite 3.33 or later the same FROM (VALUES (pk, f, …), …).
 
     Django's bulk_update builds a CASE WHEN per field and row; resolving those expressions cost more
     Python time than the database spent on the whole batch complete. ``only_if``: (field name,

@@ -4,7 +4,8 @@ Messages can be lost: a worker killed with SIGKILL loses what it had taken (the 
 hands a message over at receipt; Redis gives an unacknowledged one back only after its visibility
 timeout), and a retry scheduled with a countdown lives in the worker's memory until it is due.
 The database is the source of truth, so a beat tick looks there for records still pending well
-after they were due, and webhook events never processed, and sends them again.
+after they were due, webhook events never processed, and backfills that stopped saving their
+progress, and sends them again.
 
 To avoid doubling a healthy backlog (a 10,000-order backfill waits in the queue for minutes), it
 only sweeps when the broker queue is empty: then nothing pending can still be on its way.
@@ -20,7 +21,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from connector.models import InboundEvent, SyncRecord
+from connector.models import InboundEvent, SyncRecord, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def sweep(now=None, *, force: bool = False) -> dict:
     now = now or timezone.now()
     depth = broker_queue_depth()
     if depth and not force:
-        return {"queue_depth": depth, "records": 0, "events": 0}
+        return {"queue_depth": depth, "records": 0, "events": 0, "backfills": 0}
     stale = now - grace()
     records = list(
         SyncRecord.objects.filter(state=SyncRecord.State.PENDING)
@@ -77,4 +78,29 @@ def sweep(now=None, *, force: bool = False) -> dict:
         for event_id in events:
             process_webhook_event.delay(event_id)
         logger.warning("re-queued %s unprocessed webhook event(s)", len(events))
-    return {"queue_depth": depth, "records": len(records), "events": len(events)}
+    backfills = resume_stalled_backfills(now)
+    return {"queue_depth": depth, "records": len(records), "events": len(events), "backfills": backfills}
+
+
+def resume_stalled_backfills(now) -> int:
+    """Backfills whose worker died mid-run (SIGKILL; Redis gives the task back only after its
+    visibility timeout, an hour): a running backfill saves its progress after every page, so one
+    that has saved nothing for three grace periods has lost its worker. It is handed to another:
+    its progress_at moves (the stalled task, if it was only slow, stops at its next page), and a
+    new message resumes it from the last order id it saved."""
+    stall = now - 3 * grace()
+    stalled = SyncRun.objects.filter(kind=SyncRun.Kind.BACKFILL, state=SyncRun.State.RUNNING).filter(
+        Q(progress_at__lt=stall) | Q(progress_at__isnull=True, started_at__lt=stall))
+    resumed = 0
+    for run in stalled[:MAX_PER_SWEEP]:
+        # Conditional on the progress_at read: of two sweepers, one hands the run over.
+        if not SyncRun.objects.filter(pk=run.pk, progress_at=run.progress_at).update(progress_at=now):
+            continue
+        from connector.bigcommerce.tasks import backfill
+
+        params = run.params or {}
+        backfill.delay(run.integration_id, params.get("since"), params.get("until"), run_id=run.pk)
+        resumed += 1
+        logger.warning("backfill run #%s made no progress since %s; resuming it on another worker", run.pk,
+                       run.progress_at or run.started_at)
+    return resumed

@@ -137,6 +137,31 @@ def test_backfill_honours_the_end_date_and_resumes(box):
         {o.id for o in box.store.orders.values() if o.status_id != 0 and o.date_created <= until})
 
 
+def test_a_backfill_handed_to_another_worker_stops_and_the_other_resumes_it(box):
+    """The sweeper hands a stalled run on by moving its progress_at: the worker it was taken from
+    stops at its next page; the one it was given to carries on from the last order id saved."""
+    from django.utils import timezone
+
+    integration = integration_for(box)
+    run = poller.start_backfill(integration, LONG_AGO)
+    pages = []
+
+    def taken_over_after_the_first_page(current):
+        pages.append(current.seen)
+        if len(pages) == 1:
+            SyncRun.objects.filter(pk=current.pk).update(progress_at=timezone.now())  # as the sweeper does
+
+    poller.backfill(integration, LONG_AGO, run=run, client=box.client(), limit=10,
+                    progress=taken_over_after_the_first_page)
+    run.refresh_from_db()
+    # Page two was read but its progress not saved: the new owner reads it again (idempotent).
+    assert pages == [10] and run.seen == 10 and run.params["last_id"] and run.state == SyncRun.State.RUNNING
+    resumed = poller.backfill(integration, LONG_AGO, run=SyncRun.objects.get(pk=run.pk), client=box.client(),
+                              limit=10)
+    assert resumed.state == SyncRun.State.DONE and resumed.seen == 60
+    assert SyncRecord.objects.filter(kind="order").count() == len(postable(box))
+
+
 @pytest.mark.e2e
 def test_backfill_of_10000_orders_reads_them_in_at_most_50_calls():
     big = Sandbox(orders=10_000, validate=False)
