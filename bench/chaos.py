@@ -99,13 +99,18 @@ def quick_plan(orders: int = 80, seed: int = 20261124) -> Plan:
                 refunds=max(3, orders // 15), events=events, settle_timeout_s=150, seed=seed)
 
 
+WORKERS = ("worker1", "worker2")
+
+
 def full_plan(orders: int = 1000, seed: int = 20261124) -> Plan:
     """The default run: half seeded, half live over a few minutes, every fault several times."""
     seeded = orders // 2
     live = orders - seeded
     batch = 5
     span = -(-live // batch) * 1.0
-    events: list[tuple[float, str]] = [(0.0, "repeat 2"), (0.0, "drop 0.2")]
+    # The seeded backfill's workers are killed while it is between pages, whatever the machine's
+    # speed (a kill on a timer alone hit it on a slow machine and missed it on a fast one).
+    events: list[tuple[float, str]] = [(0.0, "repeat 2"), (0.0, "drop 0.2"), (0.0, "kill workers mid-backfill")]
     rng = random.Random(seed)
     cycle = 0
     at = 5.0
@@ -201,7 +206,9 @@ class ChaosRun:
 
         verb, _, arg = action.partition(" ")
         stack = self.system.stack
-        if verb == "kill":
+        if action == "kill workers mid-backfill":
+            self.kill_workers_mid_backfill()
+        elif verb == "kill":
             in_flight = self._in_flight()
             pid = stack.processes[arg].popen.pid if arg in stack.processes else None
             stack.kill(arg)
@@ -243,6 +250,30 @@ class ChaosRun:
             self.timeline.note(f"redis-server (port {self.redis.port}) killed -9 and started again")
         else:
             raise ValueError(f"unknown chaos action {action!r}")
+
+    def kill_workers_mid_backfill(self) -> None:
+        """Both workers, killed once the seeded backfill has saved a page and before it is done:
+        the task dies with whichever worker ran it, and the sweeper must hand the run on."""
+        from connector.models import SyncRun
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = SyncRun.objects.filter(kind=SyncRun.Kind.BACKFILL).order_by("pk").first()
+            if run is not None and run.state != SyncRun.State.RUNNING:
+                self.timeline.note(f"backfill already {run.state} before its workers could be killed")
+                return
+            if run is not None and run.seen:
+                for name in WORKERS:
+                    self.system.stack.kill(name)
+                    self.counts["worker_kills"] += 1
+                self.counts["backfill_kills"] += 1
+                self.timeline.note(f"kill -9 worker1 and worker2 mid-backfill ({run.seen} of {run.total} orders read)")
+                time.sleep(3)
+                for name in WORKERS:
+                    self.act(f"start {name}")
+                return
+            time.sleep(0.02)
+        self.timeline.note("no backfill progress within 30 s; workers not killed")
 
     def _in_flight(self) -> int:
         from connector.models import SyncRecord
