@@ -272,3 +272,11 @@ class Agent(models.Model):
         if not self.last_heartbeat_at or self.revoked_at:
             return False
         return (timezone.now() - self.last_heartbeat_at).total_seconds() < self.ONLINE_WITHIN_SECONDS
+
+
+def secret_fields(model, through: str = "") -> tuple[str, ...]:
+    """The model's encrypted fields, as ``defer()`` names reached ``through`` a relation path
+    (e.g. "record__integration__"): rows loaded in bulk skip a Fernet decryption per row for a
+    secret the caller never reads."""
+    return tuple(f"{through}{field.name}" for field in model._meta.concrete_fields
+                 if isinstance(field, EncryptedCharField | EncryptedTextField))

@@ -72,7 +72,7 @@ def _insert(model, objs: list, connection, *, conflict: str = "", returning: tup
 
 
 class _NotJson(Exception):
-    pass
+    """A value with no exact JSON form: the batch is bound parameter by parameter instead."""
 
 
 # Django's own field classes whose database value is the Python value itself when that is a str,

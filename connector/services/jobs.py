@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Integration, secret_fields
 from connector.models import AgentJob
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import insert_new, update_rows
@@ -164,10 +165,14 @@ class JobAnswer:
     detail: str = ""
 
 
+# A job's record's integration is loaded for the callbacks; its secrets are not (see secret_fields).
+RECORD_INTEGRATION_SECRETS = secret_fields(Integration, "record__integration__")
+
+
 def _locked_job(agent, job_id: int) -> AgentJob | None:
     # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the LEFT JOIN to record.
     return (AgentJob.objects.select_for_update(of=("self",)).select_related("record__integration")
-            .defer("record__integration__webhook_secret")
+            .defer(*RECORD_INTEGRATION_SECRETS)
             .filter(pk=job_id, integration_id=agent.integration_id).first())
 
 
@@ -260,7 +265,7 @@ def _complete_together(agent, items: list[dict]) -> list[JobAnswer]:
         # callback reads (the record's document is what they use).
         locked = {job.pk: job for job in AgentJob.objects.select_for_update(of=("self",))
                   .select_related("record__integration")
-                  .defer("payload", "record__payload", "record__integration__webhook_secret")
+                  .defer("payload", "record__payload", *RECORD_INTEGRATION_SECRETS)
                   .filter(pk__in=ids, integration_id=agent.integration_id).order_by("pk")}
         answers, completing, results, taken = [], [], [], set()
         for job_id, item in zip(ids, items, strict=True):

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.models import Integration, secret_fields
 from connector.exceptions import RecordOutcome
 from connector.http import ApiError
 from connector.models import SyncRecord
@@ -28,9 +29,9 @@ State = SyncRecord.State
 _handlers: dict[str, Callable[[SyncRecord], None]] = {}
 _batch_handlers: dict[str, Callable[[list[SyncRecord]], list[SyncRecord]]] = {}
 FINISHED = (State.POSTED, State.SKIPPED, State.DISPATCHED)
-# Not loaded with each record's integration: no flow reads it, and decrypting it cost a Fernet
+# Not loaded with each record's integration: no flow reads them, and decrypting them cost a Fernet
 # decryption per record of a chunk.
-INTEGRATION_SECRETS = ("integration__webhook_secret",)
+INTEGRATION_SECRETS = secret_fields(Integration, "integration__")
 RETRY_CAP_SECONDS = 900
 TRANSIENT_INFRASTRUCTURE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerError,
                                    OperationalError, InterfaceError)

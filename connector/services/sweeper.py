@@ -83,21 +83,21 @@ def sweep(now=None, *, force: bool = False) -> dict:
 
 
 def resume_stalled_backfills(now) -> int:
-    """Backfills whose worker died mid-run (SIGKILL; Redis gives the task back only after its
-    visibility timeout, an hour): a running backfill saves its progress after every page, so one
+    """Backfills whose worker died mid-run (SIGKILL: the backfill task is acknowledged on receipt,
+    so its message dies with the worker): a running backfill saves its progress after every page, so one
     that has saved nothing for three grace periods has lost its worker. It is handed to another:
     its progress_at moves (the stalled task, if it was only slow, stops at its next page), and a
     new message resumes it from the last order id it saved."""
     stall = now - 3 * grace()
     stalled = SyncRun.objects.filter(kind=SyncRun.Kind.BACKFILL, state=SyncRun.State.RUNNING).filter(
         Q(progress_at__lt=stall) | Q(progress_at__isnull=True, started_at__lt=stall))
+    from connector.bigcommerce.tasks import backfill
+
     resumed = 0
     for run in stalled[:MAX_PER_SWEEP]:
         # Conditional on the progress_at read: of two sweepers, one hands the run over.
         if not SyncRun.objects.filter(pk=run.pk, progress_at=run.progress_at).update(progress_at=now):
             continue
-        from connector.bigcommerce.tasks import backfill
-
         params = run.params or {}
         backfill.delay(run.integration_id, params.get("since"), params.get("until"), run_id=run.pk)
         resumed += 1
