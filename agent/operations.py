@@ -22,7 +22,7 @@ from agent.backends.base import (
     PostLine,
     SageBackend,
 )
-from agent.errors import SageNotFound, SageValidationError
+from agent.errors import SageError, SageNotFound, SageValidationError
 from agent.refs import account_ref_candidates, is_valid_account_ref
 from connector.ledger import Customer, DocumentLine, LineKind, from_payload, money
 
@@ -266,7 +266,23 @@ SAGE_ID_KEYS = ("invoice_number", "credit_note_number", "receipt_id", "payment_i
                 "account_ref")
 
 
+# A document's payments travel in its job (payload "payments") and are posted right after it in the
+# same Sage session: one job, one lease and one result per paid order instead of two, and the receipt
+# no longer waits a lease round for its invoice. Each payment is looked up by its own reference before
+# it is created, like every create, so a job run twice still leaves one of each.
+PAYMENT_OPS = {"create_sales_invoice": "create_receipt", "create_credit_note": "create_refund_payment"}
+
+
 def execute(backend: SageBackend, op: str, payload: dict, settings: OperationSettings | None = None) -> dict:
+    result = _execute_one(backend, op, payload, settings)
+    payments = payload.get("payments") if op in PAYMENT_OPS else None
+    if payments:
+        result["payments"] = [_execute_payment(backend, PAYMENT_OPS[op], payment, result, settings)
+                              for payment in payments]
+    return result
+
+
+def _execute_one(backend: SageBackend, op: str, payload: dict, settings: OperationSettings | None) -> dict:
     handler = OPERATIONS.get(op)
     if handler is None:
         raise SageValidationError(f"this agent does not know the operation {op!r}")
@@ -275,6 +291,23 @@ def execute(backend: SageBackend, op: str, payload: dict, settings: OperationSet
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         # A malformed payload will fail the same way every time: report it, do not retry.
         raise SageValidationError(f"bad {op} payload: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _execute_payment(backend: SageBackend, op: str, payment: dict, document: dict,
+                     settings: OperationSettings | None) -> dict:
+    """One payment of a document just posted (or found). A refusal is reported in the result, not
+    raised: the document is in Sage now and the server must hear its number; it queues the refused
+    payment as a job of its own, which fails or retries under the usual rules. Busy, locked and
+    lost-session errors still raise: the whole job is retried, and the re-run finds the document."""
+    reference = str(payment.get("reference", ""))
+    if document.get("account_ref") and not payment.get("account_ref"):
+        payment = {**payment, "account_ref": document["account_ref"]}
+    try:
+        return {"op": op, "reference": reference, "result": _execute_one(backend, op, payment, settings)}
+    except SageError as exc:
+        if exc.retryable:
+            raise
+        return {"op": op, "reference": reference, "error": {"code": exc.code, "message": str(exc)}}
 
 
 def sage_id_of(result: dict) -> str | None:

@@ -18,7 +18,7 @@ from connector.flows import mapping_loader
 from connector.models import AgentJob, InboundEvent, SyncRecord
 from connector.services.jobs import complete_jobs, lease_jobs
 from connector.services.pipeline import run_record
-from mappings.models import ItemMapping
+from mappings.models import ItemMapping, RecordLink
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
 
@@ -92,7 +92,9 @@ def test_a_chunk_of_orders_is_mapped_in_a_fixed_number_of_statements(seeded):
     for record in records[1:]:
         record.refresh_from_db()
         assert record.state == State.DISPATCHED, record.message
-    assert AgentJob.objects.filter(record__in=records[1:], op="create_receipt").count() == len(records) - 1
+    jobs = AgentJob.objects.filter(record__in=records[1:])
+    assert [job.op for job in jobs] == ["create_sales_invoice"] * (len(records) - 1)
+    assert all(job.payload["payments"][0]["reference"] == f"{job.reference}-P" for job in jobs)
     assert len(queries) <= MAX_QUERIES_PER_CHUNK, [q["sql"][:100] for q in queries.captured_queries]
 
 
@@ -160,9 +162,10 @@ def test_batch_complete_costs_a_fixed_number_of_statements_and_dependents_follow
     assert len(queries) <= MAX_QUERIES_PER_COMPLETE_BATCH, [q["sql"][:100] for q in queries.captured_queries]
     # Repeating the batch (a lost response) changes nothing and answers 200 again.
     assert [a.status for a in complete_jobs(seed.agent, items)] == [200] * len(items)
-    receipts = lease_jobs(seed.agent, 50)
-    assert receipts and {j.op for j in receipts} == {"create_receipt"}
-    assert all(j.depends_on.state == AgentJob.State.DONE for j in receipts)
+    # The receipts were posted in their invoices' jobs: nothing is left to lease, all are posted.
+    assert lease_jobs(seed.agent, 50) == []
+    assert SyncRecord.objects.filter(pk__in=[r.pk for r in records], state=State.POSTED).count() == len(records)
+    assert RecordLink.objects.filter(kind=RecordLink.Kind.RECEIPT).count() == len(records)
 
 
 def drain(seed) -> list[list[str]]:
@@ -208,10 +211,9 @@ def test_refund_of_an_unposted_invoice_waits_on_the_invoice_job_not_a_timer(seed
     credit = AgentJob.objects.get(record=refund_record, op="create_credit_note")
     assert credit.depends_on.op == "create_sales_invoice" and credit.depends_on.record_id == order_record.pk
     rounds = drain(seed)
-    # Invoice first; then what waited on it (receipt, credit note); then the refund payment.
-    assert rounds[0] == ["create_sales_invoice"]
-    assert rounds[1] == ["create_credit_note", "create_receipt"]
-    assert set(rounds[2]) == {"create_refund_payment"}
+    # The invoice (its receipt in the same job) first; then the credit note that waited on it, with
+    # its refund payment in the same job.
+    assert rounds == [["create_sales_invoice"], ["create_credit_note"]]
     for record in (order_record, refund_record):
         record.refresh_from_db()
         assert record.state == State.POSTED, record.message

@@ -104,9 +104,12 @@ def test_invoice_then_receipt_then_posted_with_links(setup, store_server):
     record.refresh_from_db()
     assert record.state == State.DISPATCHED, record.message
     jobs = drain_agent(setup)
-    assert [j.op for j in jobs] == ["create_sales_invoice", "create_receipt"]
+    # The receipt travels in the invoice's job: one job, one lease, one result for the order.
+    assert [j.op for j in jobs] == ["create_sales_invoice"]
+    assert [p["reference"] for p in jobs[0].payload["payments"]] == [f"BC-{order.id}-P"]
     record.refresh_from_db()
     assert record.state == State.POSTED, record.message
+    assert record.message == f"Posted as Sage invoice {record.sage_id} with its receipt(s)."
     invoices = docs(setup, "invoice", f"BC-{order.id}")
     assert len(invoices) == 1
     assert Decimal(invoices[0]["gross"]) == order.figures.total_inc
@@ -120,6 +123,77 @@ def test_invoice_then_receipt_then_posted_with_links(setup, store_server):
     finally:
         c.close()
     assert len(receipts) == 1 and Decimal(receipts[0]["amount"]) == order.card_amount
+
+
+def run_invoice_job(seed, result_of) -> AgentJob:
+    """Lease the one invoice job and complete it with ``result_of(backend, job)``'s result."""
+    [job] = lease_jobs(seed.agent, 10)
+    backend = SimulatorBackend(str(seed.company_path))
+    backend.connect()
+    try:
+        result = json.loads(json.dumps(result_of(backend, job), default=str))
+    finally:
+        backend.disconnect()
+    assert complete_job(seed.agent, job.pk, job.lease_token, result).status == 200
+    return job
+
+
+def test_an_agent_that_predates_payments_in_the_job_gets_the_receipt_as_a_job_of_its_own(setup, store_server):
+    """An older agent reads the invoice and ignores its "payments": its result names no receipt,
+    so the server queues the receipt as before, and the order is posted once it is done."""
+    from agent.operations import create_sales_invoice
+
+    order = card_paid_order(store_server)
+    record = order_record(setup, order.id)
+    run_record(record.pk)
+    run_invoice_job(setup, lambda backend, job: create_sales_invoice(backend, job.payload))
+    record.refresh_from_db()
+    assert record.state == State.DISPATCHED and record.sage_id, record.message
+    assert "its 1 receipt(s) follow" in record.audit.filter(step="posted").get().message
+    jobs = drain_agent(setup)
+    assert [(j.op, j.reference) for j in jobs] == [("create_receipt", f"BC-{order.id}-P")]
+    record.refresh_from_db()
+    assert record.state == State.POSTED, record.message
+    assert RecordLink.objects.filter(kind=Kind.RECEIPT, external_id=f"BC-{order.id}-P").exists()
+
+
+def test_a_receipt_sage_refuses_beside_its_invoice_is_queued_alone_and_fails_the_record_with_the_reason(
+        setup, store_server):
+    order = card_paid_order(store_server)
+    record = order_record(setup, order.id)
+    run_record(record.pk)
+
+    def refused_receipt(backend, job):
+        payments = [{**payment, "bank_account": "9999"} for payment in job.payload["payments"]]
+        return execute(backend, job.op, {**job.payload, "payments": payments})
+
+    original = SimulatorBackend.create_receipt
+
+    def no_such_bank(self, spec):
+        if spec.bank_nominal == "9999":
+            from agent.errors import SageValidationError
+            raise SageValidationError("bank account 9999 is not in the chart of accounts")
+        return original(self, spec)
+
+    SimulatorBackend.create_receipt = no_such_bank
+    try:
+        job = run_invoice_job(setup, refused_receipt)
+        record.refresh_from_db()
+        # The invoice is linked and its number kept; the refusal is on the trail; the receipt waits alone.
+        assert record.state == State.DISPATCHED and record.sage_id
+        assert RecordLink.objects.filter(kind=Kind.INVOICE, external_id=str(order.id)).exists()
+        refusal = record.audit.get(step="agent_error")
+        assert "bank account 9999" in refusal.message and "queued again" in refusal.message
+        receipt_job = AgentJob.objects.get(op="create_receipt", reference=f"BC-{order.id}-P")
+        assert receipt_job.depends_on_id == job.pk and receipt_job.payload["bank_account"] != "9999"
+        # Sage refuses it again on its own: the record fails with Sage's reason, for a person.
+        [leased] = lease_jobs(setup.agent, 10)
+        from connector.services.jobs import fail_job
+        fail_job(setup.agent, leased.pk, leased.lease_token, "validation", "bank account 1210 is closed", False)
+    finally:
+        SimulatorBackend.create_receipt = original
+    record.refresh_from_db()
+    assert record.state == State.FAILED and "bank account 1210 is closed" in record.message
 
 
 def test_missing_sku_waits_with_a_message_then_resumes_and_posts_once(setup, store_server):

@@ -113,6 +113,82 @@ def test_credit_note_refund_and_sales_order_are_idempotent(backend):
     assert stock["SKU-2"]["qty_allocated"] == "1"
 
 
+def paid_invoice(receipt_amount="27.60"):
+    """An invoice job's payload as the server sends it: the receipt travels in the invoice's job."""
+    receipt = Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2), currency="GBP",
+                      amount=D("27.60"), bank_account="1210", method="card")
+    return {**to_payload(invoice()), "payments": [{**to_payload(receipt), "amount": receipt_amount}]}
+
+
+def test_an_invoice_job_posts_its_receipts_after_it_and_twice_still_one_of_each(backend):
+    first = execute(backend, "create_sales_invoice", paid_invoice())
+    assert first["invoice_number"] == "1" and first["existed"] is False
+    assert first["payments"] == [{"op": "create_receipt", "reference": "BC-1001-P",
+                                  "result": {"receipt_id": first["payments"][0]["result"]["receipt_id"],
+                                             "existed": False, "allocated_to": "1", "amount": "27.60"}}]
+    again = execute(backend, "create_sales_invoice", paid_invoice())
+    assert again["existed"] is True and again["payments"][0]["result"]["existed"] is True
+    assert len(backend.company.invoices()) == 1
+    receipts = backend.company.payments("SR")
+    # The receipt took the account the invoice's customer was found or created under.
+    assert len(receipts) == 1 and receipts[0]["account_ref"] == first["account_ref"] == "SMITHJ01"
+
+
+def test_a_crash_between_the_invoice_and_its_receipt_is_finished_by_the_rerun(backend):
+    original = backend.create_receipt
+    backend.create_receipt = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("agent killed"))
+    with pytest.raises(RuntimeError):
+        execute(backend, "create_sales_invoice", paid_invoice())
+    backend.create_receipt = original
+    assert len(backend.company.invoices()) == 1 and backend.company.payments("SR") == []
+    result = execute(backend, "create_sales_invoice", paid_invoice())
+    assert result["existed"] is True and result["payments"][0]["result"]["existed"] is False
+    assert len(backend.company.invoices()) == 1 and len(backend.company.payments("SR")) == 1
+
+
+def test_a_refused_receipt_is_reported_beside_the_posted_invoice(backend):
+    """The invoice is in Sage: the server must hear its number, so a receipt Sage refuses is an
+    outcome in the result (the server queues it as a job of its own), not the job's failure."""
+    result = execute(backend, "create_sales_invoice", paid_invoice(receipt_amount="lots"))
+    assert result["invoice_number"] == "1" and result["existed"] is False
+    [payment] = result["payments"]
+    assert payment["reference"] == "BC-1001-P" and "result" not in payment
+    assert payment["error"]["code"] == "validation" and "create_receipt" in payment["error"]["message"]
+    assert backend.company.payments("SR") == []
+
+
+def test_a_busy_sage_during_the_receipt_fails_the_whole_job_for_a_retry(backend):
+    from agent.errors import RecordLocked
+
+    original = backend.create_receipt
+    backend.create_receipt = lambda *a, **k: (_ for _ in ()).throw(RecordLocked("customer open in Sage"))
+    with pytest.raises(RecordLocked):
+        execute(backend, "create_sales_invoice", paid_invoice())
+    backend.create_receipt = original
+    result = execute(backend, "create_sales_invoice", paid_invoice())
+    assert result["existed"] is True and result["payments"][0]["result"]["existed"] is False
+
+
+def test_a_credit_note_job_posts_its_refund_payment(backend):
+    execute(backend, "create_sales_invoice", to_payload(invoice()))
+    credit = CreditNote(reference="BC-1001-R1", date=dt.date(2025, 1, 3), currency="GBP", customer=SHOPPER,
+                        lines=[item("1")], invoice_reference="BC-1001")
+    refund = Refund(reference="BC-1001-R1-P", credit_note_reference="BC-1001-R1", date=dt.date(2025, 1, 3),
+                    currency="GBP", amount=D("12.00"), bank_account="1200", method="card")
+    result = execute(backend, "create_credit_note", {**to_payload(credit), "payments": [to_payload(refund)]})
+    assert result["credit_note_number"] and result["payments"][0]["op"] == "create_refund_payment"
+    assert result["payments"][0]["result"]["existed"] is False
+    assert len(backend.company.payments("SP")) == 1
+
+
+def test_payments_are_only_run_after_documents_that_have_them(backend):
+    """A "payments" key on any other operation is not a reason to post money."""
+    order = SalesOrder(reference="BC-1002", date=dt.date(2025, 1, 3), currency="GBP", customer=SHOPPER,
+                       lines=[item("1", "SKU-2")])
+    result = execute(backend, "create_sales_order", {**to_payload(order), "payments": [{"reference": "X"}]})
+    assert "payments" not in result and backend.company.payments("SR") == []
+
+
 def test_ensure_customer_matches_by_email_and_generates_unique_refs(backend):
     a = execute(backend, "ensure_customer", {**to_payload_customer(SHOPPER)})
     again = execute(backend, "ensure_customer", {**to_payload_customer(SHOPPER), "name": "J. Smith"})

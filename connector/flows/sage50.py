@@ -8,6 +8,7 @@ crash never leaves a posted document without its link, nor a link without its jo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -157,41 +158,25 @@ def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
 
 @on_job_done("create_sales_invoice")
 def invoices_posted(jobs: list[AgentJob]) -> None:
-    links, finished, followups, entries = [], [], [], []
-    for job in jobs:
-        record = job.record
-        if record is None:
-            continue
-        result = job.result or {}
-        number = str(result.get("invoice_number", ""))
-        document = record.document or {}
-        links.append((RecordLink.Kind.INVOICE, record.external_id, number, job.reference))
-        customer = (document.get("invoice") or {}).get("customer") or {}
-        if result.get("account_ref") and customer.get("email"):
-            links.append((RecordLink.Kind.CUSTOMER, customer["email"].lower(), result["account_ref"], ""))
-        expected = (document.get("invoice") or {}).get("store_total")
-        if result.get("gross_total") and expected and str(result["gross_total"]) != str(expected):
-            entries.append((record.pk, "warning", f"Sage computed {result['gross_total']} for invoice {number}; "
-                                                  f"the store total is {expected}. Check the tax codes' rates in Sage.",
-                            None))
-        record.sage_id = number
-        receipts = document.get("receipts") or []
-        if not receipts:
-            finished.append((record, f"Posted as Sage invoice {number}."))
-            continue
-        entries.append((record.pk, "posted", f"Sage invoice {number} created"
-                                             f"{' (found existing)' if result.get('existed') else ''}; "
-                                             f"its {len(receipts)} receipt(s) follow.", None))
-        # Records mapped before receipts were queued with their invoice still get theirs here.
-        followups.append((record, INVOICE.followup_op, receipts, INVOICE.followup_priority, job,
-                          result.get("account_ref")))
-    _settle_posted(jobs, links, entries, finished, followups)
+    _documents_posted(jobs, INVOICE)
+
+
+def _invoice_checks(record: SyncRecord, result: dict, number: str, links: list, entries: list) -> None:
+    """The customer the agent found or created, and Sage's own total against the store's."""
+    invoice = (record.document or {}).get("invoice") or {}
+    customer = invoice.get("customer") or {}
+    if result.get("account_ref") and customer.get("email"):
+        links.append((RecordLink.Kind.CUSTOMER, customer["email"].lower(), result["account_ref"], ""))
+    expected = invoice.get("store_total")
+    if result.get("gross_total") and expected and str(result["gross_total"]) != str(expected):
+        entries.append((record.pk, "warning", f"Sage computed {result['gross_total']} for invoice {number}; "
+                                              f"the store total is {expected}. Check the tax codes' rates in Sage.",
+                        None))
 
 
 @on_job_done("create_receipt")
 def receipts_posted(jobs: list[AgentJob]) -> None:
-    _settle_payments(jobs, RecordLink.Kind.RECEIPT, "receipt_id",
-                     "Posted as Sage invoice {sage_id} with its receipt(s).")
+    _settle_payments(jobs, INVOICE)
 
 
 # -- refunds ------------------------------------------------------------------------------------
@@ -321,29 +306,12 @@ def _decimalise(value):
 
 @on_job_done("create_credit_note")
 def credit_notes_posted(jobs: list[AgentJob]) -> None:
-    links, finished, followups, entries = [], [], [], []
-    for job in jobs:
-        record = job.record
-        if record is None:
-            continue
-        result = job.result or {}
-        number = str(result.get("credit_note_number", ""))
-        links.append((RecordLink.Kind.CREDIT_NOTE, record.external_id, number, job.reference))
-        record.sage_id = number
-        refunds = (record.document or {}).get("refunds") or []
-        if not refunds:
-            finished.append((record, f"Posted as Sage credit note {number}."))
-            continue
-        entries.append((record.pk, "posted", f"Sage credit note {number} created; its refund payment follows.", None))
-        followups.append((record, CREDIT_NOTE.followup_op, refunds, CREDIT_NOTE.followup_priority, job,
-                          result.get("account_ref")))
-    _settle_posted(jobs, links, entries, finished, followups)
+    _documents_posted(jobs, CREDIT_NOTE)
 
 
 @on_job_done("create_refund_payment")
 def refund_payments_posted(jobs: list[AgentJob]) -> None:
-    _settle_payments(jobs, RecordLink.Kind.REFUND_PAYMENT, "payment_id",
-                     "Posted as Sage credit note {sage_id} with its refund payment.")
+    _settle_payments(jobs, CREDIT_NOTE)
 
 
 # -- shared ---------------------------------------------------------------------------------------
@@ -357,12 +325,23 @@ class DocumentKind:
     followup_op: str
     followups_key: str
     followup_priority: int
+    name: str  # for messages: "invoice"
+    number_key: str  # the agent's result: the Sage number
+    link_kind: str
+    payment_name: str
+    payment_link_kind: str
+    payment_id_key: str  # the payment's result: its Sage id
+    check_result: Callable | None = None  # (record, result, number, links, entries): kind-specific checks
 
 
 INVOICE = DocumentKind("create_sales_invoice", "invoice", INVOICE_PRIORITY, "create_receipt", "receipts",
-                       RECEIPT_PRIORITY)
+                       RECEIPT_PRIORITY, "invoice", "invoice_number", RecordLink.Kind.INVOICE, "receipt",
+                       RecordLink.Kind.RECEIPT, "receipt_id", _invoice_checks)
 CREDIT_NOTE = DocumentKind("create_credit_note", "credit_note", CREDIT_PRIORITY, "create_refund_payment", "refunds",
-                           REFUND_PRIORITY)
+                           REFUND_PRIORITY, "credit note", "credit_note_number", RecordLink.Kind.CREDIT_NOTE,
+                           "refund payment", RecordLink.Kind.REFUND_PAYMENT, "payment_id")
+PAID_MESSAGES = {INVOICE.op: "Posted as Sage invoice {sage_id} with its receipt(s).",
+                 CREDIT_NOTE.op: "Posted as Sage credit note {sage_id} with its refund payment."}
 
 
 def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentKind, *,
@@ -381,28 +360,70 @@ def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentK
         set_states(mapped, State.DISPATCHED, step="mapped", fields=("document", "sage_reference", "waiting_for",
                                                                     "attempts"),
                    data_of=lambda record: record.document, only_from=SyncRecord.RETRYABLE_STATES)
-        documents = [JobSpec(kind.op, record.sage_reference, record.document[kind.document_key], record,
-                             kind.priority, depends_on_id=after[record.pk].pk if record.pk in after else None)
+        documents = [JobSpec(kind.op, record.sage_reference, _job_payload(record, kind), record, kind.priority,
+                             depends_on_id=after[record.pk].pk if record.pk in after else None)
                      for record, _ in mapped]
         created, earlier = queue_jobs(integration.pk, documents, audited=False)
-        payments = []
-        for record, _ in mapped:
-            document_job = created.get((kind.op, record.sage_reference))
-            if document_job is not None:
-                payments += [JobSpec(kind.followup_op, payment["reference"], payment, record, kind.followup_priority,
-                                     depends_on_id=document_job) for payment in record.document[kind.followups_key]]
-        # A payment queued by an earlier attempt stays as it is.
-        created_payments, _ = queue_jobs(integration.pk, payments, audited=False)
-        audit_many(dispatched_entries(documents + payments, {**created, **created_payments}))
+        audit_many(dispatched_entries(documents, created))
         # An earlier attempt queued the document: dispatch_job's rules (re-queue a failed job with
-        # the fresh payload, re-apply a done one's result), then whatever payment is missing.
-        followups = []
+        # the fresh payload, re-apply a done one's result, whose callback queues any payment the
+        # agent did not post).
         for spec in earlier:
-            job = dispatch_job(integration.pk, spec.op, spec.reference, spec.payload, record=spec.record,
-                               priority=spec.priority)
-            followups.append((spec.record, kind.followup_op, spec.record.document[kind.followups_key],
-                              kind.followup_priority, job, None))
-        _queue_followups(integration.pk, followups)
+            dispatch_job(integration.pk, spec.op, spec.reference, spec.payload, record=spec.record,
+                         priority=spec.priority)
+
+
+def _job_payload(record: SyncRecord, kind: DocumentKind) -> dict:
+    """The document, with its payments for the agent to post right after it (PROTOCOL.md: an
+    agent that predates this ignores them, and the callback queues them as jobs of their own)."""
+    payments = record.document.get(kind.followups_key) or []
+    document = record.document[kind.document_key]
+    return {**document, "payments": payments} if payments else document
+
+
+def _documents_posted(jobs: list[AgentJob], kind: DocumentKind) -> None:
+    """Apply documents the agent created: their links (and their payments' links when the agent
+    posted the payments in the same job), audit entries; records whose payments are all in Sage
+    are posted, the others keep the Sage number and get a job for each payment still missing."""
+    links, finished, paid, followups, entries = [], [], [], [], []
+    for job in jobs:
+        record = job.record
+        if record is None:
+            continue
+        result = job.result or {}
+        number = str(result.get(kind.number_key, ""))
+        links.append((kind.link_kind, record.external_id, number, job.reference))
+        record.sage_id = number
+        if kind.check_result:
+            kind.check_result(record, result, number, links, entries)
+        payments = (record.document or {}).get(kind.followups_key) or []
+        if not payments:
+            finished.append((record, f"Posted as Sage {kind.name} {number}."))
+            continue
+        posted = {}
+        for outcome in result.get("payments") or []:
+            if not isinstance(outcome, dict):
+                continue
+            reference = str(outcome.get("reference", ""))
+            if isinstance(outcome.get("result"), dict):
+                posted[reference] = outcome["result"]
+            elif isinstance(outcome.get("error"), dict):
+                error = outcome["error"]
+                entries.append((record.pk, "agent_error",
+                                f"Sage refused {kind.payment_name} {reference} ({error.get('code', '')}): "
+                                f"{error.get('message', '')} It is queued again as a job of its own.", error))
+        links += [(kind.payment_link_kind, reference, str(outcome.get(kind.payment_id_key, "")), reference)
+                  for reference, outcome in posted.items()]
+        missing = [payment for payment in payments if payment.get("reference") not in posted]
+        if not missing:
+            paid.append(record)
+            continue
+        entries.append((record.pk, "posted", f"Sage {kind.name} {number} created"
+                                             f"{' (found existing)' if result.get('existed') else ''}; "
+                                             f"its {len(missing)} {kind.payment_name}(s) follow.", None))
+        followups.append((record, kind.followup_op, missing, kind.followup_priority, job, result.get("account_ref")))
+    _settle_posted(jobs, links, entries, finished, followups)
+    _touch(_finish_when_all_done(paid, PAID_MESSAGES[kind.op]))
 
 
 def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple],
@@ -419,14 +440,16 @@ def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple
     _queue_followups(integration_id, followups)
 
 
-def _settle_payments(jobs: list[AgentJob], link_kind: str, id_key: str, message: str) -> None:
-    """Apply payments the agent created: their links, and records whose every job is done posted."""
+def _settle_payments(jobs: list[AgentJob], kind: DocumentKind) -> None:
+    """Apply payments the agent created as jobs of their own: their links, and records whose every
+    job is done posted."""
     jobs = [job for job in jobs if job.record is not None]
     if not jobs:
         return
-    save_links(jobs[0].integration_id, *[(link_kind, job.reference, (job.result or {}).get(id_key, ""),
-                                          job.reference) for job in jobs])
-    _finish_when_all_done([job.record for job in jobs], message)
+    save_links(jobs[0].integration_id, *[(kind.payment_link_kind, job.reference,
+                                          (job.result or {}).get(kind.payment_id_key, ""), job.reference)
+                                         for job in jobs])
+    _finish_when_all_done([job.record for job in jobs], PAID_MESSAGES[kind.op])
 
 
 def _queue_followups(integration_id: int, followups: list[tuple]) -> None:
@@ -457,13 +480,17 @@ def _touch(records: list[SyncRecord]) -> None:
         update_rows(SyncRecord, records, ["sage_id", "updated_at"])
 
 
-def _finish_when_all_done(records: list[SyncRecord], message: str) -> None:
+def _finish_when_all_done(records: list[SyncRecord], message: str) -> list[SyncRecord]:
     """Records whose every job is done are posted (``message`` formatted with the record's sage_id);
-    the others wait for their remaining payments."""
+    returns the others, which wait for their remaining jobs (say a payment job queued separately
+    before its document's job carried the payments)."""
     records = list({record.pk: record for record in records}.values())
+    if not records:
+        return []
     waiting = set(AgentJob.objects.filter(record__in=records).exclude(state=AgentJob.State.DONE)
                   .values_list("record_id", flat=True))
     _finish([(record, message.format(sage_id=record.sage_id)) for record in records if record.pk not in waiting])
+    return [record for record in records if record.pk in waiting]
 
 
 def _finish(finished: list[tuple[SyncRecord, str]]) -> None:
