@@ -6,6 +6,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
+# PostgreSQL connections from a pool in this process (settings.py says why).
+os.environ.setdefault("DB_POOL", "1")
 django_application = get_asgi_application()
 
 # Webhook deliveries take a direct lane (same checks, group commit); see that module for why.
