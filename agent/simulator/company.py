@@ -24,6 +24,7 @@ import socket
 import sqlite3
 import sys
 import threading
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -87,6 +88,15 @@ CREATE TABLE IF NOT EXISTS allocations (
     amount TEXT NOT NULL, date TEXT, created_at TEXT);
 """
 
+# The look-ups every job makes, indexed: without them each one read the whole table, so a company
+# slowed down with every document it held (a 10,000-order run scanned thousands of customers and
+# allocations per order). Also applied when an existing company file is opened.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS customers_email ON customers (lower(email));
+CREATE INDEX IF NOT EXISTS allocations_payment ON allocations (payment_tran);
+CREATE INDEX IF NOT EXISTS sales_orders_ref ON sales_orders (cust_order_number);
+"""
+
 DEFAULT_META = {
     "company_name": "DEMO",
     "data_version": "32.0",
@@ -140,6 +150,7 @@ class SimCompany:
         # files; an fsync per look-up and per document made it, not our code, the measured ceiling.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        self._db.executescript(INDEXES)
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, name: str = "DEMO", data_version: str = "32.0",
@@ -151,7 +162,7 @@ class SimCompany:
         db = sqlite3.connect(str(path), isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + INDEXES)
             db.execute("BEGIN IMMEDIATE")
             for key, value in {**DEFAULT_META, "company_name": name, "data_version": data_version}.items():
                 db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
@@ -172,8 +183,19 @@ class SimCompany:
     @contextlib.contextmanager
     def write(self):
         """One transaction; BEGIN IMMEDIATE takes the write lock up front so a reader never blocks it."""
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            yield db
+
+    @contextlib.contextmanager
+    def read(self):
+        """One read-only transaction (WAL: a consistent snapshot that takes no lock and writes nothing)."""
+        with self._transaction("BEGIN") as db:
+            yield db
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str):
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             try:
                 yield self._db
             except BaseException:
@@ -323,11 +345,18 @@ class SimCompany:
 class SimSession:
     """A logged-in user. Every call checks the login is still valid and Sage is not locked."""
 
+    # How often a session tells the company file it is still there (logins.seen_at). Another login
+    # takes the user over only once seen_at is login_ttl_seconds (120 by default) old, so a few
+    # seconds is plenty; refreshing it on every call made each look-up a write transaction.
+    SEEN_REFRESH_SECONDS = 5.0
+
     def __init__(self, company: SimCompany, user: str, token: str):
         self.company = company
         self.user = user
         self.token = token
         self.open = True
+        self._seen_refreshed = time.monotonic()
+        self._read_only = False
 
     def logout(self) -> None:
         if not self.open:
@@ -347,7 +376,13 @@ class SimSession:
         task = db.execute("SELECT value FROM meta WHERE key = 'exclusive_task'").fetchone()[0]
         if task:
             raise SageLocked(f"the data is in exclusive use ({task})", sage_code=24)
+        if self._read_only or not self._seen_due():
+            return
         db.execute("UPDATE logins SET seen_at = ? WHERE user = ?", (now_iso(), self.user))
+        self._seen_refreshed = time.monotonic()
+
+    def _seen_due(self) -> bool:
+        return time.monotonic() - self._seen_refreshed >= self.SEEN_REFRESH_SECONDS
 
     @contextlib.contextmanager
     def _writing(self):
@@ -365,8 +400,19 @@ class SimSession:
         if busy:
             raise SageBusy("Accounts application is busy; try again")
 
+    @contextlib.contextmanager
     def _reading(self):
-        return self.company.write()  # a short transaction so _check can refresh seen_at
+        """A look-up: a read-only transaction, or a short write one when seen_at is due a refresh."""
+        if self._seen_due():
+            with self.company.write() as db:
+                yield db
+            return
+        self._read_only = True
+        try:
+            with self.company.read() as db:
+                yield db
+        finally:
+            self._read_only = False
 
     @staticmethod
     def _locked(db, kind: str, key: str) -> None:
