@@ -194,6 +194,19 @@ def test_a_receipt_sage_refuses_beside_its_invoice_is_queued_alone_and_fails_the
         SimulatorBackend.create_receipt = original
     record.refresh_from_db()
     assert record.state == State.FAILED and "bank account 1210 is closed" in record.message
+    # The accountant fixes it in Sage and replays the record: the invoice is not posted again, the
+    # failed receipt job goes back to the queue with the fresh document, and the order is posted.
+    assert replay([record]) == 1
+    run_record(record.pk)
+    assert [(j.op, j.reference) for j in drain_agent(setup)] == [("create_receipt", f"BC-{order.id}-P")]
+    record.refresh_from_db()
+    assert record.state == State.POSTED, record.message
+    assert len(docs(setup, "invoice", f"BC-{order.id}")) == 1
+    c = company(setup)
+    try:
+        assert len([p for p in c.payments("SR") if p["inv_ref"] == f"BC-{order.id}-P"]) == 1
+    finally:
+        c.close()
 
 
 def test_missing_sku_waits_with_a_message_then_resumes_and_posts_once(setup, store_server):

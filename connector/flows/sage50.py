@@ -455,13 +455,15 @@ def _settle_payments(jobs: list[AgentJob], kind: DocumentKind) -> None:
 def _queue_followups(integration_id: int, followups: list[tuple]) -> None:
     """Queue the payments that follow documents, each leased only once its document's job is done.
     ``followups``: (record, op, payloads, priority, after job, account ref or None). Those already
-    queued (the usual case when the document's job completes) cost one query for the lot."""
+    queued cost one query for the lot. One that failed for good goes back to the queue with the
+    fresh payload (dispatch_job): this runs then only because the record was replayed, after the
+    accountant fixed what Sage refused."""
     wanted = [(entry, payload) for entry in followups for payload in entry[2]]
     if not wanted:
         return
-    queued = set(AgentJob.objects.filter(integration_id=integration_id,
-                                         reference__in={payload["reference"] for _, payload in wanted})
-                 .values_list("op", "reference"))
+    queued = {(op, reference) for op, reference, state in AgentJob.objects.filter(
+        integration_id=integration_id, reference__in={payload["reference"] for _, payload in wanted})
+        .values_list("op", "reference", "state") if state != AgentJob.State.FAILED}
     for (record, op, _, priority, after, account_ref), payload in wanted:
         if (op, payload["reference"]) in queued:
             continue
