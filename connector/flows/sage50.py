@@ -331,17 +331,18 @@ class DocumentKind:
     payment_name: str
     payment_link_kind: str
     payment_id_key: str  # the payment's result: its Sage id
+    paid_message: str  # the record's message once the document and its payments are in Sage
     check_result: Callable | None = None  # (record, result, number, links, entries): kind-specific checks
 
 
 INVOICE = DocumentKind("create_sales_invoice", "invoice", INVOICE_PRIORITY, "create_receipt", "receipts",
                        RECEIPT_PRIORITY, "invoice", "invoice_number", RecordLink.Kind.INVOICE, "receipt",
-                       RecordLink.Kind.RECEIPT, "receipt_id", _invoice_checks)
+                       RecordLink.Kind.RECEIPT, "receipt_id",
+                       "Posted as Sage invoice {sage_id} with its receipt(s).", _invoice_checks)
 CREDIT_NOTE = DocumentKind("create_credit_note", "credit_note", CREDIT_PRIORITY, "create_refund_payment", "refunds",
                            REFUND_PRIORITY, "credit note", "credit_note_number", RecordLink.Kind.CREDIT_NOTE,
-                           "refund payment", RecordLink.Kind.REFUND_PAYMENT, "payment_id")
-PAID_MESSAGES = {INVOICE.op: "Posted as Sage invoice {sage_id} with its receipt(s).",
-                 CREDIT_NOTE.op: "Posted as Sage credit note {sage_id} with its refund payment."}
+                           "refund payment", RecordLink.Kind.REFUND_PAYMENT, "payment_id",
+                           "Posted as Sage credit note {sage_id} with its refund payment.")
 
 
 def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentKind, *,
@@ -423,7 +424,7 @@ def _documents_posted(jobs: list[AgentJob], kind: DocumentKind) -> None:
                                              f"its {len(missing)} {kind.payment_name}(s) follow.", None))
         followups.append((record, kind.followup_op, missing, kind.followup_priority, job, result.get("account_ref")))
     _settle_posted(jobs, links, entries, finished, followups)
-    _touch(_finish_when_all_done(paid, PAID_MESSAGES[kind.op]))
+    _touch(_finish_when_all_done(paid, kind.paid_message))
 
 
 def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple],
@@ -449,7 +450,7 @@ def _settle_payments(jobs: list[AgentJob], kind: DocumentKind) -> None:
     save_links(jobs[0].integration_id, *[(kind.payment_link_kind, job.reference,
                                           (job.result or {}).get(kind.payment_id_key, ""), job.reference)
                                          for job in jobs])
-    _finish_when_all_done([job.record for job in jobs], PAID_MESSAGES[kind.op])
+    _finish_when_all_done([job.record for job in jobs], kind.paid_message)
 
 
 def _queue_followups(integration_id: int, followups: list[tuple]) -> None:
