@@ -251,7 +251,12 @@ def main(argv=None) -> int:
     parser.add_argument("--orders", type=int, help="orders for the backfill read (default 10000, quick 2000)")
     parser.add_argument("--deliveries", type=int, help="webhook deliveries (default 5000, quick 1000)")
     parser.add_argument("--skus", type=int, help="SKUs for the stock push (default 10000, quick 2000)")
-    parser.add_argument("--pipeline-orders", type=int, help="orders store → posted (default 10000, quick 300)")
+    parser.add_argument("--pipeline-orders", type=int,
+                        help="orders store → posted (default 10000, quick 1000: a smaller run mostly measures "
+                             "the second or so the first order takes to get through)")
+    parser.add_argument("--pipeline-runs", type=int,
+                        help="store → posted runs, each on a fresh stack and database; the median is reported "
+                             "and the slowest is held to the target (default 3, quick 1)")
     parser.add_argument("--latency", type=int, help="single orders timed webhook → posted (default 500, quick 10)")
     parser.add_argument("--latency-interval", type=float, default=0.5,
                         help="seconds between the latency bench's orders (default 0.5)")
@@ -264,12 +269,13 @@ def main(argv=None) -> int:
         "backfill_read": args.orders or (2000 if args.quick else 10000),
         "webhook_ingest": args.deliveries or (1000 if args.quick else 5000),
         "stock_push": args.skus or (2000 if args.quick else 10000),
-        "pipeline": args.pipeline_orders or (300 if args.quick else 10000),
+        "pipeline": args.pipeline_orders or (1000 if args.quick else 10000),
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
+    pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
 
     outer_env = dict(os.environ)  # the benches in their own interpreter pick their own database
     db_url = prepare_database()
@@ -287,7 +293,10 @@ def main(argv=None) -> int:
         print(f"running {name} ({sizes[name]}) …", flush=True)
         started = time.perf_counter()
         try:
-            results[name] = _run_one(name, sizes[name], outer_env, latency_interval=args.latency_interval)
+            if name == "pipeline":
+                results[name] = _repeated_pipeline(sizes[name], pipeline_runs, outer_env)
+            else:
+                results[name] = _run_one(name, sizes[name], outer_env, latency_interval=args.latency_interval)
         except Exception as error:  # one broken bench must not lose the others' figures
             results[name] = {"error": f"{error.__class__.__name__}: {error}"}
         results[name]["bench_wall_s"] = round(time.perf_counter() - started, 1)
@@ -330,6 +339,25 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
     if name == "chaos":
         return _chaos(size, outer_env)
     raise ValueError(name)
+
+
+def _repeated_pipeline(size: int, runs: int, outer_env: dict) -> dict:
+    """The store → posted bench ``runs`` times. On two shared cores one run moves by 10-15 % with
+    whatever else the machine does, so one run proves little either way: the result is the median
+    run's figures, with every run's throughput beside them (``runs``) and the slowest
+    (``orders_per_s_min``), which is the one held to the target."""
+    results = []
+    for number in range(runs):
+        if runs > 1:
+            print(f"  run {number + 1} of {runs}", flush=True)
+        results.append(_run_one("pipeline", size, outer_env))
+    measured = [result for result in results if "orders_per_s" in result]
+    if len(measured) < len(results):  # a run that broke is the headline: it must not hide behind a median
+        return next(result for result in results if "orders_per_s" not in result)
+    median = sorted(measured, key=lambda result: result["orders_per_s"])[len(measured) // 2]
+    return {**median, "runs": [result["orders_per_s"] for result in measured],
+            "orders_per_s_min": min(result["orders_per_s"] for result in measured),
+            "all_settled": all(result.get("settled") for result in measured)}
 
 
 def _in_child(code: str, env: dict, timeout: float = 3600) -> dict:
@@ -418,10 +446,12 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                          _mark(st["api_calls"] <= -(-st["changed"] // 100) and not st["unmatched"])))
     if pl := r("pipeline"):
         if "orders_per_s" in pl:
+            runs = pl.get("runs") or [pl["orders_per_s"]]
+            spread = f" (median of {len(runs)}, slowest {min(runs)})" if len(runs) > 1 else ""
             rows.append(("backfill → posted", f"{pl['orders']} orders, {pl['refunds']} refunds",
-                         f"{pl['orders_per_s']} orders/s, {pl['agent_round_trips_per_order']} agent trips/order",
-                         "≥ 200 orders/s, all posted",
-                         _mark(pl.get("settled") and pl["orders_per_s"] >= 200)))
+                         f"{pl['orders_per_s']} orders/s{spread}, {pl['agent_round_trips_per_order']} trips/order",
+                         "≥ 200 orders/s every run, all posted",
+                         _mark(pl.get("all_settled", pl.get("settled")) and min(runs) >= 200)))
         else:
             rows.append(("backfill → posted", "", str(pl.get("missing") or pl.get("error"))[:60],
                          "≥ 200 orders/s, all posted", "MISSED"))
@@ -452,9 +482,9 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
 
 def _print_table(results: dict) -> None:
     print(f"\nmachine: {_machine_line(results)}")
-    print(f"{'benchmark':17} {'size':32} {'measured':46} {'target':36} ")
+    print(f"{'benchmark':17} {'size':32} {'measured':68} {'target':38} ")
     for name, size, measured, target, mark in _rows(results):
-        print(f"{name:17} {size:32} {measured:46} {target:36} {mark}")
+        print(f"{name:17} {size:32} {measured:68} {target:38} {mark}")
     if (ch := results.get("chaos")) and ch.get("source"):
         print(f"(chaos: {ch['source']})")
 
