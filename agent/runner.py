@@ -24,7 +24,7 @@ from agent.errors import RecordLocked, SageBusy, SageError
 from agent.journal import ACKNOWLEDGED, WRITTEN, Journal
 from agent.logging_setup import CONSOLE_SKIP
 from agent.operations import WRITE_OPERATIONS, OperationSettings, execute, sage_id_of
-from connector.http import ApiError, AuthError, RetryableError
+from connector.http import ApiError, AuthError, RateLimitedError, RetryableError
 
 logger = logging.getLogger("agent.runner")
 
@@ -43,6 +43,9 @@ PUSH_BATCH = 500
 # pipeline: 25 → 140 orders/s, 50 → 153).
 COMPLETE_BATCH = 50
 COMPLETE_HOLD_SECONDS = 0.5
+# A throttled call waits the server's Retry-After, but never less: a Retry-After of 0 must not
+# turn into a tight loop of 429s.
+MIN_THROTTLED_PAUSE = 0.05
 
 
 @dataclass
@@ -134,6 +137,15 @@ class Runner:
                         return 3
                     self._sleep(self.server_backoff.failure())
                     continue
+                except RateLimitedError as exc:
+                    # Throttled: the server says when the next call is welcome. Not an outage, so no
+                    # growing backoff (that turned a one-second window into a stall of several).
+                    delay = self.throttled_delay(exc)
+                    logger.info("the server asked the agent to slow down; next call in %.1fs", delay)
+                    if self.config.once:
+                        return 2
+                    self._sleep(delay)
+                    continue
                 except (RetryableError, ApiError) as exc:
                     delay = self.server_backoff.failure()
                     logger.warning("server unavailable (%s); retrying in %.1fs", exc, delay)
@@ -153,6 +165,12 @@ class Runner:
                 logger.exception("logout from Sage failed")
             logger.info("agent stopped after %d job(s)", self.jobs_done)
         return exit_code
+
+    def throttled_delay(self, error: RateLimitedError) -> float:
+        """The server's Retry-After, within sane bounds; without one, the usual backoff."""
+        if error.retry_after is None:
+            return self.server_backoff.failure()
+        return min(max(error.retry_after, MIN_THROTTLED_PAUSE), self.config.backoff_cap_seconds)
 
     def cycle(self) -> None:
         now = self.clock()

@@ -6,13 +6,15 @@ Shared by the DRF views and the async lease view, so both answer the same 401s a
 from __future__ import annotations
 
 import hmac
+import time
 from types import SimpleNamespace
 
+from django.core.cache import cache as default_cache
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from accounts.models import Agent, hash_agent_key
 
@@ -57,20 +59,57 @@ class IsAgent(BasePermission):
         return isinstance(request.user, Agent)
 
 
-class AgentRateThrottle(SimpleRateThrottle):
-    """Per agent, rate from settings REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['agent']."""
+class AgentRateThrottle(BaseThrottle):
+    """Per agent, at most N calls per window (REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['agent'],
+    "50/s" by default): a guard against an agent stuck in a loop, never a limit on a working one.
+
+    A counter per fixed window (one INCR), not DRF's sliding log: the log keeps every call's
+    timestamp for the whole period, so at a rate sized for a busy agent (thousands a minute) each
+    call read and wrote a list of thousands of floats. A short window also keeps a throttled agent's
+    wait short: Retry-After is the rest of the window, at most one period."""
 
     scope = "agent"
+    cache = default_cache
+    cache_format = "throttle_%(scope)s_%(ident)s_%(window)s"
 
-    def get_rate(self):
+    def __init__(self):
+        self.retry_in: float | None = None
+
+    def get_rate(self) -> str | None:
         # Read at call time (DRF caches the rates on the class at import, which override_settings misses).
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
-    def get_cache_key(self, request, view):
-        user = getattr(request, "user", None)
-        if not isinstance(user, Agent):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": user.pk}
+    def allow_request(self, request, view) -> bool:
+        agent = getattr(request, "user", None)
+        rate = self.get_rate()
+        if not isinstance(agent, Agent) or not rate:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        key = self.cache_format % {"scope": self.scope, "ident": agent.pk, "window": window}
+        # add() then incr(): atomic on Redis (SET NX, INCR), so two web processes never both take
+        # the last call of a window. The key outlives its window by a period, then expires.
+        self.cache.add(key, 0, timeout=period * 2)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # expired between add and incr (a window boundary): this call starts it
+            self.cache.add(key, 1, timeout=period * 2)
+            count = 1
+        if count <= limit:
+            return True
+        self.retry_in = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.retry_in
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"50/s", "600/min", "10000/hour" → (calls, seconds)."""
+    calls, _, period = rate.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[:1].lower()]
+    return int(calls), seconds
 
 
 def throttle_wait(agent: Agent) -> float | None:

@@ -41,6 +41,7 @@ class FakeAgentApi(SandboxApp):
         self.failures: list[tuple[int, dict]] = []
         self.complete_batches: list[list[int]] = []  # job ids of each POST /jobs/complete
         self.fail_next_leases = 0  # answer the next N lease calls 503
+        self.throttle_next_leases = 0  # answer the next N lease calls 429 with Retry-After: 1
         self.cond = threading.Condition(self.lock)
         self.route("POST", r"/agent/v1/heartbeat", self.heartbeat)
         self.route("POST", r"/agent/v1/jobs/lease", self.lease)
@@ -91,6 +92,10 @@ class FakeAgentApi(SandboxApp):
             if self.fail_next_leases > 0:
                 self.fail_next_leases -= 1
                 return Response(503, {"detail": "unavailable"})
+            if self.throttle_next_leases > 0:
+                self.throttle_next_leases -= 1
+                return Response(429, {"detail": "Request was throttled. Expected available in 1 seconds."},
+                                headers={"Retry-After": "1"})
             deadline = time.monotonic() + min(int(body.get("wait_seconds", 0)), 25)
             while True:
                 ready = [j for j in self.jobs.values() if j["state"] == "queued"][: int(body.get("max", 10))]

@@ -247,6 +247,25 @@ def test_server_errors_back_off_then_recover(fake_api, company_path, tmp_path):
     assert runner.server_backoff.failures == 0
 
 
+def test_a_throttled_lease_waits_the_servers_retry_after_not_a_growing_backoff(fake_api, company_path, tmp_path):
+    fake_api.throttle_next_leases = 3
+    job = fake_api.add_job("create_sales_invoice", invoice_payload())
+    runner = make_runner(fake_api, company_path, tmp_path, once=False, backoff_cap_seconds=30)
+    sleeps = []
+    runner._sleep = sleeps.append
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while fake_api.state(job) != "done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    runner.stop()
+    thread.join(10)
+    close(runner)
+    assert fake_api.state(job) == "done"
+    assert sleeps[:3] == [1.0, 1.0, 1.0]  # Retry-After each time, not 1, 2, 4 … of an outage
+    assert runner.server_backoff.failures == 0
+
+
 def test_changes_are_pushed_from_the_heartbeat_cursor(fake_api, company_path, tmp_path, company):
     stock = {s["stock_code"]: s for s in company.stock()}
     fake_api.config["cursors"] = {"stock": stock["SKU-2"]["modified_at"], "customer": None, "price": None}
