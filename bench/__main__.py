@@ -452,6 +452,8 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                          f"{pl['orders_per_s']} orders/s{spread}, {pl['agent_round_trips_per_order']} trips/order",
                          "≥ 200 orders/s every run, all posted",
                          _mark(pl.get("all_settled", pl.get("settled")) and min(runs) >= 200)))
+            if pl.get("agent_throttled"):  # the agent API's limit slowed the agent down: a finding
+                rows.append(("", "", f"the agent was throttled {pl['agent_throttled']} time(s)", "never", "MISSED"))
         else:
             rows.append(("backfill → posted", "", str(pl.get("missing") or pl.get("error"))[:60],
                          "≥ 200 orders/s, all posted", "MISSED"))

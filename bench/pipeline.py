@@ -19,7 +19,8 @@ posted in the simulated company. Result keys (stable):
     orders_per_s (postable orders / wall_s), records_per_s,
     bc_api_calls, bc_api_calls_per_order (sandbox request log, during the run),
     agent_round_trips, agent_round_trips_per_order (heartbeat excluded; leases + completes + fails, by
-    endpoint in agent_requests), agent_jobs,
+    endpoint in agent_requests), agent_throttled (calls the server answered 429: a working agent
+    should never see one), agent_jobs,
     peak_rss_mb ({process name: VmHWM of the process and its children, largest one}),
     stages ({stage: {p50_s, p95_s}} from the audit trail: received → mapped → leased → posted),
     database, broker.
@@ -58,7 +59,12 @@ _log = open(os.environ["ML_BENCH_AGENT_LOG"], "a", buffering=1)
 _post = AgentClient._post
 def _counted(self, path, body, **kwargs):
     _log.write(path + "\\n")
-    return _post(self, path, body, **kwargs)
+    try:
+        return _post(self, path, body, **kwargs)
+    except Exception as error:
+        if getattr(error, "status", None) == 429:
+            _log.write("throttled:" + path + "\\n")
+        raise
 AgentClient._post = _counted
 """
 
@@ -178,8 +184,10 @@ def _agent_requests(log_dir: Path) -> dict[str, int]:
     path = log_dir / REQUEST_LOG_NAME
     if path.exists():
         for line in path.read_text().split():
-            key = "/jobs/{id}/" + line.rsplit("/", 1)[-1] if line.startswith("/jobs/") and line[6:7].isdigit() \
-                else line
+            mark, _, call = line.rpartition(":")  # "throttled:/jobs/lease" or "/jobs/lease"
+            key = "/jobs/{id}/" + call.rsplit("/", 1)[-1] if call.startswith("/jobs/") and call[6:7].isdigit() \
+                else call
+            key = f"{mark}:{key}" if mark else key
             counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -254,7 +262,9 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
         calls = system.sandbox("requests")["count"] - calls_before
         agent_after = _agent_requests(log_dir)
         by_endpoint = {k: v - agent_before.get(k, 0) for k, v in agent_after.items()}
-        round_trips = sum(v for k, v in by_endpoint.items() if k != "/heartbeat" and k != "/changes")
+        throttled = sum(v for k, v in by_endpoint.items() if k.startswith("throttled:"))
+        round_trips = sum(v for k, v in by_endpoint.items()
+                          if k not in ("/heartbeat", "/changes") and not k.startswith("throttled:"))
         posted = SyncRecord.objects.filter(state=SyncRecord.State.POSTED).count()
         database, broker = _backends()
         result = {
@@ -264,7 +274,7 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
             "bc_api_calls_per_order": round(calls / max(postable, 1), 3),
             "agent_round_trips": round_trips,
             "agent_round_trips_per_order": round(round_trips / max(postable, 1), 3),
-            "agent_requests": by_endpoint, "agent_jobs": AgentJob.objects.count(),
+            "agent_requests": by_endpoint, "agent_throttled": throttled, "agent_jobs": AgentJob.objects.count(),
             "peak_rss_mb": memory.result(), "stages": _stages(system.integration.pk),
             "workers": workers, "concurrency": concurrency, "database": database, "broker": broker,
         }
