@@ -88,14 +88,13 @@ class AgentRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = self.cache_format % {"scope": self.scope, "ident": agent.pk, "window": window}
-        # add() then incr(): atomic on Redis (SET NX, INCR), so two web processes never both take
-        # the last call of a window. The key outlives its window by a period, then expires.
-        self.cache.add(key, 0, timeout=period * 2)
+        # incr(), and add() for a window's first call: atomic on Redis (INCR, SET NX), so two web
+        # processes never both take the last call of a window. A key is only used during its own
+        # window and expires a period after it ends, so it cannot expire between the two calls.
         try:
             count = self.cache.incr(key)
-        except ValueError:  # expired between add and incr (a window boundary): this call starts it
-            self.cache.add(key, 1, timeout=period * 2)
-            count = 1
+        except ValueError:  # the window's first call
+            count = 1 if self.cache.add(key, 1, timeout=period * 2) else self.cache.incr(key)
         if count <= limit:
             return True
         self.retry_in = (window + 1) * period - now
