@@ -225,10 +225,8 @@ def test_validation_failure_is_permanent(fake_api, company_path, tmp_path):
     assert "UNKNOWN" in fake_api.failures[0][1]["message"]
 
 
-def test_server_errors_back_off_then_recover(fake_api, company_path, tmp_path):
-    fake_api.fail_next_leases = 3
-    job = fake_api.add_job("create_sales_invoice", invoice_payload())
-    runner = make_runner(fake_api, company_path, tmp_path, once=False)
+def run_until_done(runner, fake_api, job) -> list[float]:
+    """Run the loop in a thread until the job is done (or 10 s); returns the pauses it took."""
     sleeps = []
     runner._sleep = sleeps.append
     thread = threading.Thread(target=runner.run)
@@ -239,6 +237,14 @@ def test_server_errors_back_off_then_recover(fake_api, company_path, tmp_path):
     runner.stop()
     thread.join(10)
     close(runner)
+    return sleeps
+
+
+def test_server_errors_back_off_then_recover(fake_api, company_path, tmp_path):
+    fake_api.fail_next_leases = 3
+    job = fake_api.add_job("create_sales_invoice", invoice_payload())
+    runner = make_runner(fake_api, company_path, tmp_path, once=False)
+    sleeps = run_until_done(runner, fake_api, job)
     assert fake_api.state(job) == "done"
     backoffs = sleeps[:3]  # then idle 1 s pauses between the zero-wait leases
     assert len(backoffs) == 3
@@ -251,16 +257,7 @@ def test_a_throttled_lease_waits_the_servers_retry_after_not_a_growing_backoff(f
     fake_api.throttle_next_leases = 3
     job = fake_api.add_job("create_sales_invoice", invoice_payload())
     runner = make_runner(fake_api, company_path, tmp_path, once=False, backoff_cap_seconds=30)
-    sleeps = []
-    runner._sleep = sleeps.append
-    thread = threading.Thread(target=runner.run)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while fake_api.state(job) != "done" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    runner.stop()
-    thread.join(10)
-    close(runner)
+    sleeps = run_until_done(runner, fake_api, job)
     assert fake_api.state(job) == "done"
     assert sleeps[:3] == [1.0, 1.0, 1.0]  # Retry-After each time, not 1, 2, 4 … of an outage
     assert runner.server_backoff.failures == 0
