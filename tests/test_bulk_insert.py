@@ -127,7 +127,7 @@ def _stored(record):
 
 @pytest.mark.parametrize("write_as_json", [True, False], ids=["one-json-parameter", "bound-values"])
 def test_both_write_paths_store_exactly_the_values_given(monkeypatch, write_as_json):
-    """PostgreSQL takes a batch as one JSON parameter (json_populate_recordset); a value without
+    """PostgreSQL takes a batch as one JSON parameter (jsonb_populate_recordset); a value without
     an exact JSON form falls back to parameters bound one by one. Either way a row reads back as
     the object it was written from."""
     from connector.models import AuditEntry, SyncRecord
