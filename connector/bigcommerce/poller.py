@@ -23,6 +23,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncCursor, SyncRun
+from connector.services.bulk import analyze, analyze_due
 
 from .client import V2_MAX_LIMIT, BigCommerceClient
 from .formats import parse_any_date, parse_rfc2822
@@ -117,6 +118,14 @@ def _wants_refunds(integration) -> bool:
     return bool(refund_actions_for(integration))
 
 
+def _refresh_statistics() -> None:
+    """The tables a backfill grows, re-analyzed as it grows them (bulk.analyze_due)."""
+    from connector.models import AgentJob, SyncRecord
+    from mappings.models import RecordLink
+
+    analyze(SyncRecord, InboundEvent, AgentJob, RecordLink)
+
+
 def _finish(run: SyncRun, state: str, api_calls: int, message: str) -> None:
     run.state = state
     run.api_calls = api_calls
@@ -160,6 +169,8 @@ def backfill(integration, since: dt.datetime, until: dt.datetime | None = None, 
             orders = client.list_orders({**filters, "min_id": last_id + 1}, page=1, limit=limit, sort="id:asc")
             counts = take_orders(integration, orders, source=Source.BACKFILL,
                                  reason=f"Found by backfill run #{run.pk}.", run=run)
+            if analyze_due(run.seen, run.seen + counts["seen"]):
+                _refresh_statistics()
             run.seen += counts["seen"]
             run.succeeded += counts["queued"]
             if orders:

@@ -216,3 +216,32 @@ def _update_values(batch: list, pk, columns: list, table: str, condition: str, c
             f"WHERE {table}.{quote(pk.column)} = v.{names[0]}{condition}", params + condition_params)
         written += cursor.rowcount
     return written
+
+
+# A bulk load refreshes the planner's statistics itself at these sizes, then each time it doubles:
+# autovacuum looks at a table about once a minute, and a backfill grows a fresh table by thousands of
+# rows in that time. Without statistics PostgreSQL looked records up by (integration, kind, action)
+# alone and filtered 10,000 rows for the 20 order ids it was asked for (11 ms instead of 0.2 ms).
+FIRST_ANALYZE_AT = 500
+
+
+def analyze_due(before: int, after: int, first: int = FIRST_ANALYZE_AT) -> bool:
+    """Whether a bulk load that went from ``before`` to ``after`` rows crossed a milestone
+    (``first``, then every doubling of it)."""
+    milestone = first
+    while milestone <= after:
+        if before < milestone:
+            return True
+        milestone *= 2
+    return False
+
+
+def analyze(*models_to_analyze) -> None:
+    """ANALYZE the models' tables on PostgreSQL (elsewhere nothing). It takes no lock that stops
+    reads or writes, and reads a bounded sample whatever the table's size."""
+    connection = connections[router.db_for_write(models_to_analyze[0])]
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models_to_analyze)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")

@@ -187,5 +187,44 @@ def test_backfill_call_count_scales_at_250_per_call(box):
     assert box.calls("GET /v2/orders") == 1 and box.calls("GET /v2/orders/count") == 1
 
 
+def test_backfill_refreshes_the_planners_statistics_as_it_grows_the_tables(box, monkeypatch):
+    """A backfill is a bulk load: it ANALYZEs the tables it grows at 500 orders, then at each
+    doubling (here 10, 20, 40 with pages of 10), instead of waiting for autovacuum's next look."""
+    from connector.services import bulk
+
+    analyzed = []
+    monkeypatch.setattr(poller, "analyze", lambda *models: analyzed.append([m._meta.db_table for m in models]))
+    monkeypatch.setattr(poller, "analyze_due", lambda before, after: bulk.analyze_due(before, after, first=10))
+    poller.backfill(integration_for(box), LONG_AGO, client=box.client(), limit=10, include_refunds=False)
+    assert len(analyzed) == 3  # 60 orders: past 10, 20 and 40
+    assert analyzed[0] == ["connector_syncrecord", "connector_inboundevent", "connector_agentjob",
+                           "mappings_recordlink"]
+
+
+@pytest.mark.parametrize(("before", "after", "due"), [
+    (0, 250, False), (250, 500, True), (500, 750, False), (750, 1000, True), (1000, 1250, False),
+    (3750, 4000, True), (0, 100_000, True), (100_000, 100_250, False), (127_750, 128_000, True)])
+def test_analyze_is_due_at_500_and_each_doubling(before, after, due):
+    from connector.services.bulk import analyze_due
+
+    assert analyze_due(before, after) is due
+
+
+def test_analyze_runs_on_postgresql_and_is_skipped_elsewhere():
+    from django.db import connection
+
+    from connector.services.bulk import analyze
+
+    integration = make_integration(make_store())
+    SyncRecord.objects.bulk_create([SyncRecord(integration=integration, kind="order", external_id=str(n),
+                                               action="post_invoice") for n in range(20)])
+    analyze(SyncRecord, InboundEvent)  # SQLite: nothing to do, and no error
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:  # statistics written by this test's ANALYZE (rolled back after it)
+        cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'connector_syncrecord' AND attname = 'kind'")
+        assert cursor.fetchone()[0] == 1
+
+
 def test_parse_of_sandbox_dates():
     assert parse_rfc2822("Mon, 12 Oct 2026 22:52:50 +0000").year == 2026
