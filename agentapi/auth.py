@@ -10,6 +10,7 @@ import time
 from types import SimpleNamespace
 
 from django.core.cache import cache as default_cache
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -107,7 +108,10 @@ class AgentRateThrottle(BaseThrottle):
 def parse_rate(rate: str) -> tuple[int, int]:
     """"50/s", "600/min", "10000/hour" → (calls, seconds)."""
     calls, _, period = rate.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[:1].lower()]
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period.strip()[:1].lower())
+    if seconds is None or not calls.strip().isdigit():
+        raise ImproperlyConfigured(f"AGENT_THROTTLE_RATE {rate!r} is not a rate: write it as 50/s, 600/min or "
+                                   f"10000/hour.")
     return int(calls), seconds
 
 

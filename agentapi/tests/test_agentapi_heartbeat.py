@@ -1,9 +1,10 @@
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from accounts.models import Agent
 from agentapi import auth as auth_module
-from agentapi.auth import throttle_wait
+from agentapi.auth import parse_rate, throttle_wait
 from agentapi.tests.factories import auth, make_agent, make_integration
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,14 @@ def test_default_rate_lets_a_busy_agent_through_and_stops_a_runaway_one(monkeypa
     assert allowed.count(False) >= 60 - 51  # at most one window's 50 and the first call of the next
     first_refused = answers[allowed.index(False)]
     assert 0 < first_refused <= 1
+
+
+@pytest.mark.parametrize(("rate", "parsed"), [("50/s", (50, 1)), ("600/min", (600, 60)), ("10000/hour", (10000, 3600))])
+def test_rates_read_as_calls_per_window(rate, parsed):
+    assert parse_rate(rate) == parsed
+
+
+@pytest.mark.parametrize("rate", ["50", "fast/s", "50/fortnight", ""])
+def test_a_mistyped_rate_says_how_to_write_it(rate):
+    with pytest.raises(ImproperlyConfigured, match="AGENT_THROTTLE_RATE"):
+        parse_rate(rate)

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncCursor, SyncRun
@@ -123,7 +124,10 @@ def _refresh_statistics() -> None:
     from connector.models import AgentJob, SyncRecord
     from mappings.models import RecordLink
 
-    analyze(SyncRecord, InboundEvent, AgentJob, RecordLink)
+    try:
+        analyze(SyncRecord, InboundEvent, AgentJob, RecordLink)
+    except DatabaseError as error:  # only the planner's estimates are at stake: the backfill goes on
+        logger.warning("could not refresh the statistics during a backfill: %s", error)
 
 
 def _finish(run: SyncRun, state: str, api_calls: int, message: str) -> None:
