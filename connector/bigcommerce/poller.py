@@ -23,8 +23,9 @@ from collections.abc import Callable
 from django.db import DatabaseError
 from django.utils import timezone
 
-from connector.models import InboundEvent, SyncCursor, SyncRun
+from connector.models import AgentJob, InboundEvent, SyncCursor, SyncRecord, SyncRun
 from connector.services.bulk import analyze, analyze_due
+from mappings.models import RecordLink
 
 from .client import V2_MAX_LIMIT, BigCommerceClient
 from .formats import parse_any_date, parse_rfc2822
@@ -121,9 +122,6 @@ def _wants_refunds(integration) -> bool:
 
 def _refresh_statistics() -> None:
     """The tables a backfill grows, re-analyzed as it grows them (bulk.analyze_due)."""
-    from connector.models import AgentJob, SyncRecord
-    from mappings.models import RecordLink
-
     try:
         analyze(SyncRecord, InboundEvent, AgentJob, RecordLink)
     except DatabaseError as error:  # only the planner's estimates are at stake: the backfill goes on
