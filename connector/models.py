@@ -176,7 +176,16 @@ class AgentJob(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "op", "reference"], name="uniq_agent_job")
         ]
-        indexes = [models.Index(fields=["integration", "state", "available_at"])]
+        indexes = [
+            models.Index(fields=["integration", "state", "available_at"]),
+            # The lease's own index: only jobs still to do, in the order they are handed out. Every
+            # job passes through queued and leased to done, and each step leaves a dead entry in an
+            # index on state until VACUUM; the lease read the other index by bitmap (its OR), which
+            # visits dead entries on every call and never marks them (measured: 8 ms per idle lease
+            # after 10,000 jobs). A plain scan of this one marks them as it passes.
+            models.Index(fields=["integration", "priority", "id"], name="agent_job_to_lease",
+                         condition=models.Q(state__in=["queued", "leased"])),
+        ]
 
     def __str__(self):
         return f"{self.op} {self.reference} ({self.state})"

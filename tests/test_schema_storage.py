@@ -25,6 +25,20 @@ def test_a_state_change_touches_few_indexes():
     assert ["integration_id"] not in _index_columns("connector_agentjob")
 
 
+def test_the_lease_has_an_index_over_the_jobs_still_to_do_in_lease_order():
+    # A plain index scan of it marks the dead entries that queued → leased → done leaves behind,
+    # where the bitmap scan of the (integration, state, available_at) index visited them every time.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "connector_agentjob")
+    assert constraints["agent_job_to_lease"]["columns"] == ["integration_id", "priority", "id"]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+                           "WHERE indexrelid = 'agent_job_to_lease'::regclass")
+            predicate = cursor.fetchone()[0]
+        assert "queued" in predicate and "leased" in predicate and "done" not in predicate
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TOAST compression is PostgreSQL's")
 def test_large_json_columns_are_compressed_with_lz4_where_the_server_has_it():
     with connection.cursor() as cursor:
