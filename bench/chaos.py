@@ -386,7 +386,7 @@ def money(value) -> Decimal:
 
 
 def captured(transactions: list[dict]) -> Decimal:
-    from connector.sage50 import rules
+    from connector.bigcommerce import normalize as rules
 
     return sum((money(t["amount"]) for t in transactions
                 if t.get("event") in rules.CAPTURE_EVENTS and t.get("status") == "ok"
@@ -394,7 +394,7 @@ def captured(transactions: list[dict]) -> Decimal:
 
 
 def refunded_in_money(refund: dict) -> Decimal:
-    from connector.sage50 import rules
+    from connector.bigcommerce import normalize as rules
 
     return sum((money(p["amount"]) for p in refund.get("payments") or []
                 if not p.get("is_declined") and not rules.TENDER_GATEWAYS.get((p.get("provider_id") or "").lower())),
@@ -402,7 +402,7 @@ def refunded_in_money(refund: dict) -> Decimal:
 
 
 def postable_statuses() -> frozenset[int]:
-    from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
+    from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 
     return DEFAULT_PAID_STATUS_IDS - NEVER_PAID_STATUS_IDS
 

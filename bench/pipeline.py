@@ -229,8 +229,8 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
                        keep_logs: bool = False) -> dict:
     env = _prepare()
     _purge_redis_queue()
+    from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
     from connector.models import AgentJob, SyncRecord
-    from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 
     log_dir = DATA_DIR / "run"
     log_dir.mkdir(parents=True, exist_ok=True)

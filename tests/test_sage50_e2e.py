@@ -13,9 +13,9 @@ import pytest
 import requests
 from django.utils import timezone
 
+from connector.bigcommerce import normalize as rules
+from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 from connector.models import AgentJob, SyncRecord
-from connector.sage50 import rules
-from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 from tests import stack
 from tests.stack import logs_of, wait_for
 

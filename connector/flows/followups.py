@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from connector.bigcommerce.client import BigCommerceClient
 from connector.models import SyncRecord
 from connector.services.audit import audit
+
+from .stores import store_adapter
 
 
 def mark_order_imported(record_id: int) -> None:
@@ -12,6 +13,5 @@ def mark_order_imported(record_id: int) -> None:
     status_id = record.integration.status_after_import
     if status_id is None:
         return
-    client = BigCommerceClient.for_store(record.integration.store)
-    client.update_order_status(int(record.external_id), status_id)
+    store_adapter(record.integration).set_order_status(record.external_id, status_id)
     audit(record, "store_status", f"Set the store order's status to id {status_id} (imported marker).")

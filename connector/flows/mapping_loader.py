@@ -20,7 +20,6 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 
 from connector.sage50.mappings import (
-    DEFAULT_PAID_STATUS_IDS,
     CustomerStrategy,
     ItemMap,
     NominalCodes,
@@ -128,6 +127,5 @@ def sage50_mappings(integration) -> Sage50Mappings:
         ),
         payments=PaymentMap(accounts=payments, default=default_bank),
         customers=CustomerStrategy(mode=integration.customer_strategy, web_sales_accounts=web_sales),
-        paid_status_ids=frozenset(int(s) for s in integration.paid_status_ids) or DEFAULT_PAID_STATUS_IDS,
         rounding_tolerance=Decimal(integration.rounding_tolerance),
     )

@@ -1,5 +1,6 @@
-"""BigCommerce → Sage 50 (through the agent): orders become sales invoices and receipts,
-refunds become credit notes and refund payments.
+"""Store → Sage 50 (through the agent): orders become sales invoices and receipts, refunds
+become credit notes and refund payments. The store is reached through its adapter
+(``connector.stores``); the mapper reads the neutral model the adapter makes of a stored order.
 
 Commit points: a record goes to DISPATCHED in the same transaction that queues its agent job;
 each agent result is applied in the transaction that marks the job done (jobs.complete_job), so a
@@ -15,14 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector import exceptions as outcomes
-from connector.bigcommerce.client import BigCommerceClient
-from connector.bigcommerce.formats import jsonable
+from connector.commerce import StoreOrder
 from connector.ledger import to_payload
 from connector.models import AgentJob, SyncRecord
 from connector.sage50 import errors as sage50_errors
 from connector.sage50.mapper import map_order, map_refund
-from connector.sage50.mappings import NEVER_PAID_STATUS_IDS
-from connector.sage50.rules import CAPTURED_PAYMENT_STATUSES
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import update_rows
 from connector.services.jobs import (
@@ -39,6 +37,7 @@ from mappings.links import save_links
 from mappings.models import RecordLink
 
 from .mapping_loader import sage50_mappings
+from .stores import store_adapter
 
 State = SyncRecord.State
 
@@ -61,50 +60,35 @@ def _translate(error: Exception):
     return error
 
 
-def _client(integration) -> BigCommerceClient:
-    return BigCommerceClient.for_store(integration.store)
-
-
-def _fetch_order(record: SyncRecord, client: BigCommerceClient | None, order_id) -> tuple[dict, BigCommerceClient]:
-    client = client or _client(record.integration)
-    order = client.get_order(int(order_id), with_lines=True)
+def _fetch_order(record: SyncRecord, adapter, order_id) -> dict:
+    order = adapter.fetch_order(order_id)
     audit(record, "fetched", f"Fetched order {order_id} from the store.", {"date_modified": order.get("date_modified")})
-    return order, client
+    return order
+
+
+def _normalize(adapter, integration, order: dict, payments=None) -> StoreOrder:
+    return adapter.normalize_order(order, paid_status_ids=integration.paid_status_ids, payments=payments)
 
 
 # -- orders -------------------------------------------------------------------------------------
 
-def _account_refs(integration, orders) -> dict[str, str]:
+def _account_refs(integration, orders: list[StoreOrder]) -> dict[str, str]:
     """Sage customer accounts already linked to these orders' billing emails, by lower-cased email."""
-    emails = {_email(order) for order in orders} - {""}
+    emails = {order.party.email for order in orders} - {""}
     if not emails:
         return {}
     return dict(RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.CUSTOMER,
                                           external_id__in=emails).values_list("external_id", "sage_id"))
 
 
-def _email(order: dict) -> str:
-    return ((order.get("billing_address") or {}).get("email") or "").lower()
-
-
 def _stored_order(record: SyncRecord) -> dict | None:
     return record.payload if isinstance(record.payload, dict) and record.payload.get("id") else None
 
 
-def _needs_transactions(order: dict, mappings) -> bool:
-    """A paid-status order whose payment_status is not captured: only the store's payment
-    transactions can show a capture. Orders in other statuses are refused on the status alone,
-    so they cost no call."""
-    status_id = int(order.get("status_id", -1))
-    if status_id in NEVER_PAID_STATUS_IDS or status_id not in mappings.paid_status_ids:
-        return False
-    return (order.get("payment_status") or "").strip().lower() not in CAPTURED_PAYMENT_STATUSES | {""}
-
-
-def _map_invoice(record: SyncRecord, order: dict, mappings, transactions, account_ref) -> str:
+def _map_invoice(record: SyncRecord, order: StoreOrder, mappings, account_ref) -> str:
     """Map the order onto the record (document, Sage reference); returns the record's new message."""
     try:
-        posting = map_order(order, mappings=mappings, transactions=transactions, customer_account_ref=account_ref)
+        posting = map_order(order, mappings=mappings, customer_account_ref=account_ref)
     except sage50_errors.Sage50MappingError as error:
         raise _translate(error) from error
     invoice = posting.invoice
@@ -119,17 +103,18 @@ def _map_invoice(record: SyncRecord, order: dict, mappings, transactions, accoun
 def post_invoice(record: SyncRecord) -> None:
     """One order: fetched from the store first when the record holds none (a webhook's record)."""
     integration = record.integration
-    client = None
-    order = _stored_order(record)
-    if order is None:
-        order, client = _fetch_order(record, None, record.external_id)
-        SyncRecord.objects.filter(pk=record.pk).update(payload=jsonable(order))  # the client parses money as Decimal
+    adapter = store_adapter(integration)
+    raw = _stored_order(record)
+    if raw is None:
+        raw = _fetch_order(record, adapter, record.external_id)
+        # The client parses money as Decimal; the stored payload holds it as strings.
+        SyncRecord.objects.filter(pk=record.pk).update(payload=adapter.storable(raw))
     mappings = sage50_mappings(integration)
-    transactions = []
-    if _needs_transactions(order, mappings):
-        client = client or _client(integration)
-        transactions = client.order_transactions(int(order["id"]))
-    message = _map_invoice(record, order, mappings, transactions, _account_refs(integration, [order]).get(_email(order)))
+    payments = []
+    if adapter.needs_payments(raw, integration.paid_status_ids):
+        payments = adapter.order_payments(raw["id"])
+    order = _normalize(adapter, integration, raw, payments)
+    message = _map_invoice(record, order, mappings, _account_refs(integration, [order]).get(order.party.email))
     _dispatch(integration, [(record, message)], INVOICE)
 
 
@@ -139,14 +124,21 @@ def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
     poll stored are mapped in memory and dispatched together. Orders that need the store first (no
     stored order, a paid status without a captured payment) are left to post_invoice."""
     integration = records[0].integration
+    adapter = store_adapter(integration)
     mappings = sage50_mappings(integration)
+    paid = integration.paid_status_ids
     stored = [record for record in records
-              if _stored_order(record) and not _needs_transactions(record.payload, mappings)]
-    accounts = _account_refs(integration, [record.payload for record in stored])
-    mapped, failures = [], []
+              if _stored_order(record) and not adapter.needs_payments(record.payload, paid)]
+    mapped, failures, orders = [], [], []
     for record in stored:
         try:
-            message = _map_invoice(record, record.payload, mappings, [], accounts.get(_email(record.payload)))
+            orders.append((record, _normalize(adapter, integration, record.payload)))
+        except Exception as error:  # a malformed order: it fails, the others go on
+            failures.append((record, error))
+    accounts = _account_refs(integration, [order for _, order in orders])
+    for record, order in orders:
+        try:
+            message = _map_invoice(record, order, mappings, accounts.get(order.party.email))
         except Exception as error:  # the record's own problem (a mapping, totals): it waits, the others go on
             failures.append((record, error))
             continue
@@ -181,12 +173,12 @@ def receipts_posted(jobs: list[AgentJob]) -> None:
 
 # -- refunds ------------------------------------------------------------------------------------
 
-def _map_credit_note(record: SyncRecord, order: dict, invoice: RecordLink | None, invoice_job: AgentJob | None,
-                     mappings, account_ref) -> str:
+def _map_credit_note(record: SyncRecord, adapter, order: StoreOrder, invoice: RecordLink | None,
+                     invoice_job: AgentJob | None, mappings, account_ref) -> str:
     """Map the refund onto the record against the invoice (in Sage, or queued); returns the message."""
     try:
-        posting = map_refund(order, _decimalise(record.payload["refund"]),
-                             invoice.reference if invoice else invoice_job.reference, mappings,
+        refund = adapter.normalize_refund(_decimalise(record.payload["refund"]), order_id=record.payload["order_id"])
+        posting = map_refund(order, refund, invoice.reference if invoice else invoice_job.reference, mappings,
                              customer_account_ref=account_ref)
     except sage50_errors.Sage50MappingError as error:
         raise _translate(error) from error
@@ -241,11 +233,13 @@ def post_credit_note(record: SyncRecord) -> None:
         raise RetryableError(f"Order {order_id} is not invoiced in Sage yet (its record is "
                              f"{order_record.get_state_display().lower()}); the credit note waits for it",
                              retry_after=REFUND_RECHECK_SECONDS)
-    order = (record.payload or {}).get("order") or _invoiced_orders(integration, {order_id}).get(order_id)
-    if not order:
-        order, _ = _fetch_order(record, None, order_id)
-    message = _map_credit_note(record, order, invoice, invoice_job, sage50_mappings(integration),
-                               _account_refs(integration, [order]).get(_email(order)))
+    adapter = store_adapter(integration)
+    raw = (record.payload or {}).get("order") or _invoiced_orders(integration, {order_id}).get(order_id)
+    if not raw:
+        raw = _fetch_order(record, adapter, order_id)
+    order = _normalize(adapter, integration, raw)
+    message = _map_credit_note(record, adapter, order, invoice, invoice_job, sage50_mappings(integration),
+                               _account_refs(integration, [order]).get(order.party.email))
     _dispatch(integration, [(record, message)], CREDIT_NOTE, after={record.pk: invoice_job} if invoice_job else None)
 
 
@@ -259,18 +253,28 @@ def post_credit_notes(records: list[SyncRecord]) -> list[SyncRecord]:
                if (record.payload or {}).get("order_id") is not None and (record.payload or {}).get("refund")]
     order_ids = {str(record.payload["order_id"]) for record in refunds}
     invoices, invoice_jobs = _invoices_of(integration, order_ids)
-    orders = _invoiced_orders(integration, order_ids)
+    raw_orders = _invoiced_orders(integration, order_ids)
+    adapter = store_adapter(integration)
     mappings = sage50_mappings(integration)
     ready = [(record, str(record.payload["order_id"])) for record in refunds]
     ready = [(record, order_id) for record, order_id in ready
-             if order_id in orders and (order_id in invoices or order_id in invoice_jobs)]
-    accounts = _account_refs(integration, [orders[order_id] for _, order_id in ready])
+             if order_id in raw_orders and (order_id in invoices or order_id in invoice_jobs)]
+    orders, unreadable = {}, {}
+    for order_id in {order_id for _, order_id in ready}:
+        try:
+            orders[order_id] = _normalize(adapter, integration, raw_orders[order_id])
+        except Exception as error:  # a malformed order: its refunds fail, the others go on
+            unreadable[order_id] = error
+    accounts = _account_refs(integration, list(orders.values()))
     mapped, after, failures = [], {}, []
     for record, order_id in ready:
+        if order_id in unreadable:
+            failures.append((record, unreadable[order_id]))
+            continue
         order = orders[order_id]
         try:
-            message = _map_credit_note(record, order, invoices.get(order_id), invoice_jobs.get(order_id), mappings,
-                                       accounts.get(_email(order)))
+            message = _map_credit_note(record, adapter, order, invoices.get(order_id), invoice_jobs.get(order_id),
+                                       mappings, accounts.get(order.party.email))
         except Exception as error:  # the record's own problem: it waits, the others go on
             failures.append((record, error))
             continue
@@ -316,7 +320,7 @@ def refund_payments_posted(jobs: list[AgentJob]) -> None:
 
 # -- shared ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DocumentKind:
     """A Sage document the agent creates, and the payments that follow it."""
     op: str
@@ -335,14 +339,20 @@ class DocumentKind:
     check_result: Callable | None = None  # (record, result, number, links, entries): kind-specific checks
 
 
-INVOICE = DocumentKind("create_sales_invoice", "invoice", INVOICE_PRIORITY, "create_receipt", "receipts",
-                       RECEIPT_PRIORITY, "invoice", "invoice_number", RecordLink.Kind.INVOICE, "receipt",
-                       RecordLink.Kind.RECEIPT, "receipt_id",
-                       "Posted as Sage invoice {sage_id} with its receipt(s).", _invoice_checks)
-CREDIT_NOTE = DocumentKind("create_credit_note", "credit_note", CREDIT_PRIORITY, "create_refund_payment", "refunds",
-                           REFUND_PRIORITY, "credit note", "credit_note_number", RecordLink.Kind.CREDIT_NOTE,
-                           "refund payment", RecordLink.Kind.REFUND_PAYMENT, "payment_id",
-                           "Posted as Sage credit note {sage_id} with its refund payment.")
+INVOICE = DocumentKind(
+    op="create_sales_invoice", document_key="invoice", priority=INVOICE_PRIORITY,
+    followup_op="create_receipt", followups_key="receipts", followup_priority=RECEIPT_PRIORITY,
+    name="invoice", number_key="invoice_number", link_kind=RecordLink.Kind.INVOICE,
+    payment_name="receipt", payment_link_kind=RecordLink.Kind.RECEIPT, payment_id_key="receipt_id",
+    paid_message="Posted as Sage invoice {sage_id} with its receipt(s).", check_result=_invoice_checks,
+)
+CREDIT_NOTE = DocumentKind(
+    op="create_credit_note", document_key="credit_note", priority=CREDIT_PRIORITY,
+    followup_op="create_refund_payment", followups_key="refunds", followup_priority=REFUND_PRIORITY,
+    name="credit note", number_key="credit_note_number", link_kind=RecordLink.Kind.CREDIT_NOTE,
+    payment_name="refund payment", payment_link_kind=RecordLink.Kind.REFUND_PAYMENT, payment_id_key="payment_id",
+    paid_message="Posted as Sage credit note {sage_id} with its refund payment.",
+)
 
 
 def _dispatch(integration, mapped: list[tuple[SyncRecord, str]], kind: DocumentKind, *,

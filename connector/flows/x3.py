@@ -1,11 +1,11 @@
-"""BigCommerce → Sage X3: orders and refunds become GL journal entries, posted directly over HTTP.
+"""Store → Sage X3: orders and refunds become GL journal entries, posted directly over HTTP.
 
 One ``post_journal`` record per order (external id = order id) and per refund (external id =
 refund id, payload ``{"order_id", "refund"}``). The mapper is ``connector.sagex3.journal``; this
 module loads its inputs from the database (channel accounts, posting settings, the X3 connection)
 and records what happened.
 
-Exactly once: ``post_journal_entry`` looks the reference (``BC-1001``, ``BC-1001-R7``) up in X3
+Exactly once: ``post_journal_entry`` looks the reference (the store adapter's, ``BC-1001``) up in X3
 before it creates anything, the journal-entry ``RecordLink`` is unique, and the pipeline never
 re-runs a posted record. A create that timed out is a RetryableError; the retry's look-up finds it.
 
@@ -24,8 +24,6 @@ from django.utils import timezone
 
 from accounts.models import Integration, SageConnection
 from connector import exceptions as outcomes
-from connector.bigcommerce.client import BigCommerceClient
-from connector.bigcommerce.formats import jsonable
 from connector.http import AuthError
 from connector.ledger import JournalEntry, to_payload
 from connector.models import SyncRecord
@@ -38,6 +36,8 @@ from connector.services.pipeline import handles
 from connector.services.records import set_state
 from mappings.links import save_links
 from mappings.models import AccountMapping, RecordLink
+
+from .stores import store_adapter
 
 State = SyncRecord.State
 Purpose = AccountMapping.Purpose
@@ -56,10 +56,6 @@ FIELD_FOR_PURPOSE = {
 PURPOSE_FOR_FIELD = {field: str(purpose) for purpose, field in FIELD_FOR_PURPOSE.items()}
 PURPOSE_FOR_LABEL = {label: PURPOSE_FOR_FIELD[field] for field, label in journal.ACCOUNT_PURPOSES.items()}
 
-# 4 (Refunded) is added to the journal's default posting statuses: BigCommerce's refunds are posted
-# as their own reversing entries whatever the order's status, so a sale that was later refunded in
-# full must be posted too, or the refund reverses revenue that was never booked.
-DEFAULT_GL_STATUS_IDS = journal.DEFAULT_POSTABLE_STATUS_IDS | {4}
 REFUND_STYLES = {Integration.RefundStyle.NEGATIVE: "negative", Integration.RefundStyle.SWAPPED: "swap"}
 GL_DATE_RULES = {Integration.GlDateRule.ORDER_DATE: "created", Integration.GlDateRule.STATUS_DATE: "status_reached"}
 
@@ -83,18 +79,13 @@ def channel_accounts(integration, channel_id: int) -> journal.ChannelAccounts:
 
 
 def posting_settings(integration) -> journal.PostingSettings:
-    statuses = frozenset(int(s) for s in integration.paid_status_ids or ()) or DEFAULT_GL_STATUS_IDS
     return journal.PostingSettings(
         entry_type=integration.x3_entry_type, journal=integration.x3_journal, site=integration.x3_site,
         company=integration.x3_company or integration.sage.company_code,
         refund_style=REFUND_STYLES.get(integration.x3_refund_style, "negative"),
         gl_date=GL_DATE_RULES.get(integration.x3_gl_date_rule, "created"),
-        postable_status_ids=statuses, timezone=settings.TIME_ZONE,
+        timezone=settings.TIME_ZONE,
     )
-
-
-def order_channel(order: dict) -> int:
-    return int(order.get("channel_id") or 1)  # BigCommerce's default storefront is channel 1
 
 
 # -- mapping -------------------------------------------------------------------------------------------
@@ -116,15 +107,25 @@ def _translate(error: journal.JournalError, integration) -> outcomes.RecordOutco
     return outcomes.RecordOutcome(f"{error}. Fix the order in the store, then replay.")
 
 
+def _normalized_order(integration, order: dict):
+    # The integration's paid statuses are its posting statuses; by default the store's own paid
+    # group, which includes fully refunded orders: refunds are posted as their own reversing
+    # entries whatever the order's status, so a sale later refunded in full must be posted too.
+    return store_adapter(integration).normalize_order(order, paid_status_ids=integration.paid_status_ids)
+
+
 def build_entry_for_order(integration, order: dict) -> JournalEntry:
     """Pure apart from loading the mappings; raises journal errors (the admin preview shows them)."""
-    accounts = channel_accounts(integration, order_channel(order))
-    return journal.build_order_entry(order, None, accounts, posting_settings(integration))
+    store_order = _normalized_order(integration, order)
+    accounts = channel_accounts(integration, store_order.channel_id)
+    return journal.build_order_entry(store_order, None, accounts, posting_settings(integration))
 
 
 def build_entry_for_refund(integration, order: dict, refund: dict) -> JournalEntry:
-    accounts = channel_accounts(integration, order_channel(order))
-    return journal.build_refund_entry(order, _decimals(refund), accounts, posting_settings(integration))
+    store_order = _normalized_order(integration, order)
+    store_refund = store_adapter(integration).normalize_refund(_decimals(refund), order_id=store_order.order_id)
+    accounts = channel_accounts(integration, store_order.channel_id)
+    return journal.build_refund_entry(store_order, store_refund, accounts, posting_settings(integration))
 
 
 def _decimals(value):
@@ -213,56 +214,45 @@ def x3_client(sage: SageConnection):
 
 # -- the record handler ------------------------------------------------------------------------------
 
-def _store_client(integration) -> BigCommerceClient:
-    return BigCommerceClient.for_store(integration.store)
-
-
-def _full_order(payload) -> bool:
-    return isinstance(payload, dict) and bool(payload.get("id")) and "total_inc_tax" in payload
-
-
-def _order_for(record: SyncRecord, order_id, stored, client) -> tuple[dict, BigCommerceClient | None]:
-    needs_lines = record.integration.x3_cost_posting
-    if _full_order(stored) and (not needs_lines or stored.get("consignments") or isinstance(stored.get("products"),
-                                                                                            list)):
-        return stored, client
-    client = client or _store_client(record.integration)
-    order = client.get_order(int(order_id), with_lines=True)
+def _order_for(record: SyncRecord, adapter, order_id, stored) -> tuple[dict, bool]:
+    """The order, and whether it was fetched from the store now."""
+    if adapter.is_full_order(stored, with_lines=record.integration.x3_cost_posting):
+        return stored, False
+    order = adapter.fetch_order(order_id)
     audit(record, "fetched", f"Fetched order {order_id} from the store.",
           {"status_id": order.get("status_id"), "date_modified": order.get("date_modified")})
-    return order, client
+    return order, True
 
 
-def _refund_for(record: SyncRecord, client) -> tuple[dict, BigCommerceClient | None]:
+def _refund_for(record: SyncRecord, adapter) -> tuple[dict, bool]:
     refund = (record.payload or {}).get("refund")
     if isinstance(refund, dict) and refund.get("id") is not None:
-        return refund, client
+        return refund, False
     # A replay that re-fetches clears the payload: read the refund again by its id.
-    client = client or _store_client(record.integration)
-    found = [r for r in client.iter_v3("/v3/orders/payment_actions/refunds", {"id:in": record.external_id})
-             if str(r.get("id")) == str(record.external_id)]
+    found = adapter.fetch_refund(record.external_id)
     if not found:
         raise outcomes.RecordOutcome(f"Refund {record.external_id} no longer exists on the store.")
     audit(record, "fetched", f"Fetched refund {record.external_id} from the store.")
-    return found[0], client
+    return found, True
 
 
 def _inputs(record: SyncRecord) -> tuple[dict, dict | None]:
     """(order, refund or None), fetched from the store when the stored payload lacks them; a
     fetched payload is kept on the record (admin shows it; a retry does not fetch again)."""
     payload = record.payload if isinstance(record.payload, dict) else {}
+    adapter = store_adapter(record.integration)
     if record.kind == SyncRecord.Kind.ORDER:
-        order, client = _order_for(record, record.external_id, payload, None)
-        if client is not None:
-            SyncRecord.objects.filter(pk=record.pk).update(payload=jsonable(order))
+        order, fetched = _order_for(record, adapter, record.external_id, payload)
+        if fetched:
+            SyncRecord.objects.filter(pk=record.pk).update(payload=adapter.storable(order))
         return order, None
     if record.kind == SyncRecord.Kind.REFUND:
-        refund, client = _refund_for(record, None)
+        refund, refund_fetched = _refund_for(record, adapter)
         order_id = payload.get("order_id") or refund.get("order_id")
-        order, client = _order_for(record, order_id, payload.get("order"), client)
-        if client is not None:
+        order, order_fetched = _order_for(record, adapter, order_id, payload.get("order"))
+        if refund_fetched or order_fetched:
             SyncRecord.objects.filter(pk=record.pk).update(
-                payload=jsonable({"order_id": order_id, "refund": refund, "order": order}))
+                payload=adapter.storable({"order_id": order_id, "refund": refund, "order": order}))
         return order, refund
     raise outcomes.RecordOutcome(f"GL journal entries are posted for orders and refunds, not {record.kind}.")
 

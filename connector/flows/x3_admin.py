@@ -19,6 +19,7 @@ from connector.sagex3 import journal
 from mappings.models import AccountMapping
 
 from . import x3
+from .stores import store_adapter
 
 
 class AccountMappingInline(admin.TabularInline):
@@ -47,7 +48,7 @@ class AccountMappingInline(admin.TabularInline):
 
 
 class PreviewForm(forms.Form):
-    order_id = forms.IntegerField(min_value=1, label="BigCommerce order id")
+    order_id = forms.IntegerField(min_value=1, label="Store order id")
 
 
 PREVIEW_TEMPLATE = engines["django"].from_string("""{% extends "admin/base_site.html" %}
@@ -81,12 +82,12 @@ def _preview_item(title: str, build) -> dict:
     return {"title": title, "entry": entry, "lines": lines}
 
 
-def previews_for_order(integration, order_id: int, client=None) -> list[dict]:
+def previews_for_order(integration, order_id: int, adapter=None) -> list[dict]:
     """The entries an order and its refunds would produce (or why not), read live from the store."""
-    client = client or x3._store_client(integration)
-    order = client.get_order(order_id, with_lines=True)
+    adapter = adapter or store_adapter(integration)
+    order = adapter.fetch_order(order_id)
     items = [_preview_item(f"Order {order_id}", lambda: x3.build_entry_for_order(integration, order))]
-    for refund in client.order_refunds(order_id):
+    for refund in adapter.order_refunds(order_id):
         items.append(_preview_item(f"Refund {refund['id']} of order {order_id}",
                                    lambda refund=refund: x3.build_entry_for_refund(integration, order, refund)))
     return items

@@ -1,15 +1,15 @@
-"""BigCommerce → Sage 50 mapping: pure functions from fetched store records to ledger documents.
+"""Sage 50 mapping: pure functions from the neutral commerce model to ledger documents.
 
     from connector.sage50 import map_order, map_refund, Sage50Mappings
-    posting = map_order(order, mappings=mappings, transactions=transactions)
+    posting = map_order(store_order, mappings=mappings)   # a connector.commerce.StoreOrder
     posting.invoice, posting.receipts          # SalesInvoice, [Receipt]
-    refund_posting = map_refund(order, refund, posting.invoice.reference, mappings)
+    refund_posting = map_refund(store_order, store_refund, posting.invoice.reference, mappings)
 
 Raises ``NeedsMapping`` / ``NotPostable`` / ``TotalsMismatch`` (see ``errors.py``).
 """
 
 from .errors import MissingMapping, NeedsMapping, NotPostable, Sage50MappingError, TotalsMismatch
-from .mapper import OrderPosting, RefundPosting, map_order, map_refund
+from .mapper import OrderPosting, RefundPosting, map_order, map_refund, not_postable_reason
 from .mappings import (
     MATCH_OR_CREATE,
     WEB_SALES_ACCOUNT,
@@ -39,4 +39,5 @@ __all__ = [
     "TotalsMismatch",
     "map_order",
     "map_refund",
+    "not_postable_reason",
 ]

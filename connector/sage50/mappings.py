@@ -2,7 +2,7 @@
 
 ``Sage50Mappings`` is built elsewhere (from the ``mappings`` app's tables) and handed to the pure
 mapper, so the mapper never touches the database. Every look-up key is normalised with ``norm``
-(trimmed, upper case): Sage 50 stock codes are upper case and BigCommerce SKUs, tax class names and
+(trimmed, upper case): Sage 50 stock codes are upper case and store SKUs, tax class names and
 payment method names are typed by people, so case must not decide whether a mapping is found.
 """
 
@@ -10,18 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-
-from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
-
-# BigCommerce order status ids (GET /v2/order_statuses).
-STATUS_NAMES = ORDER_STATUS_NAMES
-# BigCommerce's own "paid" group: Shipped, Partially Shipped, Awaiting Pickup, Awaiting Shipment,
-# Completed, Awaiting Fulfillment; plus Refunded and Partially Refunded, because an order refunded
-# before it was synced was still a sale: it is invoiced, and its refunds become credit notes
-# against that invoice (otherwise the credit notes would have nothing to credit).
-DEFAULT_PAID_STATUS_IDS = frozenset({2, 3, 4, 8, 9, 10, 11, 14})
-# Never a sale, whatever the configuration says: abandoned, unpaid, declined, cancelled.
-NEVER_PAID_STATUS_IDS = frozenset({0, 1, 5, 6})
 
 MATCH_OR_CREATE = "match_or_create"
 WEB_SALES_ACCOUNT = "web_sales_account"
@@ -33,7 +21,7 @@ def norm(key) -> str:
 
 @dataclass
 class ItemMap:
-    """BigCommerce SKU (variant SKU when a variant was bought) → Sage 50 stock code."""
+    """Store SKU (variant SKU when a variant was bought) → Sage 50 stock code."""
 
     by_sku: dict[str, str] = field(default_factory=dict)
     # Use the SKU itself as the stock code when it has no explicit mapping (Zynk's default).
@@ -53,7 +41,7 @@ class ItemMap:
 
 @dataclass
 class TaxMap:
-    """BigCommerce tax class (name or id) or tax rate → Sage tax code (T1, T0, T2, T9 ...)."""
+    """Store tax class (name or id) or tax rate → Sage tax code (T1, T0, T2, T9 ...)."""
 
     by_class_name: dict[str, str] = field(default_factory=dict)
     by_class_id: dict[str, str] = field(default_factory=dict)
@@ -91,8 +79,8 @@ class NominalCodes:
 
 @dataclass
 class PaymentMap:
-    """Payment method (order ``payment_method``, transaction ``gateway``/``method``, refund
-    ``provider_id``) → Sage 50 bank account, optionally per currency (Sage 50 UK bank accounts
+    """Payment method (the order's payment method, a payment's gateway or method, a refund
+    payment's provider) → Sage 50 bank account, optionally per currency (Sage 50 UK bank accounts
     have one currency each)."""
 
     accounts: dict[str, str] = field(default_factory=dict)
@@ -132,9 +120,7 @@ class Sage50Mappings:
     nominals: NominalCodes = field(default_factory=NominalCodes)
     payments: PaymentMap = field(default_factory=PaymentMap)
     customers: CustomerStrategy = field(default_factory=CustomerStrategy)
-    paid_status_ids: frozenset[int] = DEFAULT_PAID_STATUS_IDS
     # Largest difference a rounding line may absorb; 0 (or no rounding nominal) turns it off.
     rounding_tolerance: Decimal = Decimal("0.02")
-    reference_prefix: str = "BC-"
-    # Sage dates are local dates; BigCommerce dates are UTC.
+    # Sage dates are local dates; store dates are moments in time.
     timezone: str = "UTC"

@@ -1,47 +1,44 @@
-"""BigCommerce order / refund -> Sage X3 GL journal entry (pure functions, no I/O).
+"""Store order / refund (the neutral commerce model) -> Sage X3 GL journal entry (pure, no I/O,
+no store).
 
-Shape of a sale (one entry per order, reference ``BC-<order id>``)::
+Shape of a sale (one entry per order, with the order's reference)::
 
-    debit  receivable/clearing   total_inc_tax
+    debit  receivable/clearing   total inc tax
     debit  discounts             discounts ex tax        (only when the channel maps a discounts account)
-    credit revenue               subtotal_ex_tax         (net of discounts when no discounts account)
-    credit tax payable           total_tax
+    credit revenue               subtotal ex tax         (net of discounts when no discounts account)
+    credit tax payable           total tax
     credit shipping revenue      shipping + handling + wrapping, ex tax
     debit  cost of goods / credit stock   sum(unit cost x qty)   (only with cost posting)
 
-Discounts: BigCommerce reports ``discount_amount`` / ``coupon_discount`` inclusive or exclusive of
-tax depending on the store's tax display settings, so the ex-tax discount is derived from the
-store's own ex-tax figures: ``subtotal_ex_tax + shipping/handling/wrapping ex tax - total_ex_tax``.
-That keeps one formula for tax-inclusive and tax-exclusive stores. The entry then balances exactly
-when the store's ``total_inc_tax == total_ex_tax + total_tax``; anything else (order fees that are
-not mapped, a hand-edited order) is an ``Unbalanced`` error showing the difference.
+Discounts: stores report order discounts inclusive or exclusive of tax depending on their tax
+display settings, so the ex-tax discount is derived from the store's own ex-tax figures:
+``subtotal ex tax + charges ex tax - total ex tax``. That keeps one formula for tax-inclusive and
+tax-exclusive stores. The entry then balances exactly when the store's total inc tax equals its
+total ex tax plus total tax; anything else (order fees that are not mapped, a hand-edited order)
+is an ``Unbalanced`` error showing the difference.
 
 Gift certificates and store credit are tenders: they stay in the receivable/clearing debit.
 
-A refund (reference ``BC-<order id>-R<refund id>``) mirrors the sale: receivable for the refunded
-total, tax payable for its tax, shipping revenue for refunded SHIPPING/HANDLING/GIFT_WRAPPING items,
-and revenue for the rest. ``refund_style`` decides how X3 sees it: ``negative`` keeps the sale's
-senses with negative amounts (a "red" reversal, so account turnover is not inflated), ``swap``
-swaps debit and credit with positive amounts.
+A refund (with the refund's reference) mirrors the sale: receivable for the refunded total, tax
+payable for its tax, shipping revenue for refunded shipping/handling/wrapping items, and revenue
+for the rest. ``refund_style`` decides how X3 sees it: ``negative`` keeps the sale's senses with
+negative amounts (a "red" reversal, so account turnover is not inflated), ``swap`` swaps debit
+and credit with positive amounts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
+from connector.commerce import ChargeKind, OrderLine, RefundItemKind, StoreOrder, StoreRefund
 from connector.ledger import CENT, ZERO, JournalEntry, JournalLine, money
 
 DEBIT = 1
 CREDIT = -1
-
-# "Paid" statuses from BigCommerce's orders overview, plus 14 Partially Refunded (paid, then partly
-# refunded: the sale still happened and the refund is posted on its own).
-DEFAULT_POSTABLE_STATUS_IDS = frozenset({2, 3, 8, 9, 10, 11, 14})
 
 ACCOUNT_PURPOSES = {
     "receivable": "receivable / clearing",
@@ -88,7 +85,7 @@ class CurrencyMismatch(JournalError):
 
 @dataclass(frozen=True)
 class ChannelAccounts:
-    """GL accounts of one BigCommerce sales channel. Blank means "not mapped"."""
+    """GL accounts of one store sales channel. Blank means "not mapped"."""
 
     channel_id: int
     channel_name: str = ""
@@ -112,10 +109,9 @@ class PostingSettings:
     currency_source: str = "transactional"  # "transactional" (order's paid currency) or "fixed"
     currency: str = ""  # with "fixed": the only currency accepted; orders in another one are refused
     refund_style: str = "negative"  # "negative" or "swap"
-    postable_status_ids: frozenset[int] = field(default=DEFAULT_POSTABLE_STATUS_IDS)
     gl_date: str = "created"  # "created" or "status_reached"
     timezone: str = "UTC"  # the GL date is the calendar date in this zone
-    refund_reverses_cost: bool = False  # BigCommerce refunds do not restock, so off by default
+    refund_reverses_cost: bool = False  # store refunds do not restock, so off by default
 
     def __post_init__(self):
         if self.refund_style not in ("negative", "swap"):
@@ -126,49 +122,39 @@ class PostingSettings:
             raise ValueError(f"currency_source must be 'transactional' or 'fixed', not {self.currency_source!r}")
 
 
-def order_reference(order_id) -> str:
-    return f"BC-{order_id}"
-
-
-def refund_reference(order_id, refund_id) -> str:
-    return f"BC-{order_id}-R{refund_id}"
-
-
 # -- public entry points -------------------------------------------------------------------------
 
 
-def build_order_entry(order: Mapping, products_costs: Mapping | None,
+def build_order_entry(order: StoreOrder, unit_costs: Mapping | None,
                       channel_accounts: Mapping[int, ChannelAccounts] | ChannelAccounts,
                       settings: PostingSettings, *, status_reached_at: dt.datetime | None = None,
                       channel_name: str | None = None) -> JournalEntry:
-    """Journal entry for one BigCommerce v2 order.
+    """Journal entry for one store order.
 
-    ``products_costs`` maps SKU (or str(product_id)) -> unit cost; it wins over the cost on the order
-    line (``cost_price_ex_tax`` / ``base_cost_price``). ``status_reached_at`` is when the order entered
-    a posting status (used with ``gl_date="status_reached"``; falls back to ``date_modified``).
+    ``unit_costs`` maps SKU (or product id) -> unit cost; it wins over the cost on the order line.
+    ``status_reached_at`` is when the order entered a posting status (used with
+    ``gl_date="status_reached"``; falls back to the order's modification time). The order must be
+    in one of the integration's posting statuses (the adapter decided with its settings).
     """
-    order_id = order["id"]
-    reference = order_reference(order_id)
-    status_id = int(order.get("status_id") or 0)
-    if status_id not in settings.postable_status_ids:
-        raise NotPostable(f"order {order_id} has status {status_id} ({order.get('status', '')}), "
+    order_id = order.order_id
+    reference = order.reference
+    if not order.status.counts_as_paid:
+        raise NotPostable(f"order {order_id} has status {order.status.code} ({order.status.name}), "
                           f"which is not a posting status")
     accounts = _accounts_for(order, channel_accounts, channel_name)
-    lines_in = _order_lines(order)
-    cost = _cost_total(lines_in, products_costs) if accounts.cost_posting else ZERO
+    cost = _cost_total(order.lines, unit_costs) if accounts.cost_posting else ZERO
     _require(accounts, _order_purposes(order, cost), channel_name)
 
-    total_inc = money(order.get("total_inc_tax"))
-    total_ex = money(order.get("total_ex_tax"))
-    tax = money(order.get("total_tax"))
-    subtotal_ex = money(order.get("subtotal_ex_tax"))
+    totals = order.totals
+    total_inc, total_ex, tax = totals.total_inc_tax, totals.total_ex_tax, totals.total_tax
+    subtotal_ex = totals.subtotal_ex_tax
     shipping_ex = _shipping_ex_tax(order)
     discount_ex = subtotal_ex + shipping_ex - total_ex
     if discount_ex < ZERO:
         # Tax-inclusive stores derive each ex-tax figure by rounding, so the parts may exceed
-        # total_ex_tax by a cent per line or charge. That is rounding, absorbed by revenue below;
-        # anything larger is money the order has that we don't map (fees).
-        allowance = CENT * (len(_order_lines(order)) + 3)
+        # the total ex tax by a cent per line or charge. That is rounding, absorbed by revenue
+        # below; anything larger is money the order has that we don't map (fees).
+        allowance = CENT * (len(order.lines) + 3)
         if -discount_ex > allowance:
             raise Unbalanced(reference, subtotal_ex + shipping_ex, total_ex,
                              "total_ex_tax exceeds subtotal + shipping/handling/wrapping: unmapped fees?")
@@ -191,7 +177,7 @@ def build_order_entry(order: Mapping, products_costs: Mapping | None,
     entry = JournalEntry(
         reference=reference,
         date=_gl_date(order, settings, status_reached_at),
-        description=f"BigCommerce order {order_id}",
+        description=order.label,
         currency=_currency(order, settings),
         lines=[line for line in lines if line.amount != ZERO],
         entry_type=settings.entry_type,
@@ -203,21 +189,18 @@ def build_order_entry(order: Mapping, products_costs: Mapping | None,
     return entry
 
 
-def build_refund_entry(order: Mapping, refund: Mapping,
+def build_refund_entry(order: StoreOrder, refund: StoreRefund,
                        channel_accounts: Mapping[int, ChannelAccounts] | ChannelAccounts,
-                       settings: PostingSettings, *, products_costs: Mapping | None = None,
+                       settings: PostingSettings, *, unit_costs: Mapping | None = None,
                        channel_name: str | None = None) -> JournalEntry:
-    """Journal entry for one v3 refund (``GET /v3/orders/payment_actions/refunds``) of ``order``.
-
-    Refund money must already be Decimal (parse v3 JSON with ``parse_float=Decimal``). The GL date
-    is the refund's ``created`` date. The order's status is not checked: a refund is posted whenever
-    BigCommerce reports one.
+    """Journal entry for one refund of ``order``. The GL date is the refund's date. The order's
+    status is not checked: a refund is posted whenever the store reports one.
     """
-    order_id = order["id"]
-    reference = refund_reference(order_id, refund["id"])
+    order_id = order.order_id
+    reference = refund.reference
     accounts = _accounts_for(order, channel_accounts, channel_name)
-    total = money(refund.get("total_amount"))
-    tax = money(refund.get("total_tax"))
+    total = refund.total
+    tax = refund.total_tax
     net = total - tax
     shipping_ex = _refund_shipping_ex_tax(order, refund)
     revenue = net - shipping_ex
@@ -226,14 +209,14 @@ def build_refund_entry(order: Mapping, refund: Mapping,
                          "refunded shipping/handling/wrapping exceeds the refund net of tax")
     cost = ZERO
     if accounts.cost_posting and settings.refund_reverses_cost:
-        cost = _refund_cost(order, refund, products_costs)
+        cost = _refund_cost(order, refund, unit_costs)
     if total == ZERO and cost == ZERO:
-        raise NotPostable(f"refund {refund['id']} of order {order_id} moves no money")
+        raise NotPostable(f"refund {refund.refund_id} of order {order_id} moves no money")
     purposes = ["receivable"] + (["revenue"] if revenue else []) + (["tax_payable"] if tax else [])
     purposes += (["shipping_revenue"] if shipping_ex else []) + (["cost_of_goods", "stock"] if cost else [])
     _require(accounts, purposes, channel_name)
 
-    label = f"Refund {refund['id']} of order {order_id}"
+    label = f"Refund {refund.refund_id} of order {order_id}"
     bpr = accounts.business_partner
     # Written as the sale's senses, then turned into a reversal by ``refund_style``.
     sale_like = [
@@ -247,9 +230,8 @@ def build_refund_entry(order: Mapping, refund: Mapping,
     lines = [_reverse(line, settings.refund_style) for line in sale_like if line.amount != ZERO]
     entry = JournalEntry(
         reference=reference,
-        date=_local_date(_parse_date(refund.get("created")) or _parse_date(order.get("date_modified")),
-                         settings),
-        description=f"BigCommerce refund {refund['id']} of order {order_id}",
+        date=_local_date(refund.created_at or order.modified_at, settings),
+        description=refund.label,
         currency=_currency(order, settings),
         lines=lines,
         entry_type=settings.entry_type,
@@ -264,8 +246,8 @@ def build_refund_entry(order: Mapping, refund: Mapping,
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _accounts_for(order, channel_accounts, channel_name) -> ChannelAccounts:
-    channel_id = int(order.get("channel_id") or 1)  # BigCommerce defaults to channel 1
+def _accounts_for(order: StoreOrder, channel_accounts, channel_name) -> ChannelAccounts:
+    channel_id = order.channel_id
     if isinstance(channel_accounts, ChannelAccounts):
         found = channel_accounts if channel_accounts.channel_id == channel_id else None
     else:
@@ -276,13 +258,13 @@ def _accounts_for(order, channel_accounts, channel_name) -> ChannelAccounts:
     return found
 
 
-def _order_purposes(order, cost: Decimal) -> list[str]:
+def _order_purposes(order: StoreOrder, cost: Decimal) -> list[str]:
     purposes = ["receivable", "revenue", "tax_payable"]
     if _shipping_ex_tax(order):
         purposes.append("shipping_revenue")
     if cost:
         purposes += ["cost_of_goods", "stock"]
-    if money(order.get("total_tax")) == ZERO:
+    if order.totals.total_tax == ZERO:
         purposes.remove("tax_payable")
     return purposes
 
@@ -293,70 +275,47 @@ def _require(accounts: ChannelAccounts, purposes: Iterable[str], channel_name: s
         raise NeedsMapping(accounts.channel_id, accounts.channel_name or channel_name, missing)
 
 
-def _shipping_ex_tax(order) -> Decimal:
-    return sum((money(order.get(f"{kind}_cost_ex_tax")) for kind in ("shipping", "handling", "wrapping")), ZERO)
+_CHARGE_KINDS = (ChargeKind.SHIPPING, ChargeKind.HANDLING, ChargeKind.WRAPPING)
 
 
-def _refund_shipping_ex_tax(order, refund) -> Decimal:
+def _shipping_ex_tax(order: StoreOrder) -> Decimal:
+    return sum((charge.ex_tax for charge in order.charges if charge.kind in _CHARGE_KINDS), ZERO)
+
+
+def _refund_shipping_ex_tax(order: StoreOrder, refund: StoreRefund) -> Decimal:
     """Refunded shipping/handling/wrapping, ex tax.
 
     A refund item's requested amount is what goes back to the shopper, tax included, whatever
-    the store's pricing basis (the refund's total_tax carries the tax of it; the Sage 50 mapper
+    the store's pricing basis (the refund's total tax carries the tax of it; the Sage 50 mapper
     reads it the same way); it is brought back to ex-tax with the order's own ex/inc ratio for
     those charges.
     """
-    requested = sum((money(item.get("requested_amount")) for item in refund.get("items") or ()
-                     if item.get("item_type") in ("SHIPPING", "HANDLING", "GIFT_WRAPPING")), ZERO)
+    requested = sum((item.requested_amount or ZERO for item in refund.items if item.kind in _CHARGE_KINDS), ZERO)
     if not requested:
         return requested
-    inc = sum((money(order.get(f"{kind}_cost_inc_tax")) for kind in ("shipping", "handling", "wrapping")), ZERO)
+    inc = sum((charge.gross for charge in order.charges if charge.kind in _CHARGE_KINDS), ZERO)
     ex = _shipping_ex_tax(order)
     return money(requested * ex / inc) if inc else requested
 
 
-def _order_lines(order) -> list[Mapping]:
-    """Order products from ``products`` (when fetched and attached as a list) or from consignments
-    fetched with ``include=consignments.line_items&consignment_structure=object``."""
-    products = order.get("products")
-    if isinstance(products, list):
-        return products
-    consignments = order.get("consignments")
-    if isinstance(consignments, dict):
-        consignments = [consignments]
-    seen: dict = {}
-    for consignment in consignments or ():
-        groups = [consignment.get(k) or [] for k in ("shipping", "pickups", "downloads")]
-        for group in groups:
-            for part in group:
-                for item in part.get("line_items") or ():
-                    if isinstance(item, dict) and "quantity" in item:
-                        seen.setdefault(item.get("id"), item)
-    return list(seen.values())
+def _unit_cost(line: OrderLine, unit_costs: Mapping | None) -> Decimal:
+    for key in (line.sku, line.product_id):
+        if unit_costs and key and key in unit_costs:
+            return Decimal(str(unit_costs[key]))
+    return line.unit_cost if line.unit_cost is not None else ZERO
 
 
-def _unit_cost(line: Mapping, products_costs: Mapping | None) -> Decimal:
-    for key in (line.get("sku"), str(line.get("product_id", ""))):
-        if products_costs and key and key in products_costs:
-            return Decimal(str(products_costs[key]))
-    for name in ("cost_price_ex_tax", "base_cost_price"):
-        if line.get(name) not in (None, ""):
-            return Decimal(str(line[name]))
-    return ZERO
+def _cost_total(lines: Iterable[OrderLine], unit_costs: Mapping | None) -> Decimal:
+    return money(sum((_unit_cost(line, unit_costs) * line.quantity for line in lines), Decimal(0)))
 
 
-def _cost_total(lines: Iterable[Mapping], products_costs: Mapping | None) -> Decimal:
-    total = sum((_unit_cost(line, products_costs) * Decimal(str(line.get("quantity") or 0)) for line in lines),
-                Decimal(0))
-    return money(total)
-
-
-def _refund_cost(order, refund, products_costs) -> Decimal:
-    by_id = {line.get("id"): line for line in _order_lines(order)}
+def _refund_cost(order: StoreOrder, refund: StoreRefund, unit_costs) -> Decimal:
+    by_id = {line.line_id: line for line in order.lines}
     total = Decimal(0)
-    for item in refund.get("items") or ():
-        line = by_id.get(item.get("item_id"))
-        if item.get("item_type") == "PRODUCT" and line is not None and item.get("quantity"):
-            total += _unit_cost(line, products_costs) * Decimal(str(item["quantity"]))
+    for item in refund.items:
+        line = by_id.get(item.line_id)
+        if item.kind == RefundItemKind.PRODUCT and line is not None and item.quantity:
+            total += _unit_cost(line, unit_costs) * item.quantity
     return money(total)
 
 
@@ -371,24 +330,23 @@ def _check_balanced(entry: JournalEntry) -> None:
         raise Unbalanced(entry.reference, entry.debit_total, entry.credit_total)
 
 
-def _currency(order, settings: PostingSettings) -> str:
-    # default_currency_code is the transactional currency the shopper paid in (BigCommerce naming).
-    paid = order.get("default_currency_code") or order.get("currency_code") or ""
+def _currency(order: StoreOrder, settings: PostingSettings) -> str:
+    paid = order.currency
     if settings.currency_source == "fixed":
         if paid and paid != settings.currency:
-            raise CurrencyMismatch(f"order {order['id']} is in {paid}; this integration posts only "
+            raise CurrencyMismatch(f"order {order.order_id} is in {paid}; this integration posts only "
                                    f"{settings.currency}")
         return settings.currency
     return paid
 
 
-def _gl_date(order, settings: PostingSettings, status_reached_at: dt.datetime | None) -> dt.date:
+def _gl_date(order: StoreOrder, settings: PostingSettings, status_reached_at: dt.datetime | None) -> dt.date:
     if settings.gl_date == "status_reached":
-        when = status_reached_at or _parse_date(order.get("date_modified"))
+        when = status_reached_at or order.modified_at
     else:
-        when = _parse_date(order.get("date_created"))
+        when = order.created_at
     if when is None:
-        raise JournalError(f"order {order['id']} has no usable date for the GL date")
+        raise JournalError(f"order {order.order_id} has no usable date for the GL date")
     return _local_date(when, settings)
 
 
@@ -398,24 +356,3 @@ def _local_date(when: dt.datetime | None, settings: PostingSettings) -> dt.date:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(ZoneInfo(settings.timezone)).date()
-
-
-def _parse_date(value) -> dt.datetime | None:
-    """BigCommerce v2 dates are RFC 2822; v3 dates are ISO 8601."""
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value
-    text = str(value)
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def _truthy(value) -> bool:
-    return value in (True, "true", "True", 1, "1")

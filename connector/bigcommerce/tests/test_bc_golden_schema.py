@@ -1,4 +1,4 @@
-"""Every golden fixture speaks BigCommerce's published wire format.
+"""Every golden fixture (``golden/*.json``, BigCommerce → neutral model) speaks BigCommerce's published wire format.
 
 Each fixture's order is validated as the ``GET /v2/orders/{id}`` response (``order_Resp``),
 its sub-resources and its v3 transactions and refunds as their list responses, with the shared
@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.specs import bigcommerce_specs
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "golden"
 SHAPES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 

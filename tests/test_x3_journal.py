@@ -1,4 +1,5 @@
-"""Pure tests of the BigCommerce -> Sage X3 journal mapper."""
+"""Pure tests of the Sage X3 journal mapper, fed BigCommerce orders through the store adapter's
+normaliser (the mapper itself reads only the neutral model)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, normalize_order, normalize_refund
 from connector.ledger import from_payload, to_payload
+from connector.sagex3 import journal
 from connector.sagex3.journal import (
     ChannelAccounts,
     CurrencyMismatch,
@@ -15,9 +18,17 @@ from connector.sagex3.journal import (
     NotPostable,
     PostingSettings,
     Unbalanced,
-    build_order_entry,
-    build_refund_entry,
 )
+
+
+def build_order_entry(order: dict, costs, accounts, settings, *, paid=DEFAULT_PAID_STATUS_IDS, **kwargs):
+    return journal.build_order_entry(normalize_order(order, paid_status_ids=paid), costs, accounts, settings,
+                                     **kwargs)
+
+
+def build_refund_entry(order: dict, refund: dict, accounts, settings, **kwargs):
+    return journal.build_refund_entry(normalize_order(order), normalize_refund(refund), accounts, settings,
+                                      **kwargs)
 
 WEB = ChannelAccounts(1, "Web store", receivable="411000", revenue="707000", tax_payable="445710",
                       shipping_revenue="708500", cost_of_goods="607000", stock="370000",
@@ -185,10 +196,10 @@ def test_unexplained_extra_charge_is_unbalanced_not_a_negative_discount():
 def test_only_posting_statuses_are_posted():
     with pytest.raises(NotPostable, match="status 1"):
         build_order_entry(order_ex_tax(status_id=1, status="Pending"), None, {1: WEB}, SETTINGS)
-    only_completed = PostingSettings(postable_status_ids=frozenset({10}))
+    only_completed = frozenset({10})
     with pytest.raises(NotPostable):
-        build_order_entry(order_ex_tax(), None, {1: WEB}, only_completed)
-    assert build_order_entry(order_ex_tax(status_id=10), None, {1: WEB}, only_completed).is_balanced
+        build_order_entry(order_ex_tax(), None, {1: WEB}, SETTINGS, paid=only_completed)
+    assert build_order_entry(order_ex_tax(status_id=10), None, {1: WEB}, SETTINGS, paid=only_completed).is_balanced
 
 
 def test_gl_date_created_or_status_reached_in_the_configured_timezone():

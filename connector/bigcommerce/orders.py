@@ -1,17 +1,10 @@
-"""Reading a fetched BigCommerce order: where its lines, dates and tax rows are.
+"""Reading a fetched BigCommerce order: where its lines, shipping methods and tax rows are.
 
 Pure helpers over the JSON shapes of the v2 order (``include=consignments.line_items``, money as
 4-decimal strings) and the v3 refunds and transactions (money as numbers, parsed to Decimal).
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from zoneinfo import ZoneInfo
-
-from connector.ledger import money
 
 # Consignment groups of ``consignment_structure=object``; each holds ``line_items``.
 _CONSIGNMENT_GROUPS = ("shipping", "pickups", "downloads")
@@ -22,9 +15,10 @@ def _is_line(obj) -> bool:
     return isinstance(obj, dict) and "id" in obj and "quantity" in obj
 
 
-def order_lines(order: dict, products: list[dict] | None = None) -> list[dict]:
+def order_lines(order: dict, products: list[dict] | None = None, *, required: bool = True) -> list[dict]:
     """The order's product lines, from the ``products`` sub-resource when given, else from the
-    consignments embedded by ``include=consignments.line_items``. Sorted by line id, each once."""
+    consignments embedded by ``include=consignments.line_items``. Sorted by line id, each once.
+    An order without lines is an error unless ``required`` is false."""
     if products is None:
         products = []
         consignments = order.get("consignments")
@@ -41,6 +35,8 @@ def order_lines(order: dict, products: list[dict] | None = None) -> list[dict]:
                 products.extend(i for i in (items if isinstance(items, list) else [items]) if _is_line(i))
         if not products and isinstance(order.get("products"), list):
             products = order["products"]
+    if not products and not required:
+        return []
     if not products:
         raise ValueError(
             f"order {order.get('id')} has no line items: fetch it with include=consignments.line_items "
@@ -65,31 +61,6 @@ def shipping_methods(order: dict) -> list[str]:
     return methods
 
 
-def local_date(value: str, timezone: str) -> dt.date:
-    """BigCommerce v2 dates are RFC 2822 in UTC, v3 dates ISO 8601; Sage wants the local date."""
-    if not value:
-        raise ValueError("missing date")
-    try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        stamp = parsedate_to_datetime(value)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.astimezone(ZoneInfo(timezone)).date()
-
-
-def line_description(line: dict) -> str:
-    """The line name with its chosen options ("Size: L, Colour: Blue"): variant options and
-    modifiers both show up in ``product_options``; modifiers exist nowhere else, so they travel in
-    the description for the person who picks and checks the order in Sage."""
-    name = (line.get("name_merchant") or line.get("name") or "").strip()
-    options = []
-    for option in line.get("product_options") or []:
-        label = (option.get("display_name_merchant") or option.get("display_name") or "").strip()
-        value = (option.get("display_value_merchant") or option.get("display_value") or "").strip()
-        if label or value:
-            options.append(f"{label}: {value}" if label else value)
-    return f"{name} ({', '.join(options)})" if options else name
 
 
 def tax_rows(taxes: list[dict] | None, line_item_type: str, order_product_id=None) -> list[dict]:
@@ -103,8 +74,3 @@ def tax_rows(taxes: list[dict] | None, line_item_type: str, order_product_id=Non
         rows.append(row)
     return rows
 
-
-def decimal_or_none(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return money(value)

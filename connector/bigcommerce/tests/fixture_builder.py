@@ -1,8 +1,9 @@
 """How the golden fixtures were made: a tiny model of BigCommerce's order arithmetic.
 
-Run ``python -m connector.sage50.tests.fixture_builder`` to rewrite ``fixtures/*.json`` inputs
-(expected documents are kept; regenerate them with ``SAGE50_GOLDEN_REGEN=1 pytest ...`` and
-review the diff). The builder computes every money field the way BigCommerce reports it
+Run ``python -m connector.bigcommerce.tests.fixture_builder`` to rewrite ``golden/*.json`` inputs
+(the expected neutral orders are kept; regenerate them with ``BC_GOLDEN_REGEN=1 pytest ...`` and
+review the diff). The Sage 50 half of each case (mappings, expected documents or errors) lives in
+``connector/sage50/tests/fixtures``; the arguments below that belong to it are dropped here. The builder computes every money field the way BigCommerce reports it
 (4-decimal strings, tax on the discounted price, per-line ``discounted_total_inc_tax``), so
 fixtures stay internally consistent; the mapper itself only reads those figures.
 """
@@ -13,7 +14,7 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "golden"
 C = Decimal("0.01")
 Q4 = Decimal("0.0001")
 
@@ -263,13 +264,15 @@ def refund(rid, order_id, items, payments, *, total, tax, reason="", created="20
 
 def write(name, description, body):
     path = FIXTURES / f"{name}.json"
+    body.pop("mappings", None)
+    body.pop("expect_error", None)
     if "refunds" in body:
         # Refunded orders are fetched after the refund; their invoice was posted while paid.
-        body.setdefault("mappings", {})["paid_status_ids"] = [2, 3, 4, 8, 9, 10, 11, 14]
+        body["paid_status_ids"] = [2, 3, 4, 8, 9, 10, 11, 14]
     expected = {}
     if path.exists():
         old = json.loads(path.read_text())
-        expected = {k: old[k] for k in ("expected",) if k in old}
+        expected = {k: old[k] for k in ("expected", "statuses") if k in old}
         for i, r in enumerate(old.get("refunds", [])):
             if i < len(body.get("refunds", [])) and "expected" in r:
                 body["refunds"][i]["expected"] = r["expected"]
@@ -463,11 +466,6 @@ def main():  # noqa: C901 - one block per shape reads best here
     write("unknown_payment_method", "Payment method without a bank account and no default: NeedsMapping",
           {"input": _in(o, transactions=paid(1025, o["total_inc_tax"], gateway="klarna", method="offsite"))},
           )
-    data = json.loads((FIXTURES / "unknown_payment_method.json").read_text())
-    data["expect_error"] = {"type": "NeedsMapping", "keys": [["payment_method", "Klarna"]],
-                            "messages": ["Payment method 'Klarna' (order 1025, GBP) has no Sage bank account: add it "
-                                         "under Mappings → Payment methods, or set a default bank account"]}
-    (FIXTURES / "unknown_payment_method.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     # 26 not-paid statuses
     o = order(1026, [L(1026, 1, **mug)], shipping=("3.95", "20"), payment_status="pending")
     write("not_paid_statuses", "Incomplete, Pending, Cancelled, Declined, Awaiting Payment, "

@@ -1,0 +1,12 @@
+"""Store adapters by platform: the one interface the flows use to read and write a store.
+
+    adapter = adapter_for(integration.store)     # by StoreConnection.platform
+    raw = adapter.fetch_order(order_id)
+    order = adapter.normalize_order(raw, paid_status_ids=...)   # a connector.commerce.StoreOrder
+
+Each store package registers its adapter (``register``) when its Django app is ready.
+"""
+
+from .base import StoreAdapter, UnknownPlatform, adapter_class, adapter_for, register
+
+__all__ = ["StoreAdapter", "UnknownPlatform", "adapter_for", "adapter_class", "register"]

@@ -1,0 +1,83 @@
+"""The store-adapter interface and its registry (pure: no Django import here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from connector.commerce import StockLevel, StoreOrder, StoreRefund
+
+
+class UnknownPlatform(LookupError):
+    pass
+
+
+class StoreAdapter(Protocol):
+    """What the flows need from a store; one implementation per store package.
+
+    Records travel in two forms: ``raw`` (the store's own JSON, as stored on a sync record and
+    shown in admin) and normalised (the neutral model, what the ledger mappers read)."""
+
+    platform: str
+    store_name: str  # for people: "BigCommerce"
+
+    def fetch_order(self, order_id: str) -> dict: ...
+
+    def fetch_refund(self, refund_id: str) -> dict | None: ...
+
+    def order_refunds(self, order_id: str) -> list[dict]: ...
+
+    def order_payments(self, order_id: str) -> list[dict]: ...
+
+    def is_full_order(self, raw_order, *, with_lines: bool) -> bool:
+        """Whether a stored order can be mapped as it is (with its lines when ``with_lines``)."""
+        ...
+
+    def needs_payments(self, raw_order: Mapping, paid_status_ids) -> bool:
+        """Whether only the store's payment records can tell if the order is paid (one more call)."""
+        ...
+
+    def has_lines(self, raw_order: Mapping) -> bool: ...
+
+    def changed_orders(self, since, until=None) -> Iterator[dict]: ...
+
+    def changed_refunds(self, since, until=None) -> Iterator[dict]: ...
+
+    def set_order_status(self, order_id: str, status) -> None: ...
+
+    def push_stock(self, levels: Iterable[StockLevel]) -> set[str]:
+        """Set absolute on-hand quantities per SKU; returns the SKUs the store does not know."""
+        ...
+
+    @property
+    def request_count(self) -> int:
+        """Calls made to the store so far (for run statistics)."""
+        ...
+
+    def normalize_order(self, raw_order: Mapping, *, paid_status_ids=None,
+                        payments: Iterable[Mapping] | None = None) -> StoreOrder: ...
+
+    def normalize_refund(self, raw_refund: Mapping, *, order_id=None) -> StoreRefund: ...
+
+    def storable(self, raw) -> dict:
+        """The raw record as JSON-safe data for a sync record's payload."""
+        ...
+
+
+_ADAPTERS: dict[str, type] = {}
+
+
+def register(platform: str, adapter: type) -> None:
+    _ADAPTERS[platform] = adapter
+
+
+def adapter_class(platform: str) -> type:
+    try:
+        return _ADAPTERS[platform]
+    except KeyError:
+        raise UnknownPlatform(f"no store adapter for platform {platform!r} (known: {sorted(_ADAPTERS)})") from None
+
+
+def adapter_for(store) -> StoreAdapter:
+    """The adapter for a store connection (anything with ``platform``)."""
+    return adapter_class(store.platform).for_store(store)
