@@ -10,9 +10,12 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
+
+from connector.routing import unrouted_reason
 
 
 class Tenant(models.Model):
@@ -227,6 +230,15 @@ class Integration(models.Model):
         if not self.webhook_secret:
             self.webhook_secret = secrets.token_urlsafe(32)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        """A store and a Sage connection that have no route between them are refused here, with
+        what to choose instead, rather than failing every record they would queue."""
+        super().clean()
+        if self.store_id and self.sage_id:
+            reason = unrouted_reason(str(self.store), self.store.platform, str(self.sage), self.sage.edition)
+            if reason:
+                raise ValidationError({"sage": reason})
 
     @property
     def webhook_path(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from connector import routing
 from connector.models import InboundEvent, SyncRecord
 from connector.services.bulk import insert_new
 from connector.services.records import enqueue, upsert_records
@@ -23,25 +24,13 @@ INCOMPLETE_STATUS_ID = 0  # abandoned at the payment step; it comes back with a 
 
 
 def actions_for(integration) -> list[str]:
-    """What an order becomes in this integration's Sage."""
-    edition = integration.sage.edition
-    if edition in ("sage50us", "sage50uk"):
-        return [Action.POST_INVOICE] if integration.post_invoices else []
-    if edition == "sagex3":
-        return [Action.POST_JOURNAL] if integration.post_gl_entries else []
-    if edition == "sage100":
-        return [Action.POST_SALES_ORDER]
-    return []
+    """What an order becomes in this integration's Sage (``connector.routing``)."""
+    return routing.order_actions(integration)
 
 
 def refund_actions_for(integration) -> list[str]:
-    """What a refund becomes. Sage 100 reads refunds for reconciliation only: no posting."""
-    edition = integration.sage.edition
-    if edition in ("sage50us", "sage50uk"):
-        return [Action.POST_CREDIT_NOTE] if integration.post_refunds else []
-    if edition == "sagex3":
-        return [Action.POST_JOURNAL] if integration.post_gl_entries else []
-    return []
+    """What a refund becomes (Sage 100 reads refunds for reconciliation only: no posting)."""
+    return routing.refund_actions(integration)
 
 
 def order_event_key(integration_id: int, order: dict) -> str:

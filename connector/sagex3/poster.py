@@ -1,7 +1,7 @@
 """The idempotency contract for posting a journal entry to Sage X3.
 
 X3 accepts no idempotency key, so every post is look-up-then-create by the entry's reference
-(``BC-1001``, ``BC-1001-R7``). A create that timed out may still have been applied: it raises
+(the store adapter's order or refund reference). A create that timed out may still have been applied: it raises
 ``RetryableError`` and the task runs this function again, whose look-up then finds the entry instead
 of posting it twice. Two workers posting the same record at once are prevented upstream by the
 unique sync record, not here.
