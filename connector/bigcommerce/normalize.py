@@ -85,10 +85,32 @@ def refund_reference(order_id, refund_id) -> str:
     return f"{REFERENCE_PREFIX}{order_id}-R{refund_id}"
 
 
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+
+def _v2_date(text: str) -> dt.datetime | None:
+    """The one form v2 writes ('Tue, 03 Jun 2025 09:15:00 +0000'), read without the general
+    RFC 2822 parser: every order carries two dates and the backfill reads thousands a second."""
+    parts = text.split(" ")
+    if len(parts) != 6 or parts[5] != "+0000" or parts[2] not in _MONTHS:
+        return None
+    clock = parts[4].split(":")
+    if len(clock) != 3 or not parts[1].isdigit() or not parts[3].isdigit():
+        return None
+    try:
+        return dt.datetime(int(parts[3]), _MONTHS[parts[2]], int(parts[1]), int(clock[0]), int(clock[1]),
+                           int(clock[2]), tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
 def parse_date(value) -> dt.datetime | None:
     """v2 dates are RFC 2822 in UTC, v3 dates ISO 8601; '' (v2's "never") and junk are None."""
     if not value:
         return None
+    if isinstance(value, str) and (stamp := _v2_date(value)) is not None:
+        return stamp
     if isinstance(value, dt.datetime):
         stamp = value
     else:

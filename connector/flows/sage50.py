@@ -432,13 +432,15 @@ def _documents_posted(jobs: list[AgentJob], kind: DocumentKind) -> None:
         entries.append((record.pk, "posted", f"Sage {kind.name} {number} created"
                                              f"{' (found existing)' if result.get('existed') else ''}; "
                                              f"its {len(missing)} {kind.payment_name}(s) follow.", None))
-        followups.append((record, kind.followup_op, missing, kind.followup_priority, job, result.get("account_ref")))
+        followups.append(Followups(record=record, op=kind.followup_op, payloads=missing,
+                                   priority=kind.followup_priority, after=job,
+                                   account_ref=result.get("account_ref")))
     _settle_posted(jobs, links, entries, finished, followups)
     _touch(_finish_when_all_done(paid, kind.paid_message))
 
 
 def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple],
-                   finished: list[tuple[SyncRecord, str]], followups: list[tuple]) -> None:
+                   finished: list[tuple[SyncRecord, str]], followups: list[Followups]) -> None:
     """Apply documents the agent created: their links, audit entries, records without payments
     posted, the others keep the Sage number and get any payment job still missing."""
     if not links:
@@ -446,7 +448,7 @@ def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple
     integration_id = jobs[0].integration_id
     save_links(integration_id, *links)
     audit_many(entries)
-    _touch([record for record, *_ in followups])
+    _touch([entry.record for entry in followups])
     _finish(finished)
     _queue_followups(integration_id, followups)
 
@@ -463,25 +465,36 @@ def _settle_payments(jobs: list[AgentJob], kind: DocumentKind) -> None:
     _finish_when_all_done([job.record for job in jobs], kind.paid_message)
 
 
-def _queue_followups(integration_id: int, followups: list[tuple]) -> None:
+@dataclass(frozen=True)
+class Followups:
+    """The payments still to post after a document: one job each, leased once ``after`` is done."""
+
+    record: SyncRecord
+    op: str
+    payloads: list[dict]
+    priority: int
+    after: AgentJob
+    account_ref: str | None  # the Sage customer the agent found or created for the document
+
+
+def _queue_followups(integration_id: int, followups: list[Followups]) -> None:
     """Queue the payments that follow documents, each leased only once its document's job is done.
-    ``followups``: (record, op, payloads, priority, after job, account ref or None). Those already
-    queued cost one query for the lot. One that failed for good goes back to the queue with the
+    Those already queued cost one query for the lot. One that failed for good goes back to the queue with the
     fresh payload (dispatch_job): this runs then only because the record was replayed, after the
     accountant fixed what Sage refused."""
-    wanted = [(entry, payload) for entry in followups for payload in entry[2]]
+    wanted = [(entry, payload) for entry in followups for payload in entry.payloads]
     if not wanted:
         return
     queued = {(op, reference) for op, reference, state in AgentJob.objects.filter(
         integration_id=integration_id, reference__in={payload["reference"] for _, payload in wanted})
         .values_list("op", "reference", "state") if state != AgentJob.State.FAILED}
-    for (record, op, _, priority, after, account_ref), payload in wanted:
-        if (op, payload["reference"]) in queued:
+    for entry, payload in wanted:
+        if (entry.op, payload["reference"]) in queued:
             continue
-        if account_ref and not payload.get("account_ref"):
-            payload = {**payload, "account_ref": account_ref}
-        dispatch_job(integration_id, op, payload["reference"], payload, record=record, priority=priority,
-                     depends_on=after)
+        if entry.account_ref and not payload.get("account_ref"):
+            payload = {**payload, "account_ref": entry.account_ref}
+        dispatch_job(integration_id, entry.op, payload["reference"], payload, record=entry.record,
+                     priority=entry.priority, depends_on=entry.after)
 
 
 def _touch(records: list[SyncRecord]) -> None:
