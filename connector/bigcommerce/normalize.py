@@ -264,6 +264,26 @@ def _charges(order: Mapping, taxes) -> list[Charge]:
     return charges
 
 
+def _address(fields: Mapping) -> Address:
+    def text(key):
+        return (fields.get(key) or "").strip()
+
+    return Address(lines=[s.strip() for s in (fields.get("street_1"), fields.get("street_2")) if s and s.strip()],
+                   city=text("city"), region=text("state"), postcode=text("zip"), country=text("country_iso2").upper())
+
+
+def _shipping_address(order: Mapping) -> Address | None:
+    """The first shipping consignment's address (``include=consignments``); None for an order
+    with nothing shipped, or fetched without its consignments."""
+    consignments = order.get("consignments")
+    for group in consignments if isinstance(consignments, list) else [consignments or {}]:
+        if isinstance(group, dict):
+            for consignment in group.get("shipping") or []:
+                if isinstance(consignment, dict) and consignment.get("street_1"):
+                    return _address(consignment)
+    return None
+
+
 def _party(order: Mapping) -> Party:
     billing = order.get("billing_address") or {}
     customer_id = int(order.get("customer_id") or 0)
@@ -277,9 +297,8 @@ def _party(order: Mapping) -> Party:
         last_name=text("last_name"),
         company=text("company"),
         phone=text("phone"),
-        billing=Address(lines=[s.strip() for s in (billing.get("street_1"), billing.get("street_2")) if s and s.strip()],
-                        city=text("city"), region=text("state"), postcode=text("zip"),
-                        country=text("country_iso2").upper()),
+        billing=_address(billing),
+        shipping=_shipping_address(order),
         store_customer_id=str(customer_id) if customer_id else "",
         is_guest=customer_id == 0,
     )
