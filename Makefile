@@ -26,8 +26,12 @@ run: env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runstack
 
+# lint-imports checks the import contracts in pyproject.toml ([tool.importlinter]: the layers, stores
+# apart from ledgers, the agent alone, no cycles). --no-cache: a stale graph cache once reported
+# imports already gone; the graph builds in under a second anyway.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Each `make test` gets its own data folder (test SQLite file, filesystem broker queue), so a
 # developer's run and CI on one machine never take each other's Celery messages.

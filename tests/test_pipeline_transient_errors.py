@@ -24,7 +24,6 @@ def record(monkeypatch):
 
 
 def run_with_handler(monkeypatch, record, handler):
-    pipeline._load_flows()
     monkeypatch.setitem(pipeline._handlers, SyncRecord.Action.POST_INVOICE, handler)
     pipeline.run_record(record.pk)
     record.refresh_from_db()

@@ -102,3 +102,18 @@ def test_a_backfill_that_stopped_saving_progress_is_resumed_on_another_worker(mo
     assert SyncRun.objects.get(pk=stalled.pk).progress_at == now
     resumed.clear()
     assert sweeper.sweep(now + timedelta(seconds=1))["backfills"] == 0
+
+
+@pytest.mark.django_db
+def test_lost_work_of_a_platform_no_store_package_registered_is_left_and_logged(monkeypatch, sent, caplog):
+    """The sweeper names no store: it re-sends a store's lost work through the tasks its package
+    registered at start (connector/bigcommerce/apps.py), and says so when none did."""
+    monkeypatch.setattr(sweeper, "broker_queue_depth", lambda: 0)
+    monkeypatch.setattr(sweeper, "_store_work_tasks", {})
+    integration = IntegrationFactory()
+    InboundEvent.objects.create(integration=integration, source="webhook", dedup_key="k-unregistered",
+                                received_at=timezone.now() - timedelta(minutes=5))
+    with caplog.at_level("ERROR", logger=sweeper.__name__):
+        sweeper.sweep()
+    assert sent["events"] == []
+    assert "no store package registered the tasks for 'bigcommerce' stores" in caplog.text

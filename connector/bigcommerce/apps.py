@@ -16,3 +16,13 @@ class BigCommerceConfig(AppConfig):
         from .adapter import PLATFORM, BigCommerceAdapter
 
         register(PLATFORM, BigCommerceAdapter)
+
+        # The sweeper (services layer) names no store: it re-sends this package's lost webhook
+        # events and stalled backfills through the tasks registered here.
+        from accounts.models import StoreConnection
+        from connector.services.sweeper import StoreWorkTasks, register_store_work_tasks
+
+        register_store_work_tasks(StoreConnection.Platform.BIGCOMMERCE, StoreWorkTasks(
+            webhook_event="connector.bigcommerce.process_webhook_event",
+            backfill="connector.bigcommerce.backfill",
+        ))

@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import Integration, StoreConnection
 from connector.http import NotFoundError
 from connector.models import InboundEvent
+from connector.services.taskqueue import task_named
 
 from .intake import take_orders, take_refunds
 from .signatures import verify
@@ -118,16 +119,19 @@ class Delivery:
 EVENTS_PER_MESSAGE = 50  # one Celery message per this many new events: a batch, not one task per event
 
 
-def enqueue_event(event_id: int) -> None:
-    from .tasks import process_webhook_event
+# Sent by task name: this package's tasks module imports this one to process the events.
+PROCESS_EVENT_TASK = "connector.bigcommerce.process_webhook_event"
+PROCESS_EVENTS_TASK = "connector.bigcommerce.process_webhook_events"
 
-    process_webhook_event.delay(event_id)
+
+def enqueue_event(event_id: int) -> None:
+    task_named(PROCESS_EVENT_TASK).delay(event_id)
 
 
 def enqueue_events(event_ids: list[int]) -> None:
     """One message per chunk of new events (a group commit's worth), not one per event."""
-    from .tasks import process_webhook_event, process_webhook_events
-
+    process_webhook_event = task_named(PROCESS_EVENT_TASK)
+    process_webhook_events = task_named(PROCESS_EVENTS_TASK)
     for start in range(0, len(event_ids), EVENTS_PER_MESSAGE):
         chunk = event_ids[start:start + EVENTS_PER_MESSAGE]
         if len(chunk) == 1:

@@ -27,6 +27,7 @@ from connector.sage50.mappings import (
     Sage50Mappings,
     TaxMap,
 )
+from connector.services.pipeline import on_mappings_changed
 from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping, WebSalesAccount
 
 Purpose = AccountMapping.Purpose
@@ -59,6 +60,7 @@ def _generation(integration_id: int) -> str:
         .values_list("value", flat=True).first() or ""
 
 
+@on_mappings_changed
 def mappings_changed(integration_id: int) -> None:
     """Every process's snapshot of this integration's mappings is stale from the commit on."""
     from connector.models import SyncCursor

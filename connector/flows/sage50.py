@@ -33,6 +33,7 @@ from connector.services.jobs import (
 )
 from connector.services.pipeline import handles, handles_batch, settle_many
 from connector.services.records import enqueue, set_state, set_states, upsert_record
+from connector.services.taskqueue import task_named
 from mappings.links import save_links
 from mappings.models import RecordLink
 
@@ -524,8 +525,7 @@ def _finish(finished: list[tuple[SyncRecord, str]]) -> None:
     imported = [record.pk for record, _ in finished
                 if record.kind == SyncRecord.Kind.ORDER and record.integration.status_after_import is not None]
     if imported:
-        from connector.tasks import set_store_order_status
-
+        set_store_order_status = task_named("connector.set_store_order_status")
         transaction.on_commit(lambda: [set_store_order_status.delay(pk) for pk in imported])
 
 

@@ -3,6 +3,10 @@
 Flows (connector/flows/) register a handler per action. A handler fetches the store record,
 maps it (pure), and dispatches the ledger document (agent job or direct HTTP). It raises a
 RecordOutcome for anything the accountant must act on, and an ApiError when a remote failed.
+
+This module imports no flow: the flows sit above the services and register their handlers when
+the apps are ready (ConnectorConfig.ready imports connector.flows), in every process that has
+set Django up, web and worker alike.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ State = SyncRecord.State
 
 _handlers: dict[str, Callable[[SyncRecord], None]] = {}
 _batch_handlers: dict[str, Callable[[list[SyncRecord]], list[SyncRecord]]] = {}
+_mappings_changed_listeners: list[Callable[[int], None]] = []
 FINISHED = (State.POSTED, State.SKIPPED, State.DISPATCHED)
 # Not loaded with each record's integration: no flow reads them, and decrypting them cost a Fernet
 # decryption per record of a chunk.
@@ -54,9 +59,11 @@ def handles_batch(action: str):
     return register
 
 
-def _load_flows() -> None:
-    # Imported here so registration happens in every process that runs records.
-    from connector import flows  # noqa: F401
+def on_mappings_changed(fn: Callable[[int], None]) -> Callable[[int], None]:
+    """Register ``fn(integration_id)``, called when an integration's mappings changed in bulk
+    (resume_waiting): a flow that keeps the mappings in memory retires its copy there."""
+    _mappings_changed_listeners.append(fn)
+    return fn
 
 
 def run_record(record_id: int | list[int]) -> None:
@@ -72,7 +79,6 @@ def _run_chunk(record_ids: list[int]) -> None:
     """Records of an action with a batch handler are mapped and dispatched together (one UPDATE,
     one INSERT of jobs, one of audit entries for the lot); the others, and any the batch handler
     leaves or cannot take, run one by one."""
-    _load_flows()
     one_by_one: list[int] = []
     left: list[SyncRecord] = []
     groups: dict[tuple[int, str], list[SyncRecord]] = {}
@@ -106,7 +112,6 @@ def _run_chunk(record_ids: list[int]) -> None:
 
 
 def _run_one(record_id: int) -> None:
-    _load_flows()
     record = SyncRecord.objects.select_related("integration").defer(*INTEGRATION_SECRETS).filter(pk=record_id).first()
     if record is None or record.state in FINISHED:
         return
@@ -197,10 +202,9 @@ def _retry_later(record: SyncRecord, reason: str, delay: float) -> None:
 
 def resume_waiting(integration_id: int) -> int:
     """Re-run the integration's parked records (a mapping was saved or imported)."""
-    from connector.flows.mapping_loader import mappings_changed
-
     # Bulk imports send no post_save: this is their way to retire every process's snapshot.
-    mappings_changed(integration_id)
+    for listener in _mappings_changed_listeners:
+        listener(integration_id)
     ids = list(SyncRecord.objects.filter(integration_id=integration_id, state__in=(State.WAITING_MAPPING,
                                                                                     State.HELD))
                .values_list("pk", flat=True))

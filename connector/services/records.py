@@ -8,6 +8,7 @@ from django.utils import timezone
 from connector.models import SyncRecord
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import insert_new, update_rows
+from connector.services.taskqueue import task_named
 
 State = SyncRecord.State
 
@@ -85,8 +86,7 @@ def chunks(ids: list[int], size: int = ENQUEUE_CHUNK) -> list[list[int]]:
 def enqueue(record_ids, countdown: float | None = None) -> None:
     """Process records on a worker once the current transaction commits. Several ids travel as
     lists in process_record's argument (run_record takes an id or a list of ids)."""
-    from connector.tasks import process_record
-
+    process_record = task_named("connector.process_record")
     ids = [record_ids] if isinstance(record_ids, int) else list(record_ids)
 
     def send():

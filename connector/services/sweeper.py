@@ -15,15 +15,45 @@ Processing is idempotent, so the rare double message is harmless anyway.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from connector.celery import app
 from connector.models import InboundEvent, SyncRecord, SyncRun
+from connector.services.taskqueue import task_named
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreWorkTasks:
+    """The tasks that redo a store package's own work, by task name: ``webhook_event`` takes an
+    InboundEvent id; ``backfill`` takes (integration id, since, until, run_id=)."""
+
+    webhook_event: str
+    backfill: str
+
+
+# Filled by each store package when the apps are ready (connector/bigcommerce/apps.py), keyed by
+# StoreConnection.platform: the services layer imports no store package, so the sweeper learns
+# here which task takes a lost webhook event or a stalled backfill of that platform's stores.
+_store_work_tasks: dict[str, StoreWorkTasks] = {}
+
+
+def register_store_work_tasks(platform: str, tasks: StoreWorkTasks) -> None:
+    _store_work_tasks[platform] = tasks
+
+
+def _store_tasks(platform: str) -> StoreWorkTasks | None:
+    tasks = _store_work_tasks.get(platform)
+    if tasks is None:
+        logger.error("no store package registered the tasks for %r stores; their lost work is not re-sent",
+                     platform)
+    return tasks
 
 def grace() -> timedelta:
     from django.conf import settings
@@ -35,8 +65,6 @@ MAX_PER_SWEEP = 1000
 
 def broker_queue_depth(queue: str = "celery") -> int | None:
     """Messages waiting in the broker's queue; None when the broker cannot say."""
-    from connector.celery import app
-
     try:
         with app.connection_for_write() as connection:
             return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
@@ -62,21 +90,25 @@ def sweep(now=None, *, force: bool = False) -> dict:
         InboundEvent.objects.filter(source=InboundEvent.Source.WEBHOOK, processed_at__isnull=True,
                                     received_at__lt=stale)
         .filter(Q(error="") | Q(received_at__lt=now - 10 * grace()))
-        .order_by("received_at").values_list("pk", flat=True)[:MAX_PER_SWEEP]
+        .order_by("received_at").values_list("pk", "integration__store__platform")[:MAX_PER_SWEEP]
     )
     if records:
-        from connector.tasks import process_record
-
+        process_record = task_named("connector.process_record")
         # Touch them so the next tick waits another grace period for these messages.
         SyncRecord.objects.filter(pk__in=records).update(updated_at=now, next_attempt_at=None)
         for record_id in records:
             process_record.delay(record_id)
         logger.warning("re-queued %s pending record(s) whose message was lost", len(records))
     if events:
-        from connector.bigcommerce.tasks import process_webhook_event
-
-        for event_id in events:
-            process_webhook_event.delay(event_id)
+        by_platform: dict[str, list[int]] = {}
+        for event_id, platform in events:
+            by_platform.setdefault(platform, []).append(event_id)
+        for platform, event_ids in by_platform.items():
+            tasks = _store_tasks(platform)
+            if tasks is not None:
+                process_webhook_event = task_named(tasks.webhook_event)
+                for event_id in event_ids:
+                    process_webhook_event.delay(event_id)
         logger.warning("re-queued %s unprocessed webhook event(s)", len(events))
     backfills = resume_stalled_backfills(now)
     return {"queue_depth": depth, "records": len(records), "events": len(events), "backfills": backfills}
@@ -91,15 +123,17 @@ def resume_stalled_backfills(now) -> int:
     stall = now - 3 * grace()
     stalled = SyncRun.objects.filter(kind=SyncRun.Kind.BACKFILL, state=SyncRun.State.RUNNING).filter(
         Q(progress_at__lt=stall) | Q(progress_at__isnull=True, started_at__lt=stall))
-    from connector.bigcommerce.tasks import backfill
-
     resumed = 0
-    for run in stalled[:MAX_PER_SWEEP]:
+    for run in stalled.annotate(platform=F("integration__store__platform"))[:MAX_PER_SWEEP]:
+        tasks = _store_tasks(run.platform)
+        if tasks is None:
+            continue
         # Conditional on the progress_at read: of two sweepers, one hands the run over.
         if not SyncRun.objects.filter(pk=run.pk, progress_at=run.progress_at).update(progress_at=now):
             continue
         params = run.params or {}
-        backfill.delay(run.integration_id, params.get("since"), params.get("until"), run_id=run.pk)
+        task_named(tasks.backfill).delay(run.integration_id, params.get("since"), params.get("until"),
+                                         run_id=run.pk)
         resumed += 1
         logger.warning("backfill run #%s made no progress since %s; resuming it on another worker", run.pk,
                        run.progress_at or run.started_at)
