@@ -418,6 +418,7 @@ def normalize_refund(refund: Mapping, *, order_id=None) -> StoreRefund:
     return StoreRefund(
         refund_id=str(refund["id"]),
         order_id="" if order_id is None else str(order_id),
+        order_reference=order_reference(order_id),
         reference=refund_reference(order_id, refund["id"]),
         label=f"{STORE_NAME} refund {refund['id']} of order {order_id}",
         created_at=parse_date(refund.get("created")),

@@ -218,6 +218,7 @@ class RefundPayment:
 class StoreRefund:
     refund_id: str
     order_id: str
+    order_reference: str  # the original order's reference (its documents carry it)
     reference: str  # the credit document's stable reference
     label: str  # "<Store> refund 7 of order 1001"
     created_at: dt.datetime | None
