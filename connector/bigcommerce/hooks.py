@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from connector.http import ApiError
+from mlcommon.http import ApiError
 
 from .client import BigCommerceClient
 from .signatures import SECRET_HEADER

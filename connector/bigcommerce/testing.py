@@ -122,7 +122,7 @@ def hammer(url: str, redis_url: str, key: str, seconds: float, results) -> None:
     Reports (ok, rate_limited, errors) through ``results`` (a multiprocessing queue)."""
     import redis
 
-    from connector.http import ApiError, RateLimitedError
+    from mlcommon.http import ApiError, RateLimitedError
 
     from .client import BigCommerceClient
     from .ratelimit import RedisBudget

@@ -24,8 +24,8 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Integration, StoreConnection
-from connector.http import NotFoundError
 from connector.models import InboundEvent
+from mlcommon.http import NotFoundError
 
 from .intake import take_orders, take_refunds
 from .signatures import verify

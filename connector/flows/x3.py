@@ -26,8 +26,6 @@ from accounts.models import Integration, SageConnection
 from connector import exceptions as outcomes
 from connector.bigcommerce.client import BigCommerceClient
 from connector.bigcommerce.formats import jsonable
-from connector.http import AuthError
-from connector.ledger import JournalEntry, to_payload
 from connector.models import SyncRecord
 from connector.sagex3 import journal
 from connector.sagex3.auth import ConnectedAppJWT, OAuth2Tokens
@@ -38,6 +36,8 @@ from connector.services.pipeline import handles
 from connector.services.records import set_state
 from mappings.links import save_links
 from mappings.models import AccountMapping, RecordLink
+from mlcommon.http import AuthError
+from mlcommon.ledger import JournalEntry, to_payload
 
 State = SyncRecord.State
 Purpose = AccountMapping.Purpose

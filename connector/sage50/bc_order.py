@@ -11,7 +11,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
-from connector.ledger import money
+from mlcommon.ledger import money
 
 # Consignment groups of ``consignment_structure=object``; each holds ``line_items``.
 _CONSIGNMENT_GROUPS = ("shipping", "pickups", "downloads")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from connector.ledger import (
+from mlcommon.ledger import (
     ZERO,
     CreditNote,
     Customer,

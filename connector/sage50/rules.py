@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from connector.ledger import CENT, ZERO, money
+from mlcommon.ledger import CENT, ZERO, money
 
 from .mappings import NEVER_PAID_STATUS_IDS, STATUS_NAMES, TaxMap
 

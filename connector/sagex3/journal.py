@@ -34,7 +34,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
-from connector.ledger import CENT, ZERO, JournalEntry, JournalLine, money
+from mlcommon.ledger import CENT, ZERO, JournalEntry, JournalLine, money
 
 DEBIT = 1
 CREDIT = -1

@@ -7,7 +7,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from connector.ledger import from_payload, to_payload
 from connector.sagex3.journal import (
     ChannelAccounts,
     CurrencyMismatch,
@@ -18,6 +17,7 @@ from connector.sagex3.journal import (
     build_order_entry,
     build_refund_entry,
 )
+from mlcommon.ledger import from_payload, to_payload
 
 WEB = ChannelAccounts(1, "Web store", receivable="411000", revenue="707000", tax_payable="445710",
                       shipping_revenue="708500", cost_of_goods="607000", stock="370000",
