@@ -4,7 +4,7 @@
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
-beat, the sandbox store and the agent with the simulated Sage 50 company (tests/stack.py). Half the
+beat, the sandbox store and the agent with the simulated Sage 50 company (demo/system.py). Half the
 orders are seeded (the backfill reads them), the rest are generated in the store at a steady rate
 with refunds on some of them (webhooks + poll). Meanwhile, on a schedule printed as it happens:
 kill -9 of a worker and its restart; the agent killed right after a Sage write and before it tells
@@ -185,7 +185,7 @@ class Timeline:
 
 
 class ChaosRun:
-    """Drives the faults of a Plan against a started tests.stack.System."""
+    """Drives the faults of a Plan against a started demo.system.System."""
 
     def __init__(self, system, plan: Plan, *, redis: DedicatedRedis | None = None, trigger: Path,
                  echo: bool = True):
@@ -202,7 +202,7 @@ class ChaosRun:
         requests.post(f"{self.system.sandbox_url}/__sandbox__/faults", json=knobs, timeout=10).raise_for_status()
 
     def act(self, action: str) -> None:
-        from tests.stack import WORKER_INCLUDE
+        from demo.system import WORKER_INCLUDE
 
         verb, _, arg = action.partition(" ")
         stack = self.system.stack
@@ -489,8 +489,8 @@ def expected_postings(system) -> int:
 
 # -- one whole run ----------------------------------------------------------------------------------
 def start_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
-    """tests.stack.start_system with the run's settings; the agent is started by ChaosRun."""
-    from tests.stack import start_system
+    """demo.system.start_system with the run's settings; the agent is started by ChaosRun."""
+    from demo.system import start_system
 
     # Lost messages (killed workers) are re-sent by the sweeper: tighter ticks keep the run short.
     env = {**process_env, "POLL_TICK_SECONDS": str(plan.poll_seconds), "LOG_LEVEL": "INFO",

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from connector.devstack import wait_for
 from connector.models import AgentJob, SyncRecord
-from tests import stack
-from tests.stack import logs_of, wait_for
+from demo.system import logs_of
+from tests.support import stack
 
 pytestmark = pytest.mark.e2e
 system_factory = stack.system_factory

@@ -12,7 +12,7 @@ from connector.bigcommerce.ratelimit import (
     LocalBudget,
     RedisBudget,
 )
-from connector.bigcommerce.testing import redis_or_skip, unique_prefix
+from tests.support.bigcommerce import redis_or_skip, unique_prefix
 
 T0 = 1_700_000_000_000
 
