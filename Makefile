@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e bench chaos demo-order env clean-data help
+.PHONY: run test lint unit e2e bench chaos demo-order agent-wheels env clean-data help
 
 help:
 	@echo "make run        start web, worker, beat, sandbox store and simulated Sage + agent (Ctrl-C stops all)"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench      benchmarks (QUICK=1 for a one-minute run)"
 	@echo "make chaos      the fault-injection run"
 	@echo "make demo-order place a new order in the running sandbox store"
+	@echo "make agent-wheels  the agent's two wheels in dist/ (install: agent/README.md)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +53,12 @@ chaos: env
 
 demo-order: env
 	$(BIN)/python manage.py demo_order
+
+# The agent's own distribution and the one it needs (ml-connector-common), for the PC next to Sage.
+agent-wheels: $(STAMP)
+	$(BIN)/python -m pip wheel -q --no-deps -w dist ./mlcommon ./agent
+	rm -rf mlcommon/build agent/build mlcommon/*.egg-info agent/*.egg-info
+	@ls dist/ml_connector_common-*.whl dist/ml_connector_agent-*.whl
 
 clean-data:
 	rm -rf data/broker data/logs data/*.sqlite3*

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from decimal import Decimal
@@ -15,8 +16,14 @@ from agent.backends import BACKENDS
 logger = logging.getLogger("agent")
 
 
+def program_name() -> str:
+    """``ml-agent`` when started by the installed console script, ``python -m agent`` otherwise."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "ml-agent" if name.removesuffix(".exe").removesuffix("-script.py") == "ml-agent" else "python -m agent"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent", description="ml-connector agent for desktop Sage")
+    parser = argparse.ArgumentParser(prog=program_name(), description="ml-connector agent for desktop Sage")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.http import ApiError, BaseApiClient, NotFoundError, PermanentError
+from mlcommon.http import ApiError, BaseApiClient, NotFoundError, PermanentError
 
 API_PREFIX = "/agent/v1"
 

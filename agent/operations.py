@@ -24,7 +24,7 @@ from agent.backends.base import (
 )
 from agent.errors import SageError, SageNotFound, SageValidationError
 from agent.refs import account_ref_candidates, is_valid_account_ref
-from connector.ledger import Customer, DocumentLine, LineKind, from_payload, money
+from mlcommon.ledger import Customer, DocumentLine, LineKind, from_payload, money
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from agent.errors import RecordLocked, SageBusy, SageError
 from agent.journal import ACKNOWLEDGED, WRITTEN, Journal
 from agent.logging_setup import CONSOLE_SKIP
 from agent.operations import WRITE_OPERATIONS, OperationSettings, execute, sage_id_of
-from connector.http import ApiError, AuthError, RateLimitedError, RetryableError
+from mlcommon.http import ApiError, AuthError, RateLimitedError, RetryableError
 
 logger = logging.getLogger("agent.runner")
 

@@ -4,7 +4,7 @@
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
-beat, the sandbox store and the agent with the simulated Sage 50 company (tests/stack.py). Half the
+beat, the sandbox store and the agent with the simulated Sage 50 company (demo/system.py). Half the
 orders are seeded (the backfill reads them), the rest are generated in the store at a steady rate
 with refunds on some of them (webhooks + poll). Meanwhile, on a schedule printed as it happens:
 kill -9 of a worker and its restart; the agent killed right after a Sage write and before it tells
@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -69,7 +70,7 @@ class Plan:
     batch: int  # orders per generation step
     interval_s: float  # between generation steps
     refunds: int  # refunds placed on live orders while running
-    events: tuple[tuple[float, str], ...]  # (seconds from start, action); see ChaosRun.ACTIONS
+    events: tuple[tuple[float, str], ...]  # (seconds from start, action); see FIXED_ACTIONS / ACTIONS_WITH_ARGUMENT
     settle_timeout_s: float
     seed: int = 20261124
     workers: int = 2
@@ -185,7 +186,7 @@ class Timeline:
 
 
 class ChaosRun:
-    """Drives the faults of a Plan against a started tests.stack.System."""
+    """Drives the faults of a Plan against a started demo.system.System."""
 
     def __init__(self, system, plan: Plan, *, redis: DedicatedRedis | None = None, trigger: Path,
                  echo: bool = True):
@@ -202,56 +203,62 @@ class ChaosRun:
         requests.post(f"{self.system.sandbox_url}/__sandbox__/faults", json=knobs, timeout=10).raise_for_status()
 
     def act(self, action: str) -> None:
-        from tests.stack import WORKER_INCLUDE
+        fault, argument = resolve_action(action)
+        fault(self, argument)
 
-        verb, _, arg = action.partition(" ")
+    def kill_process(self, name: str) -> None:
+        in_flight = self._in_flight()
         stack = self.system.stack
-        if action == "kill workers mid-backfill":
-            self.kill_workers_mid_backfill()
-        elif verb == "kill":
-            in_flight = self._in_flight()
-            pid = stack.processes[arg].popen.pid if arg in stack.processes else None
-            stack.kill(arg)
-            self.counts["worker_kills"] += 1
-            self.timeline.note(f"kill -9 {arg} (pid {pid}) with {in_flight} records in flight")
-        elif verb == "start":
-            stack.worker(name=arg, concurrency=2, extra=WORKER_INCLUDE)
-            self.timeline.note(f"started {arg} again")
-        elif action == "agent crash after write":
-            self.trigger.touch()
-            self.timeline.note("armed the agent's crash hook: SIGKILL after the next Sage write, before its ack")
-        elif action == "agent kill":
-            deadline = time.monotonic() + 5  # a moment when it holds work, if one comes soon
-            while not (busy := self._leased_jobs()) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self.agent_killed_by_us = True
-            stack.kill("agent")
-            self.counts["agent_kills"] += 1
-            self.timeline.note(f"kill -9 agent at a random moment ({busy} jobs leased)")
-        elif verb == "storm":
-            self.faults(rate_limit_storm=float(arg))
-            self.counts["storms"] += 1
-            self.timeline.note(f"BigCommerce 429 storm for {arg} s")
-        elif verb == "errors":
-            self.faults(error_rate=float(arg))
-            self.timeline.note(f"BigCommerce answers 503 to {float(arg):.0%} of API calls")
-        elif verb == "repeat":
-            self.faults(webhook_repeat=int(arg))
-            self.timeline.note(f"every webhook delivered {arg} times")
-        elif verb == "drop":
-            self.faults(webhook_drop_rate=float(arg))
-            self.timeline.note(f"{float(arg):.0%} of webhooks dropped")
-        elif action == "redis restart":
-            if self.redis is None:
-                self.timeline.note("redis restart skipped: the broker is not a Redis of this run")
-                return
-            self.redis.restart()
-            self.counts["redis_restarts"] += 1
-            self.timeline.note(f"redis-server (port {self.redis.port}) killed -9 and started again")
-        else:
-            raise ValueError(f"unknown chaos action {action!r}")
+        pid = stack.processes[name].popen.pid if name in stack.processes else None
+        stack.kill(name)
+        self.counts["worker_kills"] += 1
+        self.timeline.note(f"kill -9 {name} (pid {pid}) with {in_flight} records in flight")
 
-    def kill_workers_mid_backfill(self) -> None:
+    def start_worker(self, name: str) -> None:
+        from demo.system import WORKER_INCLUDE
+
+        self.system.stack.worker(name=name, concurrency=2, extra=WORKER_INCLUDE)
+        self.timeline.note(f"started {name} again")
+
+    def arm_agent_crash(self, _: str = "") -> None:
+        self.trigger.touch()
+        self.timeline.note("armed the agent's crash hook: SIGKILL after the next Sage write, before its ack")
+
+    def kill_agent(self, _: str = "") -> None:
+        deadline = time.monotonic() + 5  # a moment when it holds work, if one comes soon
+        while not (busy := self._leased_jobs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.agent_killed_by_us = True
+        self.system.stack.kill("agent")
+        self.counts["agent_kills"] += 1
+        self.timeline.note(f"kill -9 agent at a random moment ({busy} jobs leased)")
+
+    def rate_limit_storm(self, seconds: str) -> None:
+        self.faults(rate_limit_storm=float(seconds))
+        self.counts["storms"] += 1
+        self.timeline.note(f"BigCommerce 429 storm for {seconds} s")
+
+    def store_errors(self, rate: str) -> None:
+        self.faults(error_rate=float(rate))
+        self.timeline.note(f"BigCommerce answers 503 to {float(rate):.0%} of API calls")
+
+    def repeat_webhooks(self, times: str) -> None:
+        self.faults(webhook_repeat=int(times))
+        self.timeline.note(f"every webhook delivered {times} times")
+
+    def drop_webhooks(self, rate: str) -> None:
+        self.faults(webhook_drop_rate=float(rate))
+        self.timeline.note(f"{float(rate):.0%} of webhooks dropped")
+
+    def restart_redis(self, _: str = "") -> None:
+        if self.redis is None:
+            self.timeline.note("redis restart skipped: the broker is not a Redis of this run")
+            return
+        self.redis.restart()
+        self.counts["redis_restarts"] += 1
+        self.timeline.note(f"redis-server (port {self.redis.port}) killed -9 and started again")
+
+    def kill_workers_mid_backfill(self, _: str = "") -> None:
         """Both workers, killed once the seeded backfill has saved a page and before it is done:
         the task dies with whichever worker ran it, and the sweeper must hand the run on."""
         from connector.models import SyncRun
@@ -270,7 +277,7 @@ class ChaosRun:
                 self.timeline.note(f"kill -9 worker1 and worker2 mid-backfill ({run.seen} of {run.total} orders read)")
                 time.sleep(3)
                 for name in WORKERS:
-                    self.act(f"start {name}")
+                    self.start_worker(name)
                 return
             time.sleep(0.02)
         self.timeline.note("no backfill progress within 30 s; workers not killed")
@@ -378,6 +385,34 @@ class ChaosRun:
             time.sleep(1)
         self.timeline.note("settle timeout")
         return False
+
+
+# The plan's actions: a phrase alone ("redis restart") or a verb and its one argument ("kill worker1",
+# "storm 6"). Each names the ChaosRun method that does it; the method gets the argument ("" for none).
+FIXED_ACTIONS: dict[str, Callable[[ChaosRun, str], None]] = {
+    "kill workers mid-backfill": ChaosRun.kill_workers_mid_backfill,
+    "agent crash after write": ChaosRun.arm_agent_crash,
+    "agent kill": ChaosRun.kill_agent,
+    "redis restart": ChaosRun.restart_redis,
+}
+ACTIONS_WITH_ARGUMENT: dict[str, Callable[[ChaosRun, str], None]] = {
+    "kill": ChaosRun.kill_process,  # a worker by name
+    "start": ChaosRun.start_worker,  # a worker by name, after its kill
+    "storm": ChaosRun.rate_limit_storm,  # seconds of 429 from the store
+    "errors": ChaosRun.store_errors,  # share of store API calls answered 503
+    "repeat": ChaosRun.repeat_webhooks,  # deliveries of every webhook
+    "drop": ChaosRun.drop_webhooks,  # share of webhooks never delivered
+}
+
+
+def resolve_action(action: str) -> tuple[Callable[[ChaosRun, str], None], str]:
+    """The method and argument for one of the plan's actions; ValueError for anything else."""
+    if action in FIXED_ACTIONS:
+        return FIXED_ACTIONS[action], ""
+    verb, _, argument = action.partition(" ")
+    if verb in ACTIONS_WITH_ARGUMENT and argument:
+        return ACTIONS_WITH_ARGUMENT[verb], argument
+    raise ValueError(f"unknown chaos action {action!r}; known: {', '.join([*FIXED_ACTIONS, *ACTIONS_WITH_ARGUMENT])}")
 
 
 # -- reconciliation (pure) ------------------------------------------------------------------------
@@ -489,8 +524,8 @@ def expected_postings(system) -> int:
 
 # -- one whole run ----------------------------------------------------------------------------------
 def start_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
-    """tests.stack.start_system with the run's settings; the agent is started by ChaosRun."""
-    from tests.stack import start_system
+    """demo.system.start_system with the run's settings; the agent is started by ChaosRun."""
+    from demo.system import start_system
 
     # Lost messages (killed workers) are re-sent by the sweeper: tighter ticks keep the run short.
     env = {**process_env, "POLL_TICK_SECONDS": str(plan.poll_seconds), "LOG_LEVEL": "INFO",

@@ -1,4 +1,4 @@
-"""Order → posted, measured on the whole real system (tests/stack.py: uvicorn web, Celery worker(s)
+"""Order → posted, measured on the whole real system (demo/system.py: uvicorn web, Celery worker(s)
 and beat, the sandbox BigCommerce store, the agent with the simulated Sage 50 company).
 
 Both functions run on a fresh database of their own (bench.environment.prepare_database,
@@ -170,7 +170,7 @@ class MemoryWatch:
 
 
 def _start(env: dict, *, orders: int, workers: int, concurrency: int, log_dir: Path):
-    from tests.stack import start_system
+    from demo.system import start_system
 
     env = {**env, "ML_BENCH_AGENT_LOG": str(log_dir / REQUEST_LOG_NAME)}
     system = start_system(env, log_dir, orders=orders, workers=workers, concurrency=concurrency, agent=False,

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "connector",
     "connector.bigcommerce",
     "agentapi",
+    "demo",  # `make run`'s management commands (runstack, seed_demo, demo_order); no models
 ]
 
 MIDDLEWARE = [

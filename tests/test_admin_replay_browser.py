@@ -12,15 +12,15 @@ import pytest
 
 from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
-from connector import demo
 from connector.models import AgentJob, SyncRecord
 from connector.services.jobs import complete_job, lease_jobs
 from connector.services.pipeline import run_record
 from connector.services.records import upsert_record
+from demo import seed as demo
 from mappings.models import ItemMapping
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
-from tests.factories import MembershipFactory
+from tests.support.factories import MembershipFactory
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

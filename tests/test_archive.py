@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from connector.models import InboundEvent, SyncRecord, SyncRun
 from connector.services.archive import export_runs, prune_archives
-from tests.factories import IntegrationFactory, MembershipFactory
+from tests.support.factories import IntegrationFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from connector.services import bulk
 from mappings.models import RecordLink
-from tests.factories import IntegrationFactory
+from tests.support.factories import IntegrationFactory
 
 pytestmark = pytest.mark.django_db
 

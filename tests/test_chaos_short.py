@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench import chaos
-from tests.stack import logs_of
+from demo.system import logs_of
 
 pytestmark = pytest.mark.e2e
 

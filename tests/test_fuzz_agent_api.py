@@ -16,7 +16,7 @@ from agentapi import views as agentapi_views
 from agentapi.auth import AgentRateThrottle
 from connector.models import AgentJob, SyncRecord
 from connector.services.jobs import queue_job
-from tests.factories import AgentFactory
+from tests.support.factories import AgentFactory
 
 
 def _agent_api_schema():

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from connector.bigcommerce import webhooks
 from connector.bigcommerce.ingest_asgi import with_webhook_lane
 from connector.bigcommerce.signatures import SECRET_HEADER, sign_bc, sign_standard
-from connector.bigcommerce.testing import SANDBOX_SECRET, make_integration
 from connector.models import InboundEvent
+from tests.support.bigcommerce import SANDBOX_SECRET
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db
 FUZZ = hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

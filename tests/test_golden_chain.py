@@ -14,9 +14,9 @@ import pytest
 
 from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, normalize_order, normalize_refund
 from connector.commerce import to_dict
-from connector.ledger import to_payload
 from connector.sage50 import NeedsMapping, NotPostable, TotalsMismatch, map_order, map_refund
 from connector.sage50.tests.test_sage50_golden import mappings_for
+from mlcommon.ledger import to_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_HALF = ROOT / "connector" / "bigcommerce" / "tests" / "golden"

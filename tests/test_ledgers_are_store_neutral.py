@@ -40,8 +40,8 @@ def _imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("package,allowed", [
-    ("connector/sage50", ("connector.commerce", "connector.ledger")),
-    ("connector/sagex3", ("connector.commerce", "connector.ledger", "connector.http")),
+    ("connector/sage50", ("connector.commerce", "mlcommon.ledger")),
+    ("connector/sagex3", ("connector.commerce", "mlcommon.ledger", "mlcommon.http")),
     ("connector/commerce", ()),
 ])
 def test_neutral_packages_import_no_store_and_no_django(package, allowed):

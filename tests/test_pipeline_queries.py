@@ -11,13 +11,13 @@ from django.test.utils import CaptureQueriesContext
 
 from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
-from connector import demo
 from connector.bigcommerce.client import BigCommerceClient
 from connector.bigcommerce.intake import take_orders
 from connector.flows import mapping_loader
 from connector.models import AgentJob, InboundEvent, SyncRecord
 from connector.services.jobs import complete_jobs, lease_jobs
 from connector.services.pipeline import run_record
+from demo import seed as demo
 from mappings.models import ItemMapping, RecordLink
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer

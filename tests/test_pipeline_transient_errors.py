@@ -10,7 +10,7 @@ from django.utils import timezone
 from connector.models import SyncRecord
 from connector.services import pipeline
 from connector.services.records import upsert_record
-from tests.factories import IntegrationFactory
+from tests.support.factories import IntegrationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,12 @@ from django.core.exceptions import ValidationError
 from accounts.models import Integration, SageConnection
 from connector import routing
 from connector.bigcommerce.intake import actions_for, refund_actions_for
-from tests.factories import IntegrationFactory, SageConnectionFactory, StoreConnectionFactory, TenantFactory
+from tests.support.factories import (
+    IntegrationFactory,
+    SageConnectionFactory,
+    StoreConnectionFactory,
+    TenantFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""BigCommerce → Sage 50 end to end with real processes (tests/stack.py): uvicorn web, Celery
+"""BigCommerce → Sage 50 end to end with real processes (demo/system.py): uvicorn web, Celery
 worker and beat, the sandbox store, and the agent with the simulated Sage 50 company."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from connector.bigcommerce import normalize as rules
 from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
+from connector.devstack import wait_for
 from connector.models import AgentJob, SyncRecord
-from tests import stack
-from tests.stack import logs_of, wait_for
+from demo.system import logs_of
+from tests.support import stack
 
 pytestmark = pytest.mark.e2e
 system_factory = stack.system_factory

@@ -12,13 +12,13 @@ import pytest
 from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
 from agent.simulator.company import SimCompany
-from connector import demo
 from connector.bigcommerce.client import BigCommerceClient
 from connector.bigcommerce.intake import take_refunds
 from connector.models import AgentJob, InboundEvent, SyncRecord
 from connector.services.jobs import complete_job, lease_jobs
 from connector.services.pipeline import resume_waiting, run_record
 from connector.services.records import replay, upsert_record
+from demo import seed as demo
 from mappings.models import ItemMapping, RecordLink
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Integration, SageConnection, StoreConnection
-from tests.factories import IntegrationFactory, MembershipFactory, UserFactory
+from tests.support.factories import IntegrationFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from connector.models import StockLevel
 from sandbox.bigcommerce.app import BigCommerceApp
 from sandbox.bigcommerce.store import BigCommerceStore
 from sandbox.httpserver import SandboxServer
-from tests.factories import IntegrationFactory, ItemMappingFactory
+from tests.support.factories import IntegrationFactory, ItemMappingFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from connector.models import InboundEvent, SyncRecord
 from connector.services import sweeper
 from connector.tasks import worker_heartbeat
 from tests.conftest import purge_broker
-from tests.factories import IntegrationFactory
+from tests.support.factories import IntegrationFactory
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ and foreign-key dropdowns."""
 import pytest
 
 from connector.models import SyncRecord
-from tests.factories import IntegrationFactory, ItemMappingFactory, MembershipFactory, TenantFactory
+from tests.support.factories import IntegrationFactory, ItemMappingFactory, MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,11 @@ import pytest
 
 from bench.loadgen import send_all
 from connector.bigcommerce.signatures import SECRET_HEADER, sign_bc, sign_standard
-from connector.bigcommerce.testing import SANDBOX_SECRET, make_integration
 from connector.devstack import Stack, free_port
 from connector.models import InboundEvent
 from tests.conftest import subprocess_env_for_test_db
+from tests.support.bigcommerce import SANDBOX_SECRET
+from tests.support.factories import make_integration
 
 DISTINCT = 240
 TASKS = {"connector.bigcommerce.process_webhook_event", "connector.bigcommerce.process_webhook_events"}

@@ -26,7 +26,7 @@ from connector.devstack import PYTHON, Stack, free_port, wait_for
 from connector.flows import x3 as x3_flow
 from connector.models import InboundEvent, SyncRecord
 from mappings.models import AccountMapping, RecordLink
-from tests.factories import IntegrationFactory, TenantFactory
+from tests.support.factories import TenantFactory, make_integration
 
 pytestmark = pytest.mark.e2e
 
@@ -69,8 +69,8 @@ def start_sandboxes(stack: Stack) -> dict[str, str]:
     return urls
 
 
-def make_integration(tenant: Tenant, store, name: str, x3_url: str, transport: str) -> Integration:
-    sage = {"edition": SageConnection.Edition.SAGEX3, "transport": transport, "server_url": x3_url,
+def x3_integration(tenant: Tenant, store, name: str, x3_url: str, transport: str) -> Integration:
+    sage = {"transport": transport, "server_url": x3_url,
             "folder": "SEED", "username": X3_USER, "password": X3_PASSWORD, "company_path": "",
             "x3_graphql_endpoint": "SEED"}
     if transport == SageConnection.Transport.X3_GRAPHQL:
@@ -78,8 +78,8 @@ def make_integration(tenant: Tenant, store, name: str, x3_url: str, transport: s
                     oauth_client_secret=X3_SECRET, oauth_token_url=f"{x3_url}/v1/token")
     else:
         sage["x3_auth"] = SageConnection.X3Auth.BASIC
-    integration = IntegrationFactory(
-        tenant=tenant, name=name, store=store, **{f"sage__{k}": v for k, v in sage.items()},
+    integration = make_integration(
+        store, SageConnection.Edition.SAGEX3, tenant=tenant, name=name, **{f"sage__{k}": v for k, v in sage.items()},
         post_gl_entries=True, x3_entry_type="ODIV", x3_journal="VEN", x3_site="FR011", x3_company="FR10")
     mappings = [(0, "receivable", "411000"), (0, "revenue", "707000"), (0, "tax", "445710"),
                 (0, "shipping", "708500"), (0, "discount", "709000"),
@@ -151,13 +151,13 @@ def test_orders_and_refunds_post_exactly_once_over_both_transports(process_env):
         stack.wait_http(f"{web_url}/admin/login/", "web")
 
         tenant = TenantFactory()
-        from tests.factories import StoreConnectionFactory
+        from tests.support.factories import StoreConnectionFactory
 
         store = StoreConnectionFactory(tenant=tenant, api_base_url=urls["bc"], store_hash=STORE_HASH,
                                        access_token=BC_TOKEN, client_secret=BC_SECRET)
-        rest = make_integration(tenant, store, "X3 REST", urls["x3-rest"], SageConnection.Transport.X3_REST)
-        graphql = make_integration(tenant, store, "X3 GraphQL", urls["x3-graphql"],
-                                   SageConnection.Transport.X3_GRAPHQL)
+        rest = x3_integration(tenant, store, "X3 REST", urls["x3-rest"], SageConnection.Transport.X3_REST)
+        graphql = x3_integration(tenant, store, "X3 GraphQL", urls["x3-graphql"],
+                                 SageConnection.Transport.X3_GRAPHQL)
         integrations = [rest, graphql]
         with override_settings(PUBLIC_BASE_URL=web_url):
             for integration in integrations:

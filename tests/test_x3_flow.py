@@ -22,7 +22,7 @@ from sandbox.bigcommerce import render
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
 from sandbox.x3 import X3SandboxApp
-from tests.factories import IntegrationFactory
+from tests.support.factories import IntegrationFactory, make_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,9 @@ def x3(servers):
     return servers[1]
 
 
-def make_integration(bc, x3, **sage_fields) -> Integration:
-    integration = IntegrationFactory(
-        sage__edition=SageConnection.Edition.SAGEX3, sage__transport=SageConnection.Transport.X3_REST,
+def x3_integration(bc, x3, **sage_fields) -> Integration:
+    integration = make_integration(
+        edition=SageConnection.Edition.SAGEX3, sage__transport=SageConnection.Transport.X3_REST,
         sage__x3_auth=SageConnection.X3Auth.BASIC, sage__server_url=x3.url, sage__folder="SEED",
         sage__username=X3_USER, sage__password=X3_PASSWORD, sage__company_path="",
         store__api_base_url=bc.url, store__store_hash="x3flow", store__access_token=BC_TOKEN,
@@ -127,7 +127,7 @@ def fetched_order(bc, order_id) -> dict:
 
 
 def test_order_posts_one_balanced_entry_on_the_channel_accounts(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     map_accounts(integration, 2, revenue="706000")  # channel 2's own revenue account wins over channel 0
     order = new_order(bc, channel=2)
@@ -160,7 +160,7 @@ def test_order_posts_one_balanced_entry_on_the_channel_accounts(bc, x3):
 
 
 def test_running_or_replaying_again_posts_nothing_new(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     order = new_order(bc)
     record = run(order_record(integration, order.id))
@@ -183,7 +183,7 @@ def test_running_or_replaying_again_posts_nothing_new(bc, x3):
 
 
 def test_unmapped_channel_waits_then_posts_once_after_mapping(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
 
@@ -204,7 +204,7 @@ def test_unmapped_channel_waits_then_posts_once_after_mapping(bc, x3):
 
 
 def test_unbalanced_order_is_held_with_the_difference(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     order = new_order(bc)
     edited = fetched_order(bc, order.id)
@@ -218,7 +218,7 @@ def test_unbalanced_order_is_held_with_the_difference(bc, x3):
 
 
 def test_order_not_in_a_posting_status_is_skipped(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     order = new_order(bc, status_id=1)  # Pending: not paid yet
 
@@ -239,7 +239,7 @@ def refund_record(integration, refund, with_payload=True) -> SyncRecord:
 
 
 def test_refund_posts_a_reversal_before_its_order_and_refetches_after_a_replay(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     order = new_order(bc, channel=2)
     refund = bc.app.store.create_refund(order.id, kind="full")
@@ -264,7 +264,7 @@ def test_refund_posts_a_reversal_before_its_order_and_refetches_after_a_replay(b
 
 
 def test_swapped_refund_style_posts_positive_amounts(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     Integration.objects.filter(pk=integration.pk).update(x3_refund_style=Integration.RefundStyle.SWAPPED)
     order = new_order(bc)
@@ -280,7 +280,7 @@ def test_swapped_refund_style_posts_positive_amounts(bc, x3):
 
 
 def paired_graphql_integration(bc, x3) -> Integration:
-    integration = make_integration(
+    integration = x3_integration(
         bc, x3, transport=SageConnection.Transport.X3_GRAPHQL, x3_auth=SageConnection.X3Auth.OAUTH,
         oauth_client_id=X3_CLIENT_ID, oauth_token_url=f"{x3.url}/v1/token", x3_graphql_endpoint="SEED")
     sage = integration.sage
@@ -337,7 +337,7 @@ def test_a_second_worker_adopts_tokens_another_one_rotated(bc, x3):
 
 
 def test_wrong_x3_password_fails_with_what_to_fix(bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     sage = integration.sage
     sage.password = "wrong"
@@ -351,13 +351,13 @@ def test_wrong_x3_password_fails_with_what_to_fix(bc, x3):
 
 
 def accountant_of(integration):
-    from tests.factories import MembershipFactory
+    from tests.support.factories import MembershipFactory
 
     return MembershipFactory(tenant=integration.tenant, role="accountant").user
 
 
 def test_admin_preview_shows_the_entry_without_posting(client, bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     order = new_order(bc, channel=2)
     refund = bc.app.store.create_refund(order.id, kind="item")
@@ -372,7 +372,7 @@ def test_admin_preview_shows_the_entry_without_posting(client, bc, x3):
 
 
 def test_admin_preview_says_what_to_map(client, bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
     client.force_login(accountant_of(integration))
@@ -382,7 +382,7 @@ def test_admin_preview_says_what_to_map(client, bc, x3):
 
 
 def test_admin_preview_and_inline_are_tenant_scoped(client, bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     map_every_channel(integration)
     other = IntegrationFactory()
     client.force_login(accountant_of(other))
@@ -395,11 +395,11 @@ def test_admin_preview_and_inline_are_tenant_scoped(client, bc, x3):
 
 
 def test_admin_warns_when_the_refresh_token_lapses_within_five_days(client, bc, x3):
-    integration = make_integration(bc, x3, transport=SageConnection.Transport.X3_GRAPHQL,
+    integration = x3_integration(bc, x3, transport=SageConnection.Transport.X3_GRAPHQL,
                                    x3_auth=SageConnection.X3Auth.OAUTH)
     soon = timezone.now() + dt.timedelta(days=3, hours=1)
     x3_flow.save_tokens(integration.sage_id)("access", "refresh", timezone.now(), soon)
-    from tests.factories import MembershipFactory
+    from tests.support.factories import MembershipFactory
 
     client.force_login(MembershipFactory(tenant=integration.tenant, role="owner").user)
     html = client.get("/admin/accounts/sageconnection/").content.decode()
@@ -411,7 +411,7 @@ def test_admin_warns_when_the_refresh_token_lapses_within_five_days(client, bc, 
 
 
 def test_admin_action_opens_the_preview_of_one_integration(admin_client, bc, x3):
-    integration = make_integration(bc, x3)
+    integration = x3_integration(bc, x3)
     response = admin_client.post("/admin/accounts/integration/", {
         "action": "preview_x3_posting", "_selected_action": [integration.pk]})
     assert response.status_code == 302

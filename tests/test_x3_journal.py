@@ -9,7 +9,6 @@ from decimal import Decimal as D
 import pytest
 
 from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, normalize_order, normalize_refund
-from connector.ledger import from_payload, to_payload
 from connector.sagex3 import journal
 from connector.sagex3.journal import (
     ChannelAccounts,
@@ -19,6 +18,7 @@ from connector.sagex3.journal import (
     PostingSettings,
     Unbalanced,
 )
+from mlcommon.ledger import from_payload, to_payload
 
 
 def build_order_entry(order: dict, costs, accounts, settings, *, paid=DEFAULT_PAID_STATUS_IDS, **kwargs):

@@ -11,7 +11,7 @@ from agent.backends.simulator import SimulatorBackend
 from agent.errors import RecordLocked, SageNotFound, SageValidationError
 from agent.operations import build_lines, execute, tax_code_number
 from agent.refs import account_ref_candidates, account_ref_stem, is_valid_account_ref
-from connector.ledger import (
+from mlcommon.ledger import (
     CreditNote,
     Customer,
     DocumentLine,

@@ -22,7 +22,7 @@ from agent.config import AgentConfig, load_config
 from agent.journal import ACKNOWLEDGED, Journal
 from agent.runner import Runner
 from agent.simulator.company import SimCompany
-from connector.ledger import Customer, DocumentLine, SalesInvoice, to_payload
+from mlcommon.ledger import Customer, DocumentLine, SalesInvoice, to_payload
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_KEY = "test-agent-key-0123456789abcdef"  # the key conftest.FakeAgentApi accepts
@@ -155,7 +155,7 @@ def test_unacknowledged_result_is_flushed_when_server_returns(fake_api, company_
     runner = make_runner(fake_api, company_path, tmp_path)
     real_complete = runner.client.complete
     runner.client.complete = lambda *a, **k: (_ for _ in ()).throw(
-        __import__("connector.http", fromlist=["RetryableError"]).RetryableError("down"))
+        __import__("mlcommon.http", fromlist=["RetryableError"]).RetryableError("down"))
     runner.run()
     assert runner.journal.get(job).state == "written"
     runner.client.complete = real_complete

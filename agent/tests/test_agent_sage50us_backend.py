@@ -13,7 +13,7 @@ import pytest
 from agent.backends.sage50us import Sage50UsBackend
 from agent.errors import BackendUnavailable, RecordLocked, SageLocked, VersionMismatch
 from agent.operations import execute
-from connector.ledger import Customer, DocumentLine, Receipt, SalesInvoice, to_payload
+from mlcommon.ledger import Customer, DocumentLine, Receipt, SalesInvoice, to_payload
 
 
 class RecordInUseException(Exception):

@@ -11,7 +11,7 @@ import pytest
 from agent.backends.sdo import SdoBackend
 from agent.errors import BackendUnavailable, SageLocked, SameUserLoggedIn, VersionMismatch
 from agent.operations import execute
-from connector.ledger import CreditNote, Customer, DocumentLine, Receipt, SalesInvoice, to_payload
+from mlcommon.ledger import CreditNote, Customer, DocumentLine, Receipt, SalesInvoice, to_payload
 
 KEYS = {"SalesRecord": "ACCOUNT_REF", "StockRecord": "STOCK_CODE"}
 

@@ -1,21 +1,15 @@
-"""Small factories for the agent API tests (plain functions; the data model is simple)."""
+"""Agents, jobs and auth headers for the agent API tests; integrations come from
+tests.support.factories.make_integration."""
 
 from __future__ import annotations
 
 import itertools
 
-from accounts.models import Agent, Integration, SageConnection, StoreConnection, Tenant
+from accounts.models import Agent, Integration
 from connector.models import AgentJob, SyncRecord
+from tests.support.factories import make_integration
 
 _seq = itertools.count(1)
-
-
-def make_integration(name: str = "") -> Integration:
-    n = next(_seq)
-    tenant = Tenant.objects.create(name=f"Tenant {n}", slug=f"tenant-{n}")
-    store = StoreConnection.objects.create(tenant=tenant, name=f"Store {n}", store_hash=f"hash{n}")
-    sage = SageConnection.objects.create(tenant=tenant, name=f"Sage {n}", edition=SageConnection.Edition.SAGE50_UK)
-    return Integration.objects.create(tenant=tenant, name=name or f"Integration {n}", store=store, sage=sage)
 
 
 def make_agent(integration: Integration | None = None, name: str = "agent") -> tuple[Agent, str]:

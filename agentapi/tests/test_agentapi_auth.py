@@ -3,8 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agentapi.tests.factories import auth, make_agent, make_integration, make_job
+from agentapi.tests.factories import auth, make_agent, make_job
 from connector.models import AgentJob
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agentapi import services
-from agentapi.tests.factories import auth, make_agent, make_integration
+from agentapi.tests.factories import auth, make_agent
 from connector.models import InboundEvent, StockLevel, SyncCursor
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from accounts.models import Agent, Integration, hash_agent_key
-from agentapi.tests.factories import make_agent, make_integration
+from agentapi.tests.factories import make_agent
 from agentapi.tests.processes import (
     env_for_test_database,
     free_port,
@@ -23,6 +23,7 @@ from agentapi.tests.processes import (
 )
 from bench.idle_agents import IdlePolls
 from connector.services.jobs import queue_job
+from tests.support.factories import make_integration
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

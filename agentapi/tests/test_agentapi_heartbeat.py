@@ -5,7 +5,8 @@ from django.test import override_settings
 from accounts.models import Agent
 from agentapi import auth as auth_module
 from agentapi.auth import parse_rate, throttle_wait
-from agentapi.tests.factories import auth, make_agent, make_integration
+from agentapi.tests.factories import auth, make_agent
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db
 

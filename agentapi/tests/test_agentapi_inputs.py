@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentapi.tests.factories import auth, make_agent, make_integration, make_job
+from agentapi.tests.factories import auth, make_agent, make_job
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

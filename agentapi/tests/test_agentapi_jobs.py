@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agentapi.tests.factories import auth, make_agent, make_integration, make_job
+from agentapi.tests.factories import auth, make_agent, make_job
 from connector.models import AgentJob, AuditEntry
+from tests.support.factories import make_integration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import requests
 
-from connector.http import (
+from mlcommon.http import (
     ApiError,
     AuthError,
     BaseApiClient,

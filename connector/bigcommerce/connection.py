@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from connector.http import ApiError, AuthError
+from mlcommon.http import ApiError, AuthError
 
 from .client import BigCommerceClient
 

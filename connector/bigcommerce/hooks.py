@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from connector.http import ApiError
+from mlcommon.http import ApiError
 
 from .client import BigCommerceClient
 from .signatures import SECRET_HEADER
@@ -28,8 +28,8 @@ SCOPES = (
 )
 
 
-def destination_for(integration) -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + integration.webhook_path
+def destination_for(integration, public_base_url: str | None = None) -> str:
+    return (public_base_url or settings.PUBLIC_BASE_URL).rstrip("/") + integration.webhook_path
 
 
 @dataclass
@@ -59,9 +59,12 @@ class HookReport:
         return "; ".join(parts) or "nothing to do"
 
 
-def ensure_hooks(integration, client: BigCommerceClient | None = None, scopes=SCOPES) -> HookReport:
+def ensure_hooks(integration, client: BigCommerceClient | None = None, scopes=SCOPES, *,
+                 public_base_url: str | None = None) -> HookReport:
+    """``public_base_url``: where the web process answers, when the caller is not that process
+    (the demo starts the web on a port of its choosing); default PUBLIC_BASE_URL."""
     client = client or BigCommerceClient.for_store(integration.store)
-    destination = destination_for(integration)
+    destination = destination_for(integration, public_base_url)
     headers = {SECRET_HEADER: integration.webhook_secret}
     report = HookReport(destination)
     if not destination.startswith("https://"):

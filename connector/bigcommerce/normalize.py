@@ -31,7 +31,7 @@ from connector.commerce import (
     Tender,
     TenderKind,
 )
-from connector.ledger import ZERO, money
+from mlcommon.ledger import ZERO, money
 
 from .orders import order_lines, shipping_methods, tax_rows
 from .statuses import ORDER_STATUS_NAMES

@@ -36,7 +36,7 @@ import redis.exceptions
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from connector.http import RateLimitedError
+from mlcommon.http import RateLimitedError
 
 logger = logging.getLogger(__name__)
 # Redis errors that mean "not reachable right now" (BusyLoadingError, a restart's first seconds,

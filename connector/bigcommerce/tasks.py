@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from django.core.cache import cache
 
-from connector.http import ApiError
+from mlcommon.http import ApiError
 
 logger = logging.getLogger(__name__)
 POLL_LOCK_SECONDS = 600

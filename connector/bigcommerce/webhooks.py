@@ -24,9 +24,9 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Integration, StoreConnection
-from connector.http import NotFoundError
 from connector.models import InboundEvent
 from connector.services.taskqueue import task_named
+from mlcommon.http import NotFoundError
 
 from .intake import take_orders, take_refunds
 from .signatures import verify

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from connector import exceptions as outcomes
 from connector.commerce import StoreOrder
-from connector.ledger import to_payload
 from connector.models import AgentJob, SyncRecord
 from connector.sage50 import errors as sage50_errors
 from connector.sage50.mapper import map_order, map_refund
@@ -36,6 +35,7 @@ from connector.services.records import enqueue, set_state, set_states, upsert_re
 from connector.services.taskqueue import task_named
 from mappings.links import save_links
 from mappings.models import RecordLink
+from mlcommon.ledger import to_payload
 
 from .mapping_loader import sage50_mappings
 from .stores import store_adapter
@@ -229,7 +229,7 @@ def post_credit_note(record: SyncRecord) -> None:
         # Not an error: the order is not even mapped yet (its record was just queued), so there is no
         # invoice job to wait on; look again shortly, by then it usually is and the credit note
         # queues behind it.
-        from connector.http import RetryableError
+        from mlcommon.http import RetryableError
 
         raise RetryableError(f"Order {order_id} is not invoiced in Sage yet (its record is "
                              f"{order_record.get_state_display().lower()}); the credit note waits for it",

@@ -24,8 +24,6 @@ from django.utils import timezone
 
 from accounts.models import Integration, SageConnection
 from connector import exceptions as outcomes
-from connector.http import AuthError
-from connector.ledger import JournalEntry, to_payload
 from connector.models import SyncRecord
 from connector.sagex3 import journal
 from connector.sagex3.auth import ConnectedAppJWT, OAuth2Tokens
@@ -36,6 +34,8 @@ from connector.services.pipeline import handles
 from connector.services.records import set_state
 from mappings.links import save_links
 from mappings.models import AccountMapping, RecordLink
+from mlcommon.http import AuthError
+from mlcommon.ledger import JournalEntry, to_payload
 
 from .stores import store_adapter
 

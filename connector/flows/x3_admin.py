@@ -14,9 +14,9 @@ from django.template import engines
 from django.urls import path, reverse
 
 from accounts.models import Integration
-from connector.http import ApiError
 from connector.sagex3 import journal
 from mappings.models import AccountMapping
+from mlcommon.http import ApiError
 
 from . import x3
 from .stores import store_adapter

@@ -23,7 +23,7 @@ from connector.commerce import (
     StoreRefund,
     TenderKind,
 )
-from connector.ledger import (
+from mlcommon.ledger import (
     ZERO,
     CreditNote,
     Customer,

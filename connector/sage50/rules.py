@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from connector.commerce import StoreOrder, TaxDetail
-from connector.ledger import CENT, ZERO
+from mlcommon.ledger import CENT, ZERO
 
 from .mappings import TaxMap
 

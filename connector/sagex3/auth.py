@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import requests
 
-from connector.http import ApiError, AuthError, BaseApiClient, PermanentError, RetryableError
+from mlcommon.http import ApiError, AuthError, BaseApiClient, PermanentError, RetryableError
 
 TokensCallback = Callable[[str, str, dt.datetime, dt.datetime | None], None]
 DEFAULT_REFRESH_LIFETIME = dt.timedelta(days=30)

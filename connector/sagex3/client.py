@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import requests
 
-from connector.http import (
+from mlcommon.http import (
     ApiError,
     AuthError,
     BaseApiClient,
@@ -33,7 +33,7 @@ from connector.http import (
     RetryableError,
     typed_error,
 )
-from connector.ledger import JournalEntry
+from mlcommon.ledger import JournalEntry
 
 MAX_LOOKUP_PAGES = 50
 

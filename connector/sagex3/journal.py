@@ -35,7 +35,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from connector.commerce import ChargeKind, OrderLine, RefundItemKind, StoreOrder, StoreRefund
-from connector.ledger import CENT, ZERO, JournalEntry, JournalLine, money
+from mlcommon.ledger import CENT, ZERO, JournalEntry, JournalLine, money
 
 DEBIT = 1
 CREDIT = -1

@@ -9,8 +9,8 @@ unique sync record, not here.
 
 from __future__ import annotations
 
-from connector.ledger import JournalEntry
 from connector.sagex3.journal import Unbalanced
+from mlcommon.ledger import JournalEntry
 
 
 def post_journal_entry(client, entry: JournalEntry) -> tuple[str, bool]:

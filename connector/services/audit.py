@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from connector.http import redact
 from connector.models import AuditEntry, SyncRecord
 from connector.services.bulk import insert_rows
+from mlcommon.http import redact
 
 
 def audit(record: SyncRecord, step: str, message: str, data=None) -> AuditEntry:

@@ -23,9 +23,9 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Integration, secret_fields
 from connector.exceptions import RecordOutcome
-from connector.http import ApiError
 from connector.models import SyncRecord
 from connector.services.records import enqueue, set_state, set_states
+from mlcommon.http import ApiError
 
 logger = logging.getLogger(__name__)
 State = SyncRecord.State

@@ -12,8 +12,8 @@ import pytest
 from connector.bigcommerce import client as client_module
 from connector.bigcommerce.client import BatchResult, remote_message
 from connector.bigcommerce.formats import format_rfc2822, parse_rfc2822
-from connector.bigcommerce.testing import Sandbox, sandbox  # noqa: F401 - fixture
-from connector.http import AuthError, NotFoundError, PermanentError
+from mlcommon.http import AuthError, NotFoundError, PermanentError
+from tests.support.bigcommerce import Sandbox, sandbox  # noqa: F401 - fixture
 
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 

@@ -12,8 +12,9 @@ from django.utils import timezone
 from connector.bigcommerce import admin_actions, connection, hooks, schedules
 from connector.bigcommerce.signatures import SECRET_HEADER
 from connector.bigcommerce.status import set_order_status
-from connector.bigcommerce.testing import Sandbox, make_integration, make_store
 from connector.models import SyncRun
+from tests.support.bigcommerce import Sandbox
+from tests.support.factories import make_integration, make_store
 
 pytestmark = pytest.mark.django_db
 

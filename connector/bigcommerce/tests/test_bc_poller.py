@@ -12,8 +12,9 @@ from django.core.management import call_command
 from connector.bigcommerce import poller
 from connector.bigcommerce.formats import parse_rfc2822
 from connector.bigcommerce.management.commands.bc_backfill import Command as BackfillCommand
-from connector.bigcommerce.testing import Sandbox, make_integration, make_store
 from connector.models import InboundEvent, SyncCursor, SyncRecord, SyncRun
+from tests.support.bigcommerce import Sandbox
+from tests.support.factories import make_integration, make_store
 
 pytestmark = pytest.mark.django_db
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

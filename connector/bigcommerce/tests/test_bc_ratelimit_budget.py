@@ -12,7 +12,7 @@ from connector.bigcommerce.ratelimit import (
     LocalBudget,
     RedisBudget,
 )
-from connector.bigcommerce.testing import redis_or_skip, unique_prefix
+from tests.support.bigcommerce import redis_or_skip, unique_prefix
 
 T0 = 1_700_000_000_000
 
@@ -109,7 +109,7 @@ def test_acquire_sleeps_until_granted_and_gives_up_after_max_wait():
     assert 2.0 <= waited < 2.5 and slept
     budget.observe(int(clock[0] * 1000), Headers(429))
     budget.max_wait_seconds = 5
-    from connector.http import RateLimitedError
+    from mlcommon.http import RateLimitedError
 
     with pytest.raises(RateLimitedError):
         budget.acquire(clock=lambda: clock[0], sleep=sleep)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from connector.bigcommerce.testing import REDIS_URL, Sandbox, hammer, redis_or_skip, unique_prefix
+from tests.support.bigcommerce import REDIS_URL, Sandbox, hammer, redis_or_skip, unique_prefix
 
 WORKERS = 4
 

@@ -9,8 +9,9 @@ from django.core.cache import cache
 
 from connector.bigcommerce import tasks
 from connector.bigcommerce.poller import start_backfill
-from connector.bigcommerce.testing import Sandbox, make_integration, make_store
 from connector.models import SyncCursor, SyncRecord, SyncRun
+from tests.support.bigcommerce import Sandbox
+from tests.support.factories import make_integration, make_store
 
 pytestmark = pytest.mark.django_db
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

@@ -11,8 +11,9 @@ from django.test import Client, override_settings
 
 from connector.bigcommerce import hooks, webhooks
 from connector.bigcommerce.signatures import sign_bc
-from connector.bigcommerce.testing import SANDBOX_SECRET, Sandbox, make_integration, make_store
 from connector.models import InboundEvent
+from tests.support.bigcommerce import SANDBOX_SECRET, Sandbox
+from tests.support.factories import make_integration, make_store
 
 
 @pytest.mark.django_db(transaction=True)

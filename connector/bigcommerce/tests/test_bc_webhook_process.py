@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from connector.bigcommerce.intake import actions_for
-from connector.bigcommerce.testing import Sandbox, make_integration, make_store
 from connector.bigcommerce.webhooks import process_event
 from connector.models import InboundEvent, SyncRecord
+from tests.support.bigcommerce import Sandbox
+from tests.support.factories import make_integration, make_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db

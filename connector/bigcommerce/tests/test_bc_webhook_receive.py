@@ -11,8 +11,9 @@ from django.test import Client, override_settings
 
 from connector.bigcommerce import webhooks
 from connector.bigcommerce.signatures import SECRET_HEADER, sign_bc, sign_standard, standard_webhooks_key
-from connector.bigcommerce.testing import SANDBOX_SECRET, make_integration
 from connector.models import InboundEvent, SyncRecord
+from tests.support.bigcommerce import SANDBOX_SECRET
+from tests.support.factories import make_integration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db

@@ -34,7 +34,6 @@ from pathlib import Path
 import pytest
 
 from connector.commerce import OrderStatus, StoreOrder, StoreRefund, from_dict
-from connector.ledger import LineKind, to_payload
 from connector.sage50 import (
     CustomerStrategy,
     ItemMap,
@@ -48,6 +47,7 @@ from connector.sage50 import (
     map_order,
     map_refund,
 )
+from mlcommon.ledger import LineKind, to_payload
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGEN = os.environ.get("SAGE50_GOLDEN_REGEN") == "1"

@@ -9,11 +9,11 @@ from decimal import Decimal as D
 import pytest
 import requests
 
-from connector.http import AuthError, PermanentError, RetryableError
-from connector.ledger import JournalEntry, JournalLine
 from connector.sagex3.auth import ConnectedAppJWT, OAuth2Tokens, refresh_token_expires_soon, sign_hs256
 from connector.sagex3.client import X3GraphQLClient, X3RestClient, x3_json
 from connector.sagex3.poster import post_journal_entry
+from mlcommon.http import AuthError, PermanentError, RetryableError
+from mlcommon.ledger import JournalEntry, JournalLine
 from sandbox.httpserver import SandboxServer
 from sandbox.x3 import X3SandboxApp
 

@@ -1,23 +1,20 @@
-"""The demo started by `make run`: a sandbox BigCommerce store and a simulated Sage 50 company
-with its agent, wired to the running web, worker and beat.
+"""The demo's data: a sandbox BigCommerce store and a simulated Sage 50 company with its agent.
 
 ``seed_demo`` (also behind ``manage.py seed_demo``) creates or refreshes everything the database
 needs for the store's orders to post without questions; it is idempotent, so `make run` can be
-started any number of times on the same database. ``start_demo`` starts the extra processes.
+started any number of times on the same database. ``demo.system`` starts the processes.
 The credentials here are the sandbox's own: they open nothing but the local emulator.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.test.utils import override_settings
 
 from accounts.models import Agent, Integration, SageConnection, StoreConnection, Tenant
 from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping, WebSalesAccount
@@ -167,8 +164,9 @@ def register_hooks(integration, public_base_url: str) -> str:
     """Point the sandbox store's webhooks at our web process (the BigCommerce package's service)."""
     from connector.bigcommerce.hooks import ensure_hooks
 
-    with override_settings(PUBLIC_BASE_URL=public_base_url):
-        return ensure_hooks(integration).summary()
+    # The web process's own address, passed in: this process's PUBLIC_BASE_URL is not the web's
+    # (make run and the tests choose the web's port when they start it).
+    return ensure_hooks(integration, public_base_url=public_base_url).summary()
 
 
 def ensure_poll_schedule() -> None:
@@ -187,38 +185,6 @@ def kick_first_sync(integration, *, days: int = BACKFILL_DAYS) -> None:
     run = start_backfill(integration, since)
     backfill.delay(integration.pk, since.isoformat(), None, run.pk)
     poll_integration.delay(integration.pk)
-
-
-def start_demo(stack, web_port: int) -> str:
-    from connector.devstack import free_port
-
-    server = f"http://127.0.0.1:{web_port}"
-    sandbox_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    stack.start("sandbox", sandbox_argv(sandbox_port))
-    stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
-    skus = sandbox_skus()
-    seed = seed_demo(store_url=sandbox_url, skus=skus)
-    init_company(seed.company_path, skus)
-    ensure_poll_schedule()
-    hooks = register_hooks(seed.integration, server)
-    stack.env["ML_AGENT_KEY"] = seed.agent_key
-    try:
-        stack.start("agent", agent_argv(server, seed.company_path, data_dir() / "demo-agent-journal.sqlite3"))
-    finally:
-        stack.env.pop("ML_AGENT_KEY", None)
-    stack.wait_http(f"{server}/admin/login/", "web")
-    kick_first_sync(seed.integration)
-    company = os.path.relpath(seed.company_path, Path.cwd())
-    return "\n".join([
-        f"Demo: sandbox BigCommerce store at {sandbox_url}/stores/{STORE_HASH}/ "
-        f"({DEMO_ORDERS} seeded orders, refunds included; every webhook delivered {WEBHOOK_REPEAT}x).",
-        f"  Webhooks: {hooks}.",
-        f"  Watch the orders post: {server}/admin/connector/syncrecord/",
-        f"  What Sage received: .venv/bin/python -m agent simulator inspect --company {company} invoices",
-        "     (also: receipts, credit-notes, refunds, customers, stock)",
-        "  Place a new paid order in the store: make demo-order",
-    ])
 
 
 def place_order(store_url: str, shape: dict | None = None, timeout: float = 10) -> dict:

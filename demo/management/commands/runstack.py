@@ -34,7 +34,7 @@ class Command(BaseCommand):
         stack.beat()
         demo = None
         if not no_demo:
-            from connector.demo import start_demo
+            from demo.system import start_demo
 
             demo = start_demo(stack, web_port=port)
         self.stdout.write(self.style.SUCCESS(

@@ -1,29 +1,31 @@
-"""Start the whole system as real processes for end-to-end tests and benchmarks.
+"""The whole system as real processes: `make run`'s demo (``start_demo``), and the same system on
+a database of its own for the end-to-end tests and the benchmarks (``start_system``).
 
-    system = start_system(process_env, tmp_path, orders=200)   # inside a test using `process_env`
-    ...
+    system = start_system(process_env, work_dir, orders=200)   # process_env: the child processes'
+    ...                                                        # DATABASE_URL, broker, keys
     system.stop()
 
-or use the ``system_factory`` fixture, which stops what it started. What runs: uvicorn web, Celery
-worker(s) and beat (connector.devstack.Stack, as `make run`), the sandbox BigCommerce store, and
-the agent with the simulated Sage 50 company. The database is seeded with connector.demo's
-``seed_demo`` (the same service as `make run`), the store's webhooks point at the web process.
+(tests use the ``system_factory`` fixture of tests/support/stack.py, which stops what it started).
+What runs: uvicorn web, Celery worker(s) and beat (connector.devstack.Stack), the sandbox
+BigCommerce store, and the agent with the simulated Sage 50 company. The database is seeded with
+demo.seed's ``seed_demo``, the store's webhooks point at the web process.
+
+Here rather than under tests/ because bench/ (shipped tooling) drives the same system.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import requests
 
-from connector import demo
-from connector.devstack import PYTHON, Stack, free_port, wait_for
+from connector.devstack import PYTHON, Stack, free_port
+from demo import seed as demo
 
 # The worker must know the BigCommerce package's tasks even while that package is not an
 # installed app (Celery's autodiscovery only looks at INSTALLED_APPS).
@@ -124,11 +126,12 @@ class System:
         return len(self.query("SELECT number FROM invoices WHERE cust_order_number = ?", (reference,)))
 
 
-def start_system(process_env: dict, tmp_path: Path, *, orders: int = 50, workers: int = 1, concurrency: int = 2,
+def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers: int = 1, concurrency: int = 2,
                  beat: bool = True, agent: bool = True, kick: bool = True, webhook_repeat: int = 2,
                  poll_interval_seconds: int = 60, sandbox_extra: list[str] | None = None) -> System:
-    """Seed the (test) database and start everything. Call from a test that uses ``process_env``."""
-    stack = Stack(env=dict(process_env), log_dir=tmp_path / "logs")
+    """Seed the (test or benchmark) database and start everything; ``process_env`` points the child
+    processes at that database (tests: the ``process_env`` fixture)."""
+    stack = Stack(env=dict(process_env), log_dir=work_dir / "logs")
     web_port, sandbox_port = free_port(), free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
     stack.env["PUBLIC_BASE_URL"] = web_url
@@ -142,13 +145,13 @@ def start_system(process_env: dict, tmp_path: Path, *, orders: int = 50, workers
             stack.beat()
         stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
         skus = demo.sandbox_skus()
-        seed = demo.seed_demo(store_url=sandbox_url, company_path=tmp_path / "sage50-company.sqlite3", skus=skus,
+        seed = demo.seed_demo(store_url=sandbox_url, company_path=work_dir / "sage50-company.sqlite3", skus=skus,
                               poll_interval_seconds=poll_interval_seconds)
         demo.init_company(seed.company_path, skus, qty="100000")
         demo.ensure_poll_schedule()
         report = demo.register_hooks(seed.integration, web_url)
         stack.wait_http(f"{web_url}/admin/login/", "web")
-        system = System(stack, web_url, sandbox_url, seed, tmp_path / "agent-journal.sqlite3",
+        system = System(stack, web_url, sandbox_url, seed, work_dir / "agent-journal.sqlite3",
                         extra={"hooks": report})
         if agent:
             system.start_agent()
@@ -160,22 +163,37 @@ def start_system(process_env: dict, tmp_path: Path, *, orders: int = 50, workers
         raise
 
 
-@pytest.fixture
-def system_factory(process_env, tmp_path):
-    started: list[System] = []
-
-    def make(**kwargs) -> System:
-        system = start_system(process_env, tmp_path, **kwargs)
-        started.append(system)
-        return system
-
-    yield make
-    for system in started:
-        system.stop()
-
-
 def logs_of(system: System) -> str:
     return "\n".join(f"--- {name} ---\n{system.stack.log(name)[-4000:]}" for name in system.stack.processes)
 
 
-__all__ = ["System", "start_system", "system_factory", "logs_of", "wait_for", "Decimal"]
+def start_demo(stack: Stack, web_port: int) -> str:
+    """`make run`'s demo, next to the web, worker and beat ``stack`` already runs, on the
+    developer's database: the sandbox store, the seeded demo, the agent. Returns what to print."""
+    server = f"http://127.0.0.1:{web_port}"
+    sandbox_port = free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    stack.start("sandbox", demo.sandbox_argv(sandbox_port))
+    stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
+    skus = demo.sandbox_skus()
+    seed = demo.seed_demo(store_url=sandbox_url, skus=skus)
+    demo.init_company(seed.company_path, skus)
+    demo.ensure_poll_schedule()
+    hooks = demo.register_hooks(seed.integration, server)
+    stack.env["ML_AGENT_KEY"] = seed.agent_key
+    try:
+        stack.start("agent", demo.agent_argv(server, seed.company_path, demo.data_dir() / "demo-agent-journal.sqlite3"))
+    finally:
+        stack.env.pop("ML_AGENT_KEY", None)
+    stack.wait_http(f"{server}/admin/login/", "web")
+    demo.kick_first_sync(seed.integration)
+    company = os.path.relpath(seed.company_path, Path.cwd())
+    return "\n".join([
+        f"Demo: sandbox BigCommerce store at {sandbox_url}/stores/{demo.STORE_HASH}/ "
+        f"({demo.DEMO_ORDERS} seeded orders, refunds included; every webhook delivered {demo.WEBHOOK_REPEAT}x).",
+        f"  Webhooks: {hooks}.",
+        f"  Watch the orders post: {server}/admin/connector/syncrecord/",
+        f"  What Sage received: .venv/bin/python -m agent simulator inspect --company {company} invoices",
+        "     (also: receipts, credit-notes, refunds, customers, stock)",
+        "  Place a new paid order in the store: make demo-order",
+    ])

@@ -8,7 +8,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from connector.demo import default_company_path, demo_store_url, place_order
+from demo.seed import default_company_path, demo_store_url, place_order
 
 
 class Command(BaseCommand):

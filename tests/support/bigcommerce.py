@@ -1,57 +1,21 @@
-"""Test helpers for this package: model factories, an in-process sandbox store, a Redis probe,
-and the worker function the multi-process rate-limit tests run. Imported by tests only."""
+"""BigCommerce test helpers: an in-process sandbox store (and its fixture), a Redis probe, and the
+worker function the multi-process rate-limit tests run. The store connection that talks to this
+sandbox comes from ``tests.support.factories.make_store``. No model is imported at module level: the
+spawned rate-limit workers import this module without Django set up."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 import uuid
 
 import pytest
 
+# The sandbox store's credentials; tests.support.factories.make_store gives a store connection these.
 SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_SECRET = "sandbox-secret"
 STORE_HASH = "abc123"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-_seq = itertools.count(1)
-
-
-# -- factories ------------------------------------------------------------------------------------
-
-def make_tenant(**kw):
-    from accounts.models import Tenant
-
-    n = next(_seq)
-    return Tenant.objects.create(name=kw.pop("name", f"Tenant {n}"), slug=kw.pop("slug", f"t-{uuid.uuid4().hex[:8]}"),
-                                 **kw)
-
-
-def make_store(tenant=None, **kw):
-    from accounts.models import StoreConnection
-
-    tenant = tenant or make_tenant()
-    defaults = {"name": "Sandbox store", "platform": StoreConnection.Platform.BIGCOMMERCE, "store_hash": STORE_HASH,
-                "api_base_url": "http://127.0.0.1:9", "access_token": SANDBOX_TOKEN,
-                "client_id": "sandbox-client", "client_secret": SANDBOX_SECRET}
-    defaults.update(kw)
-    return StoreConnection.objects.create(tenant=tenant, **defaults)
-
-
-def make_sage(tenant, edition="sage50uk", **kw):
-    from accounts.models import SageConnection
-
-    return SageConnection.objects.create(tenant=tenant, name=f"Sage {edition}", edition=edition, **kw)
-
-
-def make_integration(store=None, edition="sage50uk", **kw):
-    from accounts.models import Integration
-
-    store = store or make_store()
-    sage = make_sage(store.tenant, edition)
-    return Integration.objects.create(tenant=store.tenant, name=kw.pop("name", f"Integration {next(_seq)}"),
-                                      store=store, sage=sage, **kw)
 
 
 # -- sandbox --------------------------------------------------------------------------------------
@@ -75,8 +39,8 @@ class Sandbox:
         return self.app.store
 
     def client(self, **kw):
-        from .client import BigCommerceClient
-        from .ratelimit import LocalBudget
+        from connector.bigcommerce.client import BigCommerceClient
+        from connector.bigcommerce.ratelimit import LocalBudget
 
         kw.setdefault("budget", LocalBudget())
         return BigCommerceClient(self.url, STORE_HASH, SANDBOX_TOKEN, **kw)
@@ -122,10 +86,9 @@ def hammer(url: str, redis_url: str, key: str, seconds: float, results) -> None:
     Reports (ok, rate_limited, errors) through ``results`` (a multiprocessing queue)."""
     import redis
 
-    from connector.http import ApiError, RateLimitedError
-
-    from .client import BigCommerceClient
-    from .ratelimit import RedisBudget
+    from connector.bigcommerce.client import BigCommerceClient
+    from connector.bigcommerce.ratelimit import RedisBudget
+    from mlcommon.http import ApiError, RateLimitedError
 
     budget = RedisBudget(redis.Redis.from_url(redis_url), key)
     client = BigCommerceClient(url, STORE_HASH, SANDBOX_TOKEN, budget=budget)

@@ -1,10 +1,12 @@
-"""factory_boy factories for the project's models (cross-app tests import these)."""
+"""Model factories for every test folder: factory_boy classes, and ``make_integration``, the one way
+to get an integration (a tenant, a store connection, a Sage connection and the integration)."""
 
 import factory
 from django.contrib.auth import get_user_model
 
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping
+from tests.support.bigcommerce import SANDBOX_SECRET, SANDBOX_TOKEN, STORE_HASH
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -123,3 +125,39 @@ class PaymentMethodMappingFactory(factory.django.DjangoModelFactory):
     integration = factory.SubFactory(IntegrationFactory)
     store_method = "*"
     bank_account = "1200"
+
+
+# -- plain functions over the factories ---------------------------------------------------------------
+
+# A store connection to tests.support.bigcommerce.Sandbox (point api_base_url at the running one).
+SANDBOX_STORE = {"name": "Sandbox store", "platform": StoreConnection.Platform.BIGCOMMERCE, "store_hash": STORE_HASH,
+                 "api_base_url": "http://127.0.0.1:9", "access_token": SANDBOX_TOKEN,
+                 "client_id": "sandbox-client", "client_secret": SANDBOX_SECRET}
+
+
+def make_tenant(**fields) -> Tenant:
+    return TenantFactory(**fields)
+
+
+def make_store(tenant: Tenant | None = None, **fields) -> StoreConnection:
+    """A BigCommerce store connection with the sandbox store's credentials."""
+    return StoreConnectionFactory(tenant=tenant or TenantFactory(), **{**SANDBOX_STORE, **fields})
+
+
+def make_sage(tenant: Tenant, edition: str = SageConnection.Edition.SAGE50_UK, **fields) -> SageConnection:
+    return SageConnectionFactory(tenant=tenant, **{"name": f"Sage {edition}", "edition": edition, **fields})
+
+
+def make_integration(store: StoreConnection | None = None, edition: str = SageConnection.Edition.SAGE50_UK,
+                     **fields) -> Integration:
+    """An integration of ``store`` (default: a new sandbox store of a new tenant) with a new Sage
+    connection of ``edition``. ``store__<field>`` and ``sage__<field>`` set fields of the two
+    connections; anything else is a field of the integration."""
+    store_fields = {k.removeprefix("store__"): fields.pop(k) for k in list(fields) if k.startswith("store__")}
+    sage_fields = {k.removeprefix("sage__"): fields.pop(k) for k in list(fields) if k.startswith("sage__")}
+    if store is None:
+        store = make_store(fields.pop("tenant", None), **store_fields)
+    elif store_fields:
+        raise TypeError("store__ fields are for the store make_integration creates; save them on `store`")
+    tenant = fields.pop("tenant", store.tenant)
+    return IntegrationFactory(tenant=tenant, store=store, sage=make_sage(tenant, edition, **sage_fields), **fields)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from connector.demo import default_company_path, init_company, sandbox_skus, seed_demo
+from demo.seed import default_company_path, init_company, sandbox_skus, seed_demo
 
 
 class Command(BaseCommand):

@@ -1,0 +1,46 @@
+"""bench/chaos.py's plan actions resolve through one named table: every action the quick and the
+full plan use names a ChaosRun method, its argument reaches that method, and a typo fails at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import chaos
+
+
+@pytest.mark.parametrize("plan", [chaos.quick_plan(), chaos.full_plan()], ids=["quick", "full"])
+def test_every_planned_action_names_a_method(plan):
+    for _, action in plan.events:
+        method, argument = chaos.resolve_action(action)
+        assert getattr(chaos.ChaosRun, method.__name__) is method
+        assert (argument == "") == (action in chaos.FIXED_ACTIONS)
+
+
+@pytest.mark.parametrize(("action", "method", "argument"), [
+    ("kill worker1", "kill_process", "worker1"),
+    ("kill workers mid-backfill", "kill_workers_mid_backfill", ""),
+    ("start worker2", "start_worker", "worker2"),
+    ("agent crash after write", "arm_agent_crash", ""),
+    ("agent kill", "kill_agent", ""),
+    ("storm 6", "rate_limit_storm", "6"),
+    ("errors 0.15", "store_errors", "0.15"),
+    ("repeat 3", "repeat_webhooks", "3"),
+    ("drop 0.2", "drop_webhooks", "0.2"),
+    ("redis restart", "restart_redis", ""),
+])
+def test_each_action_resolves_to_its_method_and_argument(action, method, argument):
+    assert chaos.resolve_action(action) == (getattr(chaos.ChaosRun, method), argument)
+
+
+def test_act_runs_the_resolved_method_with_its_argument(monkeypatch):
+    calls = []
+    monkeypatch.setitem(chaos.ACTIONS_WITH_ARGUMENT, "storm", lambda run, arg: calls.append((run, arg)))
+    run = object.__new__(chaos.ChaosRun)
+    run.act("storm 12")
+    assert calls == [(run, "12")]
+
+
+@pytest.mark.parametrize("action", ["kil worker1", "storm", "agent crash", "", "redis"])
+def test_unknown_or_incomplete_actions_are_refused(action):
+    with pytest.raises(ValueError, match="unknown chaos action"):
+        chaos.resolve_action(action)
