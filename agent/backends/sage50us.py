@@ -213,6 +213,7 @@ class Sage50UsBackend(SageBackend):
         self.api = api if api is not None else load_api(sdk_path)
         self.session = None
         self.company = None
+        self.company_identifier = None
 
     # -- session -------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -248,6 +249,7 @@ class Sage50UsBackend(SageBackend):
             if result != "Granted":
                 raise self._authorization_error(result)
             self.company = session.Open(ident)
+            self.company_identifier = ident
         except SageError:
             self._end(session)
             raise
