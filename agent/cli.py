@@ -218,7 +218,7 @@ def _add_server_codes(client, config, codes, out) -> None:
 
     try:
         answer = client.heartbeat({"agent_version": __version__, "backend": config.backend,
-                                   "company": config.company})
+                                   "company": config.company, "include_mapped_codes": True})
     except (ApiError, OSError) as exc:
         print(f"(could not read the mappings from {config.server}: {exc}; checking the local settings only)",
               file=out)
@@ -234,9 +234,15 @@ def _add_server_codes(client, config, codes, out) -> None:
 def _report_to_server(client, backend, config, report, out) -> None:
     from connector.http import ApiError
 
+    info = {"agent_version": __version__, "backend": backend.name, "company": config.company,
+            "sage_edition": backend.edition, "doctor": report.summary()}
     try:
-        client.heartbeat({"agent_version": __version__, "backend": backend.name, "company": config.company,
-                          "sage_edition": backend.edition, "doctor": report.summary()})
+        info.update(backend.describe())
+    except Exception:  # noqa: BLE001 - the report matters more than the version details
+        logger.debug("describe failed after the doctor run", exc_info=True)
+    info["company"] = info.get("company") or config.company
+    try:
+        client.heartbeat(info)
     except (ApiError, OSError) as exc:
         print(f"(the result could not be sent to {config.server}: {exc}; the agent sends it with its next "
               "heartbeat)", file=out)
