@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     busy = company_arg(simsub.add_parser("busy", help="make the next N writes answer busy"))
     busy.add_argument("count", type=int)
 
+    nominal = company_arg(simsub.add_parser("nominal", help="add or remove a nominal code of the chart"))
+    nominal.add_argument("action", choices=["add", "remove"])
+    nominal.add_argument("code")
+    nominal.add_argument("--name", default="")
+    nominal.add_argument("--bank", action="store_true", help="a bank account")
+
     company_arg(simsub.add_parser("clear-logins", help="remove every login (like deleting QUEUE.DTA)"))
     return parser
 
@@ -281,6 +287,12 @@ def simulator_command(args) -> int:
             company.set_exclusive(args.task if args.state == "on" else None)
         elif cmd == "busy":
             company.set_busy(args.count)
+        elif cmd == "nominal":
+            if args.action == "add":
+                company.add_nominal(args.code, args.name or f"Nominal {args.code}", bank=args.bank)
+            else:
+                company.remove_nominal(args.code)
+            print(f"nominal {args.code} {'added' if args.action == 'add' else 'removed'}")
         elif cmd == "clear-logins":
             print(f"cleared {company.clear_logins()} login(s)")
         return 0

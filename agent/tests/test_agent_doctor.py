@@ -218,3 +218,10 @@ def test_render_is_plain_words():
     text = report.render()
     assert "[OK] Nominal codes found: 4000." in text and "{" not in text
     assert io.StringIO(text).readline().startswith("Sage self-check for C:\\Data")
+
+
+def test_simulator_command_removes_a_nominal_and_the_doctor_finds_it(tmp_path, company_path, capsys):
+    config = write_config(tmp_path, company_path)
+    assert main(["simulator", "nominal", "remove", "--company", str(company_path), "4000"]) == 0
+    assert main(["doctor", "--config", config, "--offline"]) == 1
+    assert "Nominal code 4000 (sales) is not in this company's chart of accounts" in capsys.readouterr().out

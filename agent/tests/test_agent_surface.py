@@ -103,3 +103,21 @@ def test_no_fallback_reads_of_sdk_members_in_the_backends():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
                 assert len(node.args) == 2, f"{path.name}:{node.lineno}: getattr with a default"
+
+
+def test_the_backends_enum_numbers_are_the_surfaces():
+    enums = Surface("sdo").data["enums"]
+    assert (sdo.SDO_LEDGER_INVOICE, sdo.SDO_LEDGER_CREDIT) == (
+        enums["LedgerType"]["sdoLedgerInvoice"], enums["LedgerType"]["sdoLedgerCredit"])
+    assert (sdo.SDO_PRODUCT_INVOICE, sdo.SDO_SOP_INVOICE, sdo.SDO_SERVICE_INVOICE, sdo.SDO_PRODUCT_CREDIT,
+            sdo.SDO_SERVICE_CREDIT) == tuple(enums["InvoiceType"].values())
+    trans = enums["TransType"]
+    assert (sdo.SDO_SI, sdo.SDO_SC, sdo.SDO_SR, sdo.SDO_SA, sdo.SDO_SP) == (
+        trans["sdoSI"], trans["sdoSC"], trans["sdoSR"], trans["sdoSA"], trans["sdoSP"])
+    errors = enums["ErrorCode"]
+    assert (sdo.LOGON_FAIL, sdo.LOGON_PASSWORD, sdo.LOGON_NAME_IN_USE, sdo.LOGON_EXCLUSIVE, sdo.BAD_DATA_PATH,
+            sdo.WRONG_VERSION, sdo.USER_COUNT_EXCEEDED, sdo.NOT_REGISTERED) == (
+        errors["sdoLogonFail"], errors["sdoLogonPassword"], errors["sdoLogonNameInUse"], errors["sdoLogonExclusive"],
+        errors["sdoBadDataPath"], errors["sdoWrongVersion"], errors["sdoLogonUserCountExceeded"],
+        errors["sdoNotRegistered"])
+    assert set(sage50us.EXCEPTIONS) <= set(Surface("sage50us").data["exceptions"])
