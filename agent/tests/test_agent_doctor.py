@@ -100,9 +100,13 @@ def us_backend(sdk, **options):
 
 
 def test_us_all_in_order():
-    report = doctor.run(us_backend(FakeSdk()), us_codes())
+    sdk = FakeSdk()
+    report = doctor.run(us_backend(sdk), us_codes())
     assert report.ok, report.render()
     assert "granted this program SDK access" in report.render()
+    # read-only: nothing created or saved, and the session was closed
+    assert not [e for e in sdk.log if e[0].endswith((".Save", "Factory.Create"))]
+    assert sdk.log[-2:] == [("Session.Close", True), ("Session.End",)]
 
 
 def test_us_finds_a_removed_member():
