@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.db.models import Count, Min, Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
@@ -117,12 +117,12 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
 
 @admin.register(Agent)
 class AgentAdmin(TenantScopedAdmin):
-    list_display = ("name", "integration", "status", "agent_version", "backend", "sage_version",
+    list_display = ("name", "integration", "status", "self_check_short", "agent_version", "backend", "sage_version",
                     "queue_depth", "oldest_waiting", "last_heartbeat_at")
     list_filter = ("backend", "tenant")
     search_fields = ("name", "key_prefix", "company")
     readonly_fields = ("key_prefix", "last_heartbeat_at", "agent_version", "backend", "sage_edition",
-                       "sage_version", "company")
+                       "sage_version", "company", "self_check")
     fields = ("tenant", "integration", "name", "revoked_at") + readonly_fields
     editable_by = (Membership.Role.OWNER,)
     actions = ["revoke"]
@@ -140,6 +140,25 @@ class AgentAdmin(TenantScopedAdmin):
             return "revoked"
         return format_html('<span style="color:{}">●</span> {}', "#080" if obj.is_online else "#b00",
                            "online" if obj.is_online else "offline")
+
+    @admin.display(description="Sage self-check")
+    def self_check_short(self, obj):
+        if obj.doctor_ok is None:
+            return "not run"
+        return "passed" if obj.doctor_ok else f"{len(obj.doctor_problems)} problem(s)"
+
+    @admin.display(description="Sage self-check (agent doctor)")
+    def self_check(self, obj):
+        """The agent's last self-check on the Sage PC, in the words the agent printed."""
+        if obj.doctor_ok is None:
+            return ("Not run yet. Before the agent posts anything, run `python -m agent doctor --config "
+                    "agent.toml` on the Sage PC (see the agent's install checklist).")
+        when = timezone.localtime(obj.doctor_checked_at).strftime("%d %b %Y %H:%M") if obj.doctor_checked_at else "?"
+        if obj.doctor_ok:
+            return f"Passed on {when}: all {obj.doctor_checks} checks in order."
+        return format_html("{} problem(s) found on {}. Fix them, then run the check again:<ul>{}</ul>",
+                           len(obj.doctor_problems), when,
+                           format_html_join("", "<li>{}</li>", ((problem,) for problem in obj.doctor_problems)))
 
     @admin.display(description="queue", ordering="_queue")
     def queue_depth(self, obj):

@@ -262,6 +262,11 @@ class Agent(models.Model):
     sage_edition = models.CharField(max_length=50, blank=True)
     sage_version = models.CharField(max_length=50, blank=True)
     company = models.CharField(max_length=200, blank=True)
+    # The last `agent doctor` result the agent reported (None: never run).
+    doctor_ok = models.BooleanField(null=True, blank=True)
+    doctor_checked_at = models.DateTimeField(null=True, blank=True)
+    doctor_checks = models.PositiveIntegerField(default=0)
+    doctor_problems = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     ONLINE_WITHIN_SECONDS = 90

@@ -44,6 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--user", help="Sage user name the backend logs in with")
     run.add_argument("--password", help="Sage password (prefer the config file)")
 
+    doctor = sub.add_parser("doctor", help="check this PC and the Sage company before the agent posts anything",
+                            description="Logs in to Sage with the agent's settings, reads (never writes), and "
+                                        "checks the Sage user, the SDK version, SDK access, every SDK member the "
+                                        "agent uses and the mapped codes. Exit code 0 = all in order, 1 = problems.")
+    doctor.add_argument("--config", help="the agent's TOML config file")
+    doctor.add_argument("--server", help="server base URL (to read the mappings and report the result)")
+    doctor.add_argument("--key", help="agent key (or ML_AGENT_KEY)")
+    doctor.add_argument("--backend", choices=BACKENDS)
+    doctor.add_argument("--company", help="as for `run`")
+    doctor.add_argument("--user", help="Sage user name the backend logs in with")
+    doctor.add_argument("--password", help="Sage password (prefer the config file)")
+    doctor.add_argument("--stock-code", dest="stock_codes", action="append", default=[],
+                        help="a stock code to check (repeatable; the server's mapped codes are added)")
+    doctor.add_argument("--nominal-code", dest="nominal_codes", action="append", default=[])
+    doctor.add_argument("--tax-code", dest="tax_codes", action="append", default=[], help="e.g. T1 (repeatable)")
+    doctor.add_argument("--offline", action="store_true", help="do not contact the server")
+
     sim = sub.add_parser("simulator", help="manage a simulated Sage 50 company file")
     simsub = sim.add_subparsers(dest="sim_command", required=True)
 
@@ -88,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     busy = company_arg(simsub.add_parser("busy", help="make the next N writes answer busy"))
     busy.add_argument("count", type=int)
 
+    nominal = company_arg(simsub.add_parser("nominal", help="add or remove a nominal code of the chart"))
+    nominal.add_argument("action", choices=["add", "remove"])
+    nominal.add_argument("code")
+    nominal.add_argument("--name", default="")
+    nominal.add_argument("--bank", action="store_true", help="a bank account")
+
     company_arg(simsub.add_parser("clear-logins", help="remove every login (like deleting QUEUE.DTA)"))
     return parser
 
@@ -96,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return run_command(args)
+    if args.command == "doctor":
+        return doctor_command(args)
     return simulator_command(args)
 
 
@@ -144,6 +169,98 @@ def run_command(args) -> int:
             close()
 
 
+# -- doctor --------------------------------------------------------------------------------------
+def doctor_command(args, *, out=None) -> int:
+    from agent import doctor
+    from agent.backends import create_backend
+    from agent.config import load_config
+    from agent.errors import SageError
+
+    out = out if out is not None else sys.stdout
+    overrides = {"server": args.server, "key": args.key, "backend": args.backend, "company": args.company}
+    try:
+        config = load_config(args.config, overrides)
+        if args.user:
+            config.backend_options["user"] = args.user
+        if args.password:
+            config.backend_options["password"] = args.password
+        if not (config.backend and config.company):
+            raise ValueError("missing settings: backend and company (command line or config file)")
+        config.resolve_paths()
+    except (OSError, ValueError) as exc:
+        print(f"agent doctor: {exc}", file=sys.stderr)
+        return 64
+    codes = doctor.MappedCodes(
+        nominal={config.sales_nominal: "sales", config.carriage_nominal: "carriage",
+                 **{code: "named on the command line or in doctor_nominal_codes"
+                    for code in [*config.doctor_nominal_codes, *args.nominal_codes]}},
+        bank=[config.bank_nominal], tax=[*config.doctor_tax_codes, *args.tax_codes],
+        stock=[*config.doctor_stock_codes, *args.stock_codes])
+    client = None
+    if config.server and config.key and not args.offline:
+        client = _doctor_client(config)
+        _add_server_codes(client, config, codes, out)
+    try:
+        backend = create_backend(config.backend, config.company, config.backend_options)
+    except SageError as exc:
+        print(f"The agent cannot use Sage on this PC: {exc}", file=out)
+        return 1
+    try:
+        report = doctor.run(backend, codes, company=config.company)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+    report.save(config.doctor_report)
+    print(report.render(), file=out)
+    if client is not None:
+        _report_to_server(client, backend, config, report, out)
+    return 0 if report.ok else 1
+
+
+def _doctor_client(config):
+    from agent.client import AgentClient
+
+    return AgentClient(config.server, config.key, verify=config.verify_tls,
+                       user_agent=f"ml-connector-agent/{__version__}")
+
+
+def _add_server_codes(client, config, codes, out) -> None:
+    """The integration's mappings, as the server sends them with the heartbeat's config."""
+    from mlcommon.http import ApiError
+
+    try:
+        answer = client.heartbeat({"agent_version": __version__, "backend": config.backend,
+                                   "company": config.company, "include_mapped_codes": True})
+    except (ApiError, OSError) as exc:
+        print(f"(could not read the mappings from {config.server}: {exc}; checking the local settings only)",
+              file=out)
+        return
+    mapped = (answer.get("config") or {}).get("mapped_codes") or {}
+    for code, purpose in (mapped.get("nominal") or {}).items():
+        codes.nominal.setdefault(code, purpose)
+    codes.bank.extend(c for c in mapped.get("bank") or [] if c not in codes.bank)
+    codes.tax.extend(c for c in mapped.get("tax") or [] if c not in codes.tax)
+    codes.stock.extend(c for c in mapped.get("stock") or [] if c not in codes.stock)
+
+
+def _report_to_server(client, backend, config, report, out) -> None:
+    from mlcommon.http import ApiError
+
+    info = {"agent_version": __version__, "backend": backend.name, "company": config.company,
+            "sage_edition": backend.edition, "doctor": report.summary()}
+    try:
+        info.update(backend.describe())
+    except Exception:  # noqa: BLE001 - the report matters more than the version details
+        logger.debug("describe failed after the doctor run", exc_info=True)
+    info["company"] = info.get("company") or config.company
+    try:
+        client.heartbeat(info)
+    except (ApiError, OSError) as exc:
+        print(f"(the result could not be sent to {config.server}: {exc}; the agent sends it with its next "
+              "heartbeat)", file=out)
+
+
 # -- simulator -----------------------------------------------------------------------------------
 def simulator_command(args) -> int:
     from agent.errors import SageError
@@ -177,6 +294,12 @@ def simulator_command(args) -> int:
             company.set_exclusive(args.task if args.state == "on" else None)
         elif cmd == "busy":
             company.set_busy(args.count)
+        elif cmd == "nominal":
+            if args.action == "add":
+                company.add_nominal(args.code, args.name or f"Nominal {args.code}", bank=args.bank)
+            else:
+                company.remove_nominal(args.code)
+            print(f"nominal {args.code} {'added' if args.action == 'add' else 'removed'}")
         elif cmd == "clear-logins":
             print(f"cleared {company.clear_logins()} login(s)")
         return 0

@@ -36,14 +36,25 @@ class AgentConfig:
     sales_nominal: str = "4000"
     carriage_nominal: str = "4905"
     bank_nominal: str = "1200"
+    # `agent doctor`: where its last report is kept (the heartbeat carries its summary), and codes
+    # to check besides the nominal/bank codes above and the server's mappings.
+    doctor_report: str = ""
+    doctor_tax_codes: list[str] = field(default_factory=lambda: ["T1", "T9"])  # T9: receipts and refunds
+    doctor_stock_codes: list[str] = field(default_factory=list)
+    doctor_nominal_codes: list[str] = field(default_factory=list)
     backend_options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         missing = [name for name in ("server", "key", "backend", "company") if not getattr(self, name)]
         if missing:
             raise ValueError(f"missing settings: {', '.join(missing)} (command line, config file or {KEY_ENV})")
+        self.resolve_paths()
+
+    def resolve_paths(self) -> None:
         if not self.journal:
             self.journal = str(default_data_dir() / f"journal-{_slug(self.company)}.sqlite3")
+        if not self.doctor_report:
+            self.doctor_report = str(Path(self.journal).with_name(f"doctor-{_slug(self.company)}.json"))
 
 
 def _slug(text: str) -> str:

@@ -47,3 +47,16 @@ def account_ref_candidates(name: str, company: str = "", email: str = "") -> Ite
     digest = hashlib.sha256(f"{name}|{company}|{email}".lower().encode()).hexdigest().upper()
     for start in range(0, 40, 2):
         yield (stem[:4] + digest[start:start + 4])[:MAX_LEN]
+
+
+def fit_reference(reference: str, limit: int) -> str:
+    """``reference`` if it fits in ``limit`` characters, else a stable shortened form.
+
+    Sage 50 US keeps at most 20 characters in ``ReferenceNumber``. The look-up before every create
+    must search for exactly what was written, so both sides call this: the start of the reference
+    (readable in Sage) plus a hash of the whole one (two long references sharing a start differ).
+    """
+    if len(reference) <= limit:
+        return reference
+    digest = hashlib.sha256(reference.encode()).hexdigest()[:8].upper()
+    return f"{reference[:limit - len(digest) - 1]}~{digest}"

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from agent import __version__
+from agent import __version__, doctor
 from agent.backends.base import SageBackend
 from agent.backoff import Backoff
 from agent.client import AgentClient, StaleLease
@@ -232,6 +232,9 @@ class Runner:
         info = {"agent_version": __version__, "backend": self.backend.name, **described}
         if not info.get("company"):
             info["company"] = self.config.company
+        summary = doctor.last_summary(self.config.doctor_report)
+        if summary is not None:
+            info["doctor"] = summary  # the admin's agent page shows the last self-check
         answer = self.client.heartbeat(info)
         config = answer.get("config") or {}
         self.server = ServerSettings(

@@ -70,12 +70,24 @@ class ErrorSerializer(serializers.Serializer):
     detail = StrictCharField()
 
 
+class DoctorResultSerializer(serializers.Serializer):
+    """The summary of the agent's last `agent doctor` run (its self-check on the Sage PC)."""
+
+    ok = StrictBooleanField()
+    checked_at = serializers.DateTimeField()
+    checks = StrictIntegerField(min_value=0, max_value=10_000)
+    problems = serializers.ListField(child=StrictCharField(max_length=2000), max_length=50, allow_empty=True)
+
+
 class HeartbeatRequestSerializer(serializers.Serializer):
     agent_version = StrictCharField(max_length=50)
     backend = StrictCharField(max_length=50)
     sage_edition = StrictCharField(max_length=50, required=False, allow_blank=True, default="")
     sage_version = StrictCharField(max_length=50, required=False, allow_blank=True, default="")
     company = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    doctor = DoctorResultSerializer(required=False)
+    # `agent doctor` asks for the codes the integration's mappings name, to look them up in Sage.
+    include_mapped_codes = StrictBooleanField(required=False, default=False)
 
 
 class CursorsSerializer(serializers.Serializer):
@@ -84,12 +96,20 @@ class CursorsSerializer(serializers.Serializer):
     customer = StrictCharField(allow_null=True)
 
 
+class MappedCodesSerializer(serializers.Serializer):
+    nominal = serializers.DictField(child=serializers.CharField(), help_text="nominal code -> what it is for")
+    bank = serializers.ListField(child=serializers.CharField())
+    tax = serializers.ListField(child=serializers.CharField())
+    stock = serializers.ListField(child=serializers.CharField(), help_text="a sample of the mapped stock codes")
+
+
 class AgentConfigSerializer(serializers.Serializer):
     lease_wait_seconds = serializers.IntegerField()
     max_jobs = serializers.IntegerField()
     poll_changes_seconds = serializers.IntegerField()
     stock_quantity = serializers.ChoiceField(choices=["available", "in_stock"])
     cursors = CursorsSerializer()
+    mapped_codes = MappedCodesSerializer(required=False, help_text="only when the heartbeat asked for it")
 
 
 class HeartbeatResponseSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Agent
 from connector.models import InboundEvent, StockLevel, SyncCursor
+from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,25 @@ def agent_config(agent: Agent) -> dict:
     }
 
 
+# How many mapped stock codes `agent doctor` looks up in Sage (one look-up each on a desktop Sage).
+DOCTOR_STOCK_SAMPLE = 50
+
+
+def mapped_codes(integration_id: int) -> dict:
+    """The Sage codes the integration's mappings name, for `agent doctor` to find in the company."""
+    nominal = {code: f"{dict(AccountMapping.Purpose.choices).get(purpose, purpose)}"
+                     + (f" (channel {channel})" if channel else "")
+               for code, purpose, channel in AccountMapping.objects.filter(integration_id=integration_id)
+               .values_list("account_code", "purpose", "channel_name")}
+    bank = sorted(set(PaymentMethodMapping.objects.filter(integration_id=integration_id)
+                      .values_list("bank_account", flat=True)))
+    tax = sorted(set(TaxMapping.objects.filter(integration_id=integration_id)
+                     .values_list("sage_tax_code", flat=True)))
+    stock = list(ItemMapping.objects.filter(integration_id=integration_id).order_by("pk")
+                 .values_list("sage_code", flat=True).distinct()[:DOCTOR_STOCK_SAMPLE])
+    return {"nominal": nominal, "bank": bank, "tax": tax, "stock": stock}
+
+
 def record_heartbeat(agent: Agent, info: dict) -> dict:
     """Keep what the agent says about itself on the Agent row (admin shows it) and answer the config."""
     now = timezone.now()
@@ -51,9 +71,18 @@ def record_heartbeat(agent: Agent, info: dict) -> dict:
     changed = {name: value for name, value in fields.items() if getattr(agent, name) != value}
     if changed:
         logger.info("agent %s (integration %s) reports %s", agent.pk, agent.integration_id, changed)
+    doctor = info.get("doctor")
+    if doctor is not None:
+        fields.update(doctor_ok=doctor["ok"], doctor_checked_at=doctor["checked_at"], doctor_checks=doctor["checks"],
+                      doctor_problems=list(doctor["problems"]))
+        if not doctor["ok"]:
+            logger.warning("agent %s (integration %s): its Sage self-check found %d problem(s)", agent.pk,
+                           agent.integration_id, len(doctor["problems"]))
     Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=now, **fields)
-    return {"agent_id": agent.pk, "integration_id": agent.integration_id, "server_time": now,
-            "config": agent_config(agent)}
+    config = agent_config(agent)
+    if info.get("include_mapped_codes"):
+        config["mapped_codes"] = mapped_codes(agent.integration_id)
+    return {"agent_id": agent.pk, "integration_id": agent.integration_id, "server_time": now, "config": config}
 
 
 def _latest_per_sku(items: list[dict]) -> dict[str, dict]:

@@ -160,6 +160,16 @@ class SageBackend(abc.ABC):
     @abc.abstractmethod
     def missing_stock_codes(self, codes: list[str]) -> list[str]: ...
 
+    # Used by `agent doctor` before the first posting: the codes the mappings name must exist here.
+    @abc.abstractmethod
+    def missing_nominal_codes(self, codes: list[str]) -> list[str]: ...
+
+    @abc.abstractmethod
+    def missing_bank_codes(self, codes: list[str]) -> list[str]: ...
+
+    @abc.abstractmethod
+    def missing_tax_codes(self, codes: list[int]) -> list[int]: ...
+
     # -- documents -----------------------------------------------------------------------
     @abc.abstractmethod
     def find_invoice(self, reference: str) -> PostedDocument | None: ...

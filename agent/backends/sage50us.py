@@ -8,7 +8,11 @@ Object model used (reference/sage.md §2): ``PeachtreeSession.Begin(application 
 
 The SDK grants access per Windows user and per executable (hash), and it is 32-bit: run the
 agent as the logged-in user (scheduled task at logon or tray), under 32-bit Python. Everything
-.NET is reached through ``api`` so the tests can hand in recorded fakes.
+.NET is reached through ``api`` so the tests can hand in fakes built from the SDK's reflected
+surface (agent/tests/surfaces/sage50us.json). Every member used is traced to a source in
+``agent/backends/SURFACE.md``; names with no public source are backend options with defaults,
+and ``agent doctor`` checks all of them by .NET reflection before the first posting. No SDK
+member is read with a fallback: a wrong name must fail loudly, not post zeros.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import struct
 import sys
 from decimal import Decimal
+from importlib import metadata
 from types import SimpleNamespace
 
 from agent.backends.base import (
@@ -41,6 +46,7 @@ from agent.errors import (
     SameUserLoggedIn,
     VersionMismatch,
 )
+from agent.refs import fit_reference
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +54,97 @@ DEFAULT_SDK_PATH = r"C:\Program Files (x86)\Sage\Peachtree\API"
 WINDOWS_ONLY = ("the sage50us backend needs Windows with Sage 50 US and its .NET SDK (Sage.Peachtree.API); "
                 "use --backend simulator on Linux")
 
-# SDK exception class names -> agent errors (matched by name: pythonnet exposes the .NET types).
+# Sage 50 US keeps at most this many characters in a transaction's ReferenceNumber.
+REFERENCE_MAX = 20
+PYTHONNET_MIN_MAJOR = 3  # older pythonnet hands .NET enums back as ints (pythonnet issue #1913)
+
+# SDK exception class names -> (agent error, what to tell a person). Matched by name: pythonnet
+# exposes the .NET types, and the class names are what working connector code switches on.
 EXCEPTIONS = {
-    "RecordInUseException": RecordLocked,
-    "LicenseNotAvailableException": SageBusy,
-    "SessionAlreadyOpenedException": SameUserLoggedIn,
-    "ApplicationIdentifierExpiredException": SageValidationError,
-    "ApplicationIdentifierRejectedException": SageValidationError,
-    "AuthorizationException": SageValidationError,
+    "RecordInUseException": (RecordLocked, "someone has this record open in Sage 50; it is retried"),
+    "LicenseNotAvailableException": (SageBusy, "no Sage 50 licence is free for the agent right now; retried "
+                                               "when another Sage 50 session closes"),
+    "CompanyExclusiveAccessException": (SageLocked, "the company is open in single-user (exclusive) mode, e.g. "
+                                                    "for a backup or year end; retried afterwards"),
+    "CompanySharedAccessException": (SageLocked, "another session holds the company in a way that blocks the "
+                                                 "agent; retried"),
+    "InadequatePermissionException": (SageValidationError, "the Sage 50 user lacks permission: in Sage 50, "
+                                                           "Maintain > Users > Set Up Security, give SDK Data "
+                                                           "Access 'Full'"),
+    "SessionAlreadyOpenedException": (SameUserLoggedIn, "an SDK session is already open in this process"),
+    "ApplicationIdentifierExpiredException": (SageValidationError, "the Sage application id has expired; ask "
+                                                                   "Sage for a new one and set application_id"),
+    "ApplicationIdentifierRejectedException": (SageValidationError, "Sage rejected the application id; check "
+                                                                    "application_id"),
+    "AuthorizationException": (SageValidationError, "Sage 50 refused access"),
 }
+
+# What the backend touches on the live .NET objects, for ``agent doctor`` to check by reflection:
+# type name -> member -> "method" or "property:<type name>" (the .NET short type name, "" = any).
+NET_MEMBERS = {
+    "PeachtreeSession": {"Begin": "method", "CompanyList": "method", "VerifyAccess": "method",
+                         "RequestAccess": "method", "Open": "method", "Close": "method", "End": "method"},
+    "CompanyIdentifier": {"CompanyName": "property:String", "Path": "property:String",
+                          "DatabaseName": "property:String", "SchemaVersion": "property:String"},
+    "Company": {"Factories": "property:"},
+    "FactoryGroup": {"CustomerFactory": "property:CustomerFactory",
+                     "SalesInvoiceFactory": "property:SalesInvoiceFactory",
+                     "ReceiptFactory": "property:ReceiptFactory",
+                     "AccountFactory": "property:AccountFactory",
+                     "InventoryItemFactory": "property:InventoryItemFactory",
+                     "SalesOrderFactory": "property:SalesOrderFactory"},
+    "CustomerFactory": {"Create": "method", "List": "method", "Load": "method"},
+    "SalesInvoiceFactory": {"Create": "method", "List": "method", "Load": "method"},
+    "ReceiptFactory": {"Create": "method", "List": "method"},
+    "AccountFactory": {"List": "method"},
+    "InventoryItemFactory": {"List": "method"},
+    "SalesOrderFactory": {"Create": "method", "List": "method"},
+    "Customer": {"ID": "property:String", "Name": "property:String", "Email": "property:String",
+                 "Balance": "property:Decimal", "Key": "property:", "LastSavedAt": "property:DateTime",
+                 "Save": "method"},
+    "SalesInvoice": {"CustomerReference": "property:", "Date": "property:DateTime",
+                     "ReferenceNumber": "property:String", "CustomerPurchaseOrderNumber": "property:String",
+                     "FreightAmount": "property:Decimal", "Amount": "property:Decimal",
+                     "SalesTaxAmount": "property:Decimal", "AmountDue": "property:Decimal", "Key": "property:",
+                     "AddSalesLine": "method", "Save": "method"},
+    "SalesInvoiceSalesLine": {"InventoryItemReference": "property:", "AccountReference": "property:",
+                              "Description": "property:String", "Quantity": "property:Decimal",
+                              "UnitPrice": "property:Decimal", "Amount": "property:Decimal"},
+    "SalesOrder": {"CustomerReference": "property:", "Date": "property:DateTime",
+                   "ReferenceNumber": "property:String", "CustomerPurchaseOrderNumber": "property:String",
+                   "FreightAmount": "property:Decimal", "Amount": "property:Decimal",
+                   "SalesTaxAmount": "property:Decimal", "AddSalesLine": "method", "Save": "method"},
+    "Receipt": {"CustomerReference": "property:", "AccountReference": "property:", "Date": "property:DateTime",
+                "ReferenceNumber": "property:String", "PaymentMethod": "property:String",
+                "Amount": "property:Decimal", "ApplyToInvoiceLines": "property:", "Key": "property:",
+                "AddInvoiceLine": "method", "AddSalesLine": "method", "Save": "method"},
+    "ReceiptInvoiceLine": {"AmountPaid": "property:Decimal", "InvoiceReference": "property:",
+                           "IsUsed": "property:Boolean"},
+    "ReceiptSalesLine": {"Amount": "property:Decimal"},
+    "Account": {"ID": "property:String", "Key": "property:"},
+    "InventoryItem": {"ID": "property:String", "Key": "property:", "LastSavedAt": "property:DateTime"},
+}
+
+
+def check_pythonnet(version: str | None) -> None:
+    """pythonnet 3 or later, or a clear error: on 2.x .NET enums arrive as ints, so an
+    AuthorizationResult of Granted would read as "3" and the agent would never log in."""
+    if version is None:
+        raise BackendUnavailable(f"{WINDOWS_ONLY}; pythonnet is missing: pip install \"pythonnet>=3\"")
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        major = 0
+    if major < PYTHONNET_MIN_MAJOR:
+        raise BackendUnavailable(f"pythonnet {version} is too old for the Sage 50 US backend (it turns .NET enums "
+                                 f"into numbers): pip install --upgrade \"pythonnet>=3\"")
+
+
+def _pythonnet_version() -> str | None:
+    try:
+        return metadata.version("pythonnet")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def load_api(sdk_path: str = DEFAULT_SDK_PATH):
@@ -65,10 +153,11 @@ def load_api(sdk_path: str = DEFAULT_SDK_PATH):
         raise BackendUnavailable(WINDOWS_ONLY)
     if struct.calcsize("P") != 4:
         raise BackendUnavailable("the Sage 50 US SDK is 32-bit: run the agent with 32-bit (x86) Python")
+    check_pythonnet(_pythonnet_version())
     try:
         import clr  # noqa: PLC0415 - pythonnet, Windows only
     except ImportError as exc:
-        raise BackendUnavailable(f"{WINDOWS_ONLY}; pythonnet is missing: pip install pythonnet") from exc
+        raise BackendUnavailable(f"{WINDOWS_ONLY}; pythonnet is missing: pip install \"pythonnet>=3\"") from exc
     if not os.path.isdir(sdk_path):
         raise BackendUnavailable(f"no Sage 50 US SDK at {sdk_path}; set backend option sdk_path")
     sys.path.append(sdk_path)
@@ -101,7 +190,7 @@ def _enum_name(value) -> str:
 
 def _used(lines):
     # Line collections are padded with IsUsed == False slots.
-    return [line for line in lines if getattr(line, "IsUsed", True)]
+    return [line for line in lines if line.IsUsed]
 
 
 class Sage50UsBackend(SageBackend):
@@ -109,22 +198,30 @@ class Sage50UsBackend(SageBackend):
     edition = "sage50us"
 
     def __init__(self, company: str, *, application_id: str = "", sdk_path: str = DEFAULT_SDK_PATH,
-                 sage_year: str | None = None, api=None, **_ignored):
+                 sage_year: str | None = None, stock_quantity_property: str = "QuantityOnHand",
+                 stock_id_filter: str = "InventoryItem.ID", sales_order_filter: str = "SalesOrder.ReferenceNumber",
+                 api=None, **_ignored):
         self.company_name = company
         self.application_id = application_id
         self.sdk_path = sdk_path
         self.sage_year = sage_year
+        # No public dump shows InventoryItem's quantity property or the SalesOrder members
+        # (SURFACE.md): settings, checked on the live SDK by `agent doctor`.
+        self.stock_quantity_property = stock_quantity_property
+        self.stock_id_filter = stock_id_filter
+        self.sales_order_filter = sales_order_filter
         self.api = api if api is not None else load_api(sdk_path)
         self.session = None
         self.company = None
+        self.company_identifier = None
 
     # -- session -------------------------------------------------------------------------
     def describe(self) -> dict:
-        return {"sage_edition": self.edition, "sage_version": getattr(self.api, "sdk_version", ""),
+        return {"sage_edition": self.edition, "sage_version": str(self.api.sdk_version or ""),
                 "company": self.company_name}
 
     def check_versions(self) -> None:
-        sdk = str(getattr(self.api, "sdk_version", "") or "")
+        sdk = str(self.api.sdk_version or "")
         if self.sage_year and sdk and sdk.split(".")[0] != str(self.sage_year).split(".")[0]:
             raise VersionMismatch(
                 f"the Sage 50 US SDK in {self.sdk_path} is version {sdk} but the company runs Sage 50 "
@@ -134,7 +231,8 @@ class Sage50UsBackend(SageBackend):
         for klass in type(exc).__mro__:
             mapped = EXCEPTIONS.get(klass.__name__)
             if mapped is not None:
-                return mapped(f"{what}: {exc}")
+                error, explanation = mapped
+                return error(f"{what}: {explanation} ({klass.__name__}: {exc})")
         return SageError(f"{what}: {exc.__class__.__name__}: {exc}")
 
     def connect(self) -> None:
@@ -151,6 +249,7 @@ class Sage50UsBackend(SageBackend):
             if result != "Granted":
                 raise self._authorization_error(result)
             self.company = session.Open(ident)
+            self.company_identifier = ident
         except SageError:
             self._end(session)
             raise
@@ -186,11 +285,12 @@ class Sage50UsBackend(SageBackend):
     def disconnect(self) -> None:
         company, session = self.company, self.session
         self.company = self.session = None
-        if company is not None:
+        if company is not None and session is not None:
+            # session.Close(company) exists in every SDK year; Company.Close() only in recent ones.
             try:
-                company.Close()
+                session.Close(company)
             except Exception:  # noqa: BLE001 - a leaked session costs a licence until the service restarts
-                logger.warning("Company.Close failed", exc_info=True)
+                logger.warning("PeachtreeSession.Close failed", exc_info=True)
         if session is not None:
             self._end(session)
 
@@ -229,7 +329,7 @@ class Sage50UsBackend(SageBackend):
     @staticmethod
     def _customer(entity) -> SageCustomer:
         return SageCustomer(account_ref=str(entity.ID), name=str(entity.Name or ""), email=str(entity.Email or ""),
-                            balance=_dec(getattr(entity, "Balance", 0)))
+                            balance=_dec(entity.Balance))
 
     def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
         if account_ref:
@@ -255,22 +355,32 @@ class Sage50UsBackend(SageBackend):
         return self._customer(entity)
 
     def missing_stock_codes(self, codes: list[str]) -> list[str]:
-        return [c for c in codes if self._first("InventoryItemFactory", "InventoryItem.ID", c) is None]
+        return [c for c in codes if self._first("InventoryItemFactory", self.stock_id_filter, c) is None]
+
+    def missing_nominal_codes(self, codes: list[str]) -> list[str]:
+        return [c for c in codes if self._first("AccountFactory", "Account.ID", c) is None]
+
+    def missing_bank_codes(self, codes: list[str]) -> list[str]:
+        return self.missing_nominal_codes(codes)  # a cash account is a GL account in Sage 50 US
+
+    def missing_tax_codes(self, codes: list[int]) -> list[int]:
+        return []  # this backend posts no tax codes: Sage 50 US applies the customer's sales tax
 
     # -- documents -----------------------------------------------------------------------
-    def _document(self, entity, reference: str) -> PostedDocument:
+    def _document(self, entity, reference: str, *, outstanding=None) -> PostedDocument:
         customer = self.factories.CustomerFactory.Load(entity.CustomerReference)
         gross = _dec(entity.Amount)
-        tax = _dec(getattr(entity, "SalesTaxAmount", 0))
+        tax = _dec(entity.SalesTaxAmount)
         return PostedDocument(number=str(entity.ReferenceNumber), reference=reference,
                               account_ref=str(customer.ID), net_total=gross - tax, tax_total=tax, gross_total=gross,
-                              outstanding=_dec(getattr(entity, "AmountDue", gross)))
+                              outstanding=_dec(entity.AmountDue) if outstanding is None else outstanding)
 
     def _find_invoice_entity(self, reference: str, *, credit: bool = False):
         # ReferenceNumber (the invoice number) is not enforced unique by Sage: we make it the store
         # reference and look it up before every create. Credit memos are invoices with negative
         # amounts here ([U]: the SDK's own credit-memo object is not verified).
-        for entity in self._load("SalesInvoiceFactory", "SalesInvoice.ReferenceNumber", reference):
+        wanted = fit_reference(reference, REFERENCE_MAX)
+        for entity in self._load("SalesInvoiceFactory", "SalesInvoice.ReferenceNumber", wanted):
             if (_dec(entity.Amount) < 0) == credit:
                 return entity
         return None
@@ -289,12 +399,13 @@ class Sage50UsBackend(SageBackend):
             raise SageValidationError(f"customer {spec.account_ref} is not in Sage")
         entity.CustomerReference = customer.Key
         entity.Date = self.api.date(spec.date)
-        entity.ReferenceNumber = spec.reference
-        entity.CustomerPurchaseOrderNumber = spec.reference
+        # At most 20 characters: a longer store reference is shortened the same way the look-up does.
+        entity.ReferenceNumber = fit_reference(spec.reference, REFERENCE_MAX)
+        entity.CustomerPurchaseOrderNumber = fit_reference(spec.reference, REFERENCE_MAX)
         for line in spec.lines:
             sales_line = entity.AddSalesLine()
             if line.stock_code:
-                item = self._first("InventoryItemFactory", "InventoryItem.ID", line.stock_code)
+                item = self._first("InventoryItemFactory", self.stock_id_filter, line.stock_code)
                 if item is None:
                     raise SageValidationError(f"inventory item {line.stock_code} is not in Sage")
                 sales_line.InventoryItemReference = item.Key
@@ -323,31 +434,30 @@ class Sage50UsBackend(SageBackend):
         return self._document(entity, spec.reference)
 
     def find_sales_order(self, reference: str) -> PostedDocument | None:
-        found = self._first("SalesOrderFactory", "SalesOrder.ReferenceNumber", reference)
-        return self._document(found, reference) if found is not None else None
+        found = self._first("SalesOrderFactory", self.sales_order_filter, fit_reference(reference, REFERENCE_MAX))
+        return self._document(found, reference, outstanding=Decimal("0.00")) if found is not None else None
 
     def create_sales_order(self, spec: DocumentSpec) -> PostedDocument:
         entity = self.factories.SalesOrderFactory.Create()
         self._fill(entity, spec)
         self._save(entity, f"saving sales order {spec.reference}")
-        return self._document(entity, spec.reference)
+        return self._document(entity, spec.reference, outstanding=Decimal("0.00"))
 
     # -- receipts ------------------------------------------------------------------------
     def _payment(self, entity, reference: str, account_ref: str) -> PostedPayment:
-        applied = [line for line in _used(getattr(entity, "InvoiceLines", []) or [])]
+        # ApplyToInvoiceLines is the receipt's applied invoices (there is no InvoiceLines): read
+        # wrongly, a rerun would see nothing applied and apply the receipt a second time.
+        applied = _used(entity.ApplyToInvoiceLines)
         allocated = sum((_dec(line.AmountPaid) for line in applied), Decimal("0.00"))
         target = None
         if applied:
-            invoice = getattr(applied[0], "InvoiceReference", None)
-            if invoice is not None:
-                target = str(self.factories.SalesInvoiceFactory.Load(invoice).ReferenceNumber)
-        key = getattr(entity, "Key", None)
-        ident = str(getattr(key, "Guid", "") or "") or str(entity.ReferenceNumber)
-        return PostedPayment(id=ident, reference=reference, account_ref=account_ref, amount=_dec(entity.Amount),
-                             allocated=allocated, allocated_to=target)
+            invoice = self.factories.SalesInvoiceFactory.Load(applied[0].InvoiceReference)
+            target = str(invoice.ReferenceNumber)
+        return PostedPayment(id=str(entity.Key.Guid), reference=reference, account_ref=account_ref,
+                             amount=_dec(entity.Amount), allocated=allocated, allocated_to=target)
 
     def find_receipt(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
-        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber", reference)
+        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber", fit_reference(reference, REFERENCE_MAX))
         if entity is None:
             return None
         return self._payment(entity, reference, account_ref or "")
@@ -361,7 +471,7 @@ class Sage50UsBackend(SageBackend):
         receipt.CustomerReference = customer.Key
         receipt.AccountReference = cash.Key
         receipt.Date = self.api.date(spec.date)
-        receipt.ReferenceNumber = spec.reference
+        receipt.ReferenceNumber = fit_reference(spec.reference, REFERENCE_MAX)
         if spec.method:
             receipt.PaymentMethod = spec.method
         allocated_to = None
@@ -377,14 +487,14 @@ class Sage50UsBackend(SageBackend):
             line = receipt.AddSalesLine()
             line.Amount = self.api.decimal(spec.amount)
         self._save(receipt, f"saving receipt {spec.reference}")
-        key = getattr(receipt, "Key", None)
-        return PostedPayment(id=str(getattr(key, "Guid", "") or spec.reference), reference=spec.reference,
+        return PostedPayment(id=str(receipt.Key.Guid), reference=spec.reference,
                              account_ref=spec.account_ref, amount=spec.amount,
                              allocated=spec.amount if allocated_to else Decimal("0.00"), allocated_to=allocated_to)
 
     def allocate_receipt(self, receipt: PostedPayment, invoice: PostedDocument, amount: Decimal,
                          date: dt.date) -> PostedPayment:
-        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber", receipt.reference)
+        entity = self._first("ReceiptFactory", "Receipt.ReferenceNumber",
+                             fit_reference(receipt.reference, REFERENCE_MAX))
         target = self._find_invoice_entity(invoice.reference)
         if entity is None or target is None:
             raise SageNotFound(f"receipt {receipt.reference} or invoice {invoice.reference} is not in Sage")
@@ -412,23 +522,33 @@ class Sage50UsBackend(SageBackend):
             raise SageNotFound(f"unknown change kind {kind!r}")
         items = []
         for entity in self._load(factory):
-            saved = getattr(entity, "LastSavedAt", None)
-            stamp = _py_datetime(saved)
+            stamp = _py_datetime(entity.LastSavedAt)
             # LastSavedAt is null on records never modified since creation: only a full sync
             # (no cursor) can know about them.
             if since_at is not None and (stamp is None or stamp < since_at):
                 continue
             iso = stamp.isoformat() if stamp else None
             if kind == "stock":
-                items.append({"stock_code": str(entity.ID),
-                              "in_stock": format(Decimal(str(getattr(entity, "QuantityOnHand", 0) or 0)).normalize(),
-                                                 "f"),
+                items.append({"stock_code": str(entity.ID), "in_stock": self._quantity(entity),
                               "allocated": "0", "modified_at": iso})
             else:
                 items.append({"account_ref": str(entity.ID), "email": str(entity.Email or ""),
                               "name": str(entity.Name or ""), "modified_at": iso})
         items.sort(key=lambda i: i["modified_at"] or "")
         return items
+
+    def _quantity(self, entity) -> str:
+        # No fallback to 0: a wrong property name would push zero stock for every item to the store.
+        try:
+            value = getattr(entity, self.stock_quantity_property)
+        except AttributeError as exc:
+            raise SageValidationError(
+                f"Sage 50 US inventory items have no property {self.stock_quantity_property!r}; set backend "
+                f"option stock_quantity_property to the SDK's quantity-on-hand property (agent doctor lists "
+                f"what the installed SDK has)") from exc
+        if value is None:
+            raise SageValidationError(f"{entity.ID}: {self.stock_quantity_property} is empty in Sage 50")
+        return format(Decimal(str(value)).normalize(), "f")
 
 
 def _py_datetime(value) -> dt.datetime | None:

@@ -6,8 +6,12 @@ Object model used (reference/sage.md §1): ``SDOEngine.NN`` -> ``Workspaces.Add`
 "InvoicePost" | "SopPost" | "SopRecord" | "TransactionPost")``; record fields through
 ``Fields.Item(NAME).Value``; ``Find`` / ``MoveFirst`` / ``MoveNext`` / ``AddNew`` / ``Update``.
 
-Facts marked [U] in the sheet are isolated in constants below so they can be corrected in one
-place. Everything COM is reached through ``dispatch`` so the tests can hand in recorded fakes.
+Every COM member, field key and enum value used here is traced to a public source in
+``agent/backends/SURFACE.md``. Names with no public source are backend options with a default
+(the constructor's keyword arguments, set under ``[backend_options]`` in the agent config), so a
+site whose SDO differs is corrected in its config, and ``agent doctor`` checks them on the live
+objects before the first posting. Everything COM is reached through ``dispatch`` so the tests
+can hand in fakes built from the interop assembly's surface (agent/tests/surfaces/sdo.json).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from agent.errors import (
 
 logger = logging.getLogger(__name__)
 
-# InvoiceType enum [V]
+# InvoiceType enum (interop assembly): the document kind, written to the header field
+# INVOICE_TYPE_CODE and read back from InvoiceRecord.INVOICE_TYPE_CODE.
 SDO_PRODUCT_INVOICE = 0
 SDO_SOP_INVOICE = 1
 SDO_SERVICE_INVOICE = 2
@@ -49,11 +54,17 @@ SDO_SERVICE_CREDIT = 4
 INVOICE_TYPES = (SDO_PRODUCT_INVOICE, SDO_SOP_INVOICE, SDO_SERVICE_INVOICE)
 CREDIT_TYPES = (SDO_PRODUCT_CREDIT, SDO_SERVICE_CREDIT)
 
-# TransType enum [V]
+# LedgerType enum (interop assembly): what InvoicePost.Type takes. The C# samples cast it,
+# ``Type = (InvoiceType)LedgerType.sdoLedgerInvoice``; 0 / 3 there would be read as other ledgers.
+SDO_LEDGER_INVOICE = 261
+SDO_LEDGER_CREDIT = 265
+
+# TransType enum (interop assembly; agrees with Fairweather's enum and mogstuff's comment)
 SDO_SI = 1
 SDO_SC = 2
 SDO_SR = 3
 SDO_SA = 4
+SDO_SP = 24  # sales payment: money paid back to a customer (13 is sdoCP, a bank cash payment)
 
 # Connect error codes [V]
 LOGON_FAIL = 21
@@ -65,13 +76,29 @@ WRONG_VERSION = 26
 USER_COUNT_EXCEEDED = 30
 NOT_REGISTERED = 31
 
-# Special product code Sage uses for a non-stock line with its own nominal code.
-NON_STOCK_CODE = "S1"
-# Invoice header/record fields that hold the store reference and the totals. CUST_ORDER_NUMBER is
-# on the InvoicePost header [V]; reading it back from InvoiceRecord, and the total field names, are [U].
-REFERENCE_FIELD = "CUST_ORDER_NUMBER"
-TOTAL_FIELDS = (("ITEMS_NET", "CARR_NET"), ("ITEMS_TAX", "CARR_TAX"))
 ADDRESS_FIELDS = ("ADDRESS_1", "ADDRESS_2", "ADDRESS_3", "ADDRESS_4", "ADDRESS_5")
+
+# What the backend touches on the live COM objects, for ``agent doctor`` to check by reflection:
+# object (as CreateObject names it) -> member -> "method" | "property". The surface description
+# the test fakes are built from must hold every one of these (agent/tests/test_agent_surface.py).
+COM_MEMBERS = {
+    "SDOEngine": {"Workspaces": "property", "SelectCompany": "method", "LastError": "property"},
+    "WorkSpace": {"Connect": "method", "Disconnect": "method", "CreateObject": "method"},
+    "SalesRecord": {"Fields": "property", "Find": "method", "MoveFirst": "method", "MoveNext": "method",
+                    "AddNew": "method", "Update": "method", "Link": "property"},
+    "StockRecord": {"Fields": "property", "Find": "method", "MoveFirst": "method", "MoveNext": "method"},
+    "NominalRecord": {"Fields": "property", "Find": "method"},
+    "BankRecord": {"Fields": "property", "Find": "method"},
+    "InvoiceRecord": {"Fields": "property", "MoveFirst": "method", "MoveNext": "method"},
+    "SopRecord": {"Fields": "property", "MoveFirst": "method", "MoveNext": "method"},
+    "HeaderData": {"Fields": "property", "MoveFirst": "method", "MoveNext": "method", "Read": "method",
+                   "RecordNumber": "property"},
+    "SplitData": {"Fields": "property", "Read": "method"},
+    "InvoicePost": {"Type": "property", "Header": "property", "Items": "property", "Update": "method"},
+    "SopPost": {"Header": "property", "Items": "property", "Update": "method"},
+    "TransactionPost": {"Header": "property", "Items": "property", "Update": "method",
+                        "PostingNumber": "property", "AllocatePayment": "method"},
+}
 
 WINDOWS_ONLY = ("the sdo backend needs Windows with Sage 50 Accounts and Sage Data Objects (SDO) registered; "
                 "use --backend simulator on Linux")
@@ -125,7 +152,12 @@ class SdoBackend(SageBackend):
 
     def __init__(self, company: str, *, user: str = "MANAGER", password: str = "", sdo_version: str = "32",
                  sage_version: str | None = None, connection_name: str = "ml-connector agent",
-                 refund_trans_type: int | None = None, dispatch=None, **_ignored):
+                 refund_trans_type: int = SDO_SP, reference_field: str = "CUST_ORDER_NUMBER",
+                 notes_field: str = "NOTES_1", non_stock_code: str = "S1",
+                 net_total_fields: tuple[str, ...] = ("ITEMS_NET", "CARR_NET"),
+                 tax_total_fields: tuple[str, ...] = ("ITEMS_TAX", "CARR_TAX"),
+                 nominal_key_field: str = "ACCOUNT_REF", bank_key_field: str = "ACCOUNT_REF",
+                 dispatch=None, **_ignored):
         if dispatch is None and sys.platform != "win32":
             raise BackendUnavailable(WINDOWS_ONLY)
         self.company = company
@@ -134,12 +166,50 @@ class SdoBackend(SageBackend):
         self.sdo_version = str(sdo_version)
         self.sage_version = sage_version
         self.connection_name = connection_name
-        # The audit-trail type SP (customer refund) exists [V]; its TransType enum number is not in
-        # the public material [U], so it must be configured after checking the installed SDO.
-        self.refund_trans_type = refund_trans_type
+        self.refund_trans_type = int(refund_trans_type)
+        # No public source for these names (SURFACE.md says which): settings, checked by `agent doctor`.
+        # The header field that carries the store reference; CUST_ORDER_NUMBER is on the InvoicePost
+        # header in public code, reading it back from InvoiceRecord / SopRecord is not shown anywhere.
+        self.reference_field = reference_field
+        self.notes_field = notes_field
+        # Sage's special product code for a non-stock line that names its own nominal code.
+        self.non_stock_code = non_stock_code
+        self.net_total_fields = tuple(net_total_fields)
+        self.tax_total_fields = tuple(tax_total_fields)
+        self.nominal_key_field = nominal_key_field
+        self.bank_key_field = bank_key_field
         self.dispatch = dispatch or _default_dispatch
         self.engine = None
         self.ws = None
+
+    def used_fields(self) -> dict[str, list[str]]:
+        """The field keys each object is read or written with (``Post.Header`` / ``Post.Items``
+        for the posting objects), for ``agent doctor`` to look up on the live objects."""
+        document_header = ["ACCOUNT_REF", "NAME", *ADDRESS_FIELDS, self.reference_field, self.notes_field,
+                           "CARR_NET", "CARR_TAX", "CARR_TAX_CODE", "CARR_NOM_CODE"]
+        items = ["STOCK_CODE", "DESCRIPTION", "QTY_ORDER", "UNIT_PRICE", "NET_AMOUNT", "FULL_NET_AMOUNT",
+                 "TAX_AMOUNT", "TAX_CODE", "NOMINAL_CODE"]
+        payment = ["TYPE", "ACCOUNT_REF", "DATE", "POSTED_DATE", "INV_REF", "DETAILS", "BANK_CODE", "NET_AMOUNT"]
+        return {
+            "SalesRecord": ["ACCOUNT_REF", "NAME", "CONTACT_NAME", *ADDRESS_FIELDS, "E_MAIL", "TELEPHONE", "BALANCE",
+                            "RECORD_MODIFY_DATE"],
+            "StockRecord": ["STOCK_CODE", "QTY_IN_STOCK", "QTY_ALLOCATED", "SALES_PRICE", "RECORD_MODIFY_DATE"],
+            "NominalRecord": [self.nominal_key_field],
+            "BankRecord": [self.bank_key_field],
+            "InvoiceRecord": ["INVOICE_NUMBER", "ACCOUNT_REF", "INVOICE_TYPE_CODE", self.reference_field,
+                              *self.net_total_fields, *self.tax_total_fields],
+            "SopRecord": ["ORDER_NUMBER", "ACCOUNT_REF", self.reference_field, self.net_total_fields[0],
+                          self.tax_total_fields[0]],
+            "HeaderData": ["TYPE", "INV_REF", "ACCOUNT_REF", "NET_AMOUNT", "AMOUNT_PAID", "FIRST_SPLIT", "LAST_SPLIT"],
+            "SplitData": ["TRAN_NUMBER", "NET_AMOUNT", "TAX_AMOUNT", "AMOUNT_PAID"],
+            "InvoicePost.Header": [*document_header, "INVOICE_DATE", "INVOICE_TYPE_CODE"],
+            "InvoicePost.Items": items,
+            "SopPost.Header": [*document_header, "ORDER_DATE"],
+            "SopPost.Items": items,
+            "TransactionPost.Header": payment,
+            "TransactionPost.Items": ["TYPE", "NOMINAL_CODE", "DETAILS", "DATE", "NET_AMOUNT", "TAX_AMOUNT",
+                                      "TAX_CODE"],
+        }
 
     # -- session -------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -266,21 +336,36 @@ class SdoBackend(SageBackend):
         return SageCustomer(account_ref=customer.account_ref, name=customer.company or customer.name,
                             email=customer.email)
 
-    def missing_stock_codes(self, codes: list[str]) -> list[str]:
+    def _missing(self, object_name: str, key_field: str, codes: list[str]) -> list[str]:
         missing = []
         for code in codes:
-            rec = self._new("StockRecord")
-            put(rec, "STOCK_CODE", code)
+            rec = self._new(object_name)
+            put(rec, key_field, code)
             if not rec.Find(False):
                 missing.append(code)
         return missing
 
+    def missing_stock_codes(self, codes: list[str]) -> list[str]:
+        return self._missing("StockRecord", "STOCK_CODE", codes)
+
+    def missing_nominal_codes(self, codes: list[str]) -> list[str]:
+        return self._missing("NominalRecord", self.nominal_key_field, codes)
+
+    def missing_bank_codes(self, codes: list[str]) -> list[str]:
+        return self._missing("BankRecord", self.bank_key_field, codes)
+
+    def missing_tax_codes(self, codes: list[int]) -> list[int]:
+        # No public SDO object lists a company's tax codes; the posting objects take T0..T99 as a
+        # number, so only the range can be checked here (agent doctor says so).
+        return [c for c in codes if not 0 <= int(c) <= 99]
+
     # -- invoices and credit notes ---------------------------------------------------------
     def _find_document(self, reference: str, types: tuple[int, ...]) -> PostedDocument | None:
         for rec in scan(self._new("InvoiceRecord")):
-            if str(get(rec, REFERENCE_FIELD) or "") == reference and int(get(rec, "INVOICE_TYPE_CODE")) in types:
-                net = sum((_dec(get(rec, f)) for f in TOTAL_FIELDS[0]), Decimal("0.00"))
-                tax = sum((_dec(get(rec, f)) for f in TOTAL_FIELDS[1]), Decimal("0.00"))
+            if str(get(rec, self.reference_field) or "") == reference and \
+                    int(get(rec, "INVOICE_TYPE_CODE")) in types:
+                net = sum((_dec(get(rec, f)) for f in self.net_total_fields), Decimal("0.00"))
+                tax = sum((_dec(get(rec, f)) for f in self.tax_total_fields), Decimal("0.00"))
                 return PostedDocument(number=str(get(rec, "INVOICE_NUMBER")), reference=reference,
                                       account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net, tax_total=tax,
                                       gross_total=net + tax, outstanding=net + tax)
@@ -302,9 +387,9 @@ class SdoBackend(SageBackend):
         for field_name in ADDRESS_FIELDS:
             put(header, field_name, get(customer, field_name))
         put(header, date_field, _com_date(spec.date))
-        put(header, REFERENCE_FIELD, spec.reference)
+        put(header, self.reference_field, spec.reference)
         if spec.notes:
-            put(header, "NOTES_1", spec.notes[:60])
+            put(header, self.notes_field, spec.notes[:60])
         if spec.carriage is not None:
             put(header, "CARR_NET", spec.carriage.net)
             put(header, "CARR_TAX", spec.carriage.tax)
@@ -312,11 +397,10 @@ class SdoBackend(SageBackend):
             if spec.carriage.nominal_code:
                 put(header, "CARR_NOM_CODE", spec.carriage.nominal_code)
 
-    @staticmethod
-    def _fill_items(post, spec: DocumentSpec) -> None:
+    def _fill_items(self, post, spec: DocumentSpec) -> None:
         for line in spec.lines:
             item = post.Items.Add()
-            put(item, "STOCK_CODE", line.stock_code or NON_STOCK_CODE)
+            put(item, "STOCK_CODE", line.stock_code or self.non_stock_code)
             put(item, "DESCRIPTION", line.description[:60])
             put(item, "QTY_ORDER", line.quantity)
             put(item, "UNIT_PRICE", line.unit_price)
@@ -327,10 +411,13 @@ class SdoBackend(SageBackend):
             if line.nominal_code:
                 put(item, "NOMINAL_CODE", line.nominal_code)
 
-    def _post_document(self, spec: DocumentSpec, doc_type: int, finder) -> PostedDocument:
+    def _post_document(self, spec: DocumentSpec, ledger_type: int, type_code: int, finder) -> PostedDocument:
         post = self._new("InvoicePost")
-        post.Type = doc_type
+        # Two different enums: the post's Type is the ledger (invoice / credit), the header's
+        # INVOICE_TYPE_CODE the document kind that InvoiceRecord keeps and find_* filters on.
+        post.Type = ledger_type
         self._fill_header(post.Header, spec, "INVOICE_DATE")
+        put(post.Header, "INVOICE_TYPE_CODE", type_code)
         self._fill_items(post, spec)
         if not post.Update():
             raise self._write_error(f"posting {spec.reference}")
@@ -341,16 +428,16 @@ class SdoBackend(SageBackend):
         return posted
 
     def create_invoice(self, spec: DocumentSpec) -> PostedDocument:
-        return self._post_document(spec, SDO_PRODUCT_INVOICE, self.find_invoice)
+        return self._post_document(spec, SDO_LEDGER_INVOICE, SDO_PRODUCT_INVOICE, self.find_invoice)
 
     def create_credit_note(self, spec: DocumentSpec) -> PostedDocument:
-        return self._post_document(spec, SDO_PRODUCT_CREDIT, self.find_credit_note)
+        return self._post_document(spec, SDO_LEDGER_CREDIT, SDO_PRODUCT_CREDIT, self.find_credit_note)
 
     # -- sales orders ------------------------------------------------------------------------
     def find_sales_order(self, reference: str) -> PostedDocument | None:
         for rec in scan(self._new("SopRecord")):
-            if str(get(rec, REFERENCE_FIELD) or "") == reference:
-                net, tax = _dec(get(rec, "ITEMS_NET")), _dec(get(rec, "ITEMS_TAX"))
+            if str(get(rec, self.reference_field) or "") == reference:
+                net, tax = _dec(get(rec, self.net_total_fields[0])), _dec(get(rec, self.tax_total_fields[0]))
                 return PostedDocument(number=str(get(rec, "ORDER_NUMBER")), reference=reference,
                                       account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net, tax_total=tax,
                                       gross_total=net + tax)
@@ -456,16 +543,10 @@ class SdoBackend(SageBackend):
         return receipt
 
     def find_refund(self, reference: str, account_ref: str | None = None) -> PostedPayment | None:
-        if self.refund_trans_type is None:
-            return None
-        return self._find_payment(reference, account_ref, (int(self.refund_trans_type),))
+        return self._find_payment(reference, account_ref, (self.refund_trans_type,))
 
     def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
-        if self.refund_trans_type is None:
-            raise SageValidationError(
-                "customer refunds (SP) need backend option refund_trans_type: the TransType number of SP in "
-                "the installed SDO")
-        paid = self._post_payment(spec, int(self.refund_trans_type))
+        paid = self._post_payment(spec, self.refund_trans_type)
         allocated = self._allocate(paid, SDO_SC, credit_note.number, spec.amount, spec.date)
         paid.allocated = allocated
         paid.allocated_to = credit_note.number if allocated > 0 else None

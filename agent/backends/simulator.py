@@ -92,6 +92,15 @@ class SimulatorBackend(SageBackend):
     def missing_stock_codes(self, codes: list[str]) -> list[str]:
         return self.s.missing_stock_codes(codes)
 
+    def missing_nominal_codes(self, codes: list[str]) -> list[str]:
+        return self.s.missing_nominal_codes(codes)
+
+    def missing_bank_codes(self, codes: list[str]) -> list[str]:
+        return self.s.missing_nominal_codes(codes, bank=True)
+
+    def missing_tax_codes(self, codes: list[int]) -> list[int]:
+        return self.s.missing_tax_codes(codes)
+
     # -- documents -----------------------------------------------------------------------
     @staticmethod
     def _document(row: dict | None) -> PostedDocument | None:

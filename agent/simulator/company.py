@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS logins (
 CREATE TABLE IF NOT EXISTS record_locks (
     kind TEXT NOT NULL, key TEXT NOT NULL, holder TEXT, locked_at TEXT, PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS tax_codes (code INTEGER PRIMARY KEY, rate TEXT NOT NULL, description TEXT);
+CREATE TABLE IF NOT EXISTS nominals (code TEXT PRIMARY KEY, name TEXT NOT NULL, bank INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS customers (
     account_ref TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, company TEXT, phone TEXT,
     address TEXT, postcode TEXT, country TEXT, currency TEXT, balance TEXT NOT NULL DEFAULT '0.00',
@@ -95,7 +96,14 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS customers_email ON customers (lower(email));
 CREATE INDEX IF NOT EXISTS allocations_payment ON allocations (payment_tran);
 CREATE INDEX IF NOT EXISTS sales_orders_ref ON sales_orders (cust_order_number);
+CREATE TABLE IF NOT EXISTS nominals (code TEXT PRIMARY KEY, name TEXT NOT NULL, bank INTEGER NOT NULL DEFAULT 0);
 """
+
+# A few accounts of Sage 50 UK's standard chart, so `agent doctor` has a chart to check the mapped
+# nominal codes against (company files made before the chart existed get it when opened).
+DEFAULT_NOMINALS = (("1200", "Bank Current Account", 1), ("1210", "Bank Deposit Account", 1),
+                    ("1100", "Debtors Control Account", 0), ("2200", "Sales Tax Control Account", 0),
+                    ("4000", "Sales Type A", 0), ("4900", "Miscellaneous Income", 0), ("4905", "Distribution", 0))
 
 DEFAULT_META = {
     "company_name": "DEMO",
@@ -151,6 +159,9 @@ class SimCompany:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._db.executescript(INDEXES)
+        if not self._db.execute("SELECT 1 FROM nominals LIMIT 1").fetchone():
+            self._db.executemany("INSERT OR IGNORE INTO nominals (code, name, bank) VALUES (?, ?, ?)",
+                                 DEFAULT_NOMINALS)
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, name: str = "DEMO", data_version: str = "32.0",
@@ -233,6 +244,14 @@ class SimCompany:
                     (sku, f"Item {sku}", str(qty), str(price), tax_code, now_iso()))
                 created += cur.rowcount
         return created
+
+    def remove_nominal(self, code: str) -> None:
+        with self.write() as db:
+            db.execute("DELETE FROM nominals WHERE code = ?", (code,))
+
+    def add_nominal(self, code: str, name: str, *, bank: bool = False) -> None:
+        with self.write() as db:
+            db.execute("INSERT OR REPLACE INTO nominals (code, name, bank) VALUES (?, ?, ?)", (code, name, int(bank)))
 
     def set_stock(self, stock_code: str, *, qty: Decimal | None = None, price: Decimal | None = None,
                   allocated: Decimal | None = None) -> None:
@@ -456,6 +475,18 @@ class SimSession:
             self._check(db)
             return [c for c in codes
                     if db.execute("SELECT 1 FROM stock WHERE stock_code = ?", (c,)).fetchone() is None]
+
+    def missing_nominal_codes(self, codes: list[str], *, bank: bool = False) -> list[str]:
+        sql = "SELECT 1 FROM nominals WHERE code = ?" + (" AND bank = 1" if bank else "")
+        with self._reading() as db:
+            self._check(db)
+            return [c for c in codes if db.execute(sql, (str(c),)).fetchone() is None]
+
+    def missing_tax_codes(self, codes: list[int]) -> list[int]:
+        with self._reading() as db:
+            self._check(db)
+            return [c for c in codes
+                    if db.execute("SELECT 1 FROM tax_codes WHERE code = ?", (int(c),)).fetchone() is None]
 
     # -- invoices and credit notes -------------------------------------------------------------
     def find_document(self, kind: str, reference: str) -> dict | None:

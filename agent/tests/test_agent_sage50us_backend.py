@@ -4,134 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import uuid
 from decimal import Decimal as D
-from types import SimpleNamespace
 
 import pytest
 
-from agent.backends.sage50us import Sage50UsBackend
-from agent.errors import BackendUnavailable, RecordLocked, SageLocked, VersionMismatch
+from agent.backends.sage50us import Sage50UsBackend, check_pythonnet
+from agent.errors import (
+    BackendUnavailable,
+    RecordLocked,
+    SageBusy,
+    SageLocked,
+    SageValidationError,
+    VersionMismatch,
+)
 from agent.operations import execute
+from agent.tests.fake_sage50us import EXCEPTIONS, FakeSdk
 from mlcommon.ledger import Customer, DocumentLine, Receipt, SalesInvoice, to_payload
-
-
-class RecordInUseException(Exception):
-    pass
-
-
-class Entity:
-    """A SDK entity: records every property set and method call in the shared log."""
-
-    def __init__(self, sdk, kind, **values):
-        object.__setattr__(self, "_sdk", sdk)
-        object.__setattr__(self, "_kind", kind)
-        object.__setattr__(self, "_lines", [])
-        object.__setattr__(self, "Key", SimpleNamespace(Guid=str(uuid.UUID(int=len(sdk.saved) + 1)), entity=self))
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name, value):
-        self._sdk.log.append((f"{self._kind}.{name}", value))
-        object.__setattr__(self, name, value)
-
-    def AddSalesLine(self):  # noqa: N802
-        self._sdk.log.append((f"{self._kind}.AddSalesLine",))
-        line = Entity(self._sdk, f"{self._kind}.Line[{len(self._lines)}]")
-        self._lines.append(line)
-        return line
-
-    def AddInvoiceLine(self, invoice):  # noqa: N802
-        self._sdk.log.append((f"{self._kind}.AddInvoiceLine", invoice.ReferenceNumber))
-        line = Entity(self._sdk, f"{self._kind}.InvoiceLine", InvoiceReference=invoice.Key)
-        self._lines.append(line)
-        object.__setattr__(self, "InvoiceLines", self._lines)
-        return line
-
-    def Save(self):  # noqa: N802
-        self._sdk.log.append((f"{self._kind}.Save",))
-        if self._sdk.save_error:
-            raise self._sdk.save_error
-        if self._kind == "SalesInvoice":
-            amount = sum((ln.Amount for ln in self._lines), D("0")) + getattr(self, "FreightAmount", D("0"))
-            object.__setattr__(self, "Amount", amount)
-        if self._kind == "Receipt":
-            object.__setattr__(self, "Amount", sum((getattr(ln, "AmountPaid", D("0")) for ln in self._lines), D("0")))
-        if self not in self._sdk.saved:
-            self._sdk.saved.append(self)
-            self._sdk.tables.setdefault(self._kind, []).append(self)
-
-
-class EntityList(list):
-    def __init__(self, sdk, kind):
-        super().__init__()
-        self.sdk, self.kind = sdk, kind
-
-    def Load(self, modifiers=None):  # noqa: N802
-        rows = self.sdk.tables.get(self.kind, [])
-        if modifiers is not None:
-            prop, value = modifiers.Filters
-            self.sdk.log.append(("Load", prop, value))
-            rows = [r for r in rows if getattr(r, prop.split(".")[1], None) == value]
-        self.extend(rows)
-
-
-class Factory:
-    def __init__(self, sdk, kind):
-        self.sdk, self.kind = sdk, kind
-
-    def Create(self):  # noqa: N802
-        self.sdk.log.append((f"{self.kind}Factory.Create",))
-        return Entity(self.sdk, self.kind)
-
-    def List(self):  # noqa: N802
-        return EntityList(self.sdk, self.kind)
-
-    def Load(self, key):  # noqa: N802
-        return key.entity
-
-
-class FakeSdk:
-    def __init__(self, auth="Granted"):
-        self.log, self.saved, self.save_error, self.auth = [], [], None, auth
-        self.tables = {}
-        self.tables["Customer"] = [Entity(self, "Customer", ID="WEB01", Name="Web Sales", Email="web@example.com")]
-        self.tables["InventoryItem"] = [Entity(self, "InventoryItem", ID="SKU-1", QuantityOnHand=D("7"),
-                                               LastSavedAt=dt.datetime(2025, 1, 5, 10))]
-        self.tables["Account"] = [Entity(self, "Account", ID="40000"), Entity(self, "Account", ID="10200")]
-        self.log.clear()
-        kinds = ["Customer", "SalesInvoice", "Receipt", "InventoryItem", "Account", "SalesOrder"]
-        self.company = SimpleNamespace(Factories=SimpleNamespace(**{f"{k}Factory": Factory(self, k) for k in kinds}),
-                                       Close=lambda: self.log.append(("Company.Close",)))
-        sdk = self
-
-        class Session:
-            def Begin(self, app_id):  # noqa: N802
-                sdk.log.append(("Session.Begin", app_id))
-
-            def CompanyList(self):  # noqa: N802
-                return [SimpleNamespace(CompanyName="Bellwether Garden Supply", Path="C:\\Sage\\BGS",
-                                        DatabaseName="bgs")]
-
-            def VerifyAccess(self, ident):  # noqa: N802
-                sdk.log.append(("Session.VerifyAccess", ident.CompanyName))
-                return f"AuthorizationResult.{sdk.auth}"
-
-            def RequestAccess(self, ident):  # noqa: N802
-                sdk.log.append(("Session.RequestAccess", ident.CompanyName))
-                return f"AuthorizationResult.{sdk.auth}"
-
-            def Open(self, ident):  # noqa: N802
-                sdk.log.append(("Session.Open", ident.CompanyName))
-                return sdk.company
-
-            def End(self):  # noqa: N802
-                sdk.log.append(("Session.End",))
-
-        fe = SimpleNamespace(Property=lambda p: p, Constant=lambda v: v, Equal=lambda p, v: (p, v))
-        self.api = SimpleNamespace(PeachtreeSession=Session, FilterExpression=fe,
-                                   LoadModifiers=SimpleNamespace(Create=lambda: SimpleNamespace(Filters=None)),
-                                   sdk_version="2025.0.0.1", date=lambda d: d, decimal=lambda v: v)
 
 
 @pytest.fixture
@@ -162,7 +50,10 @@ def test_session_flow(sdk, backend):
     assert sdk.log == [("Session.Begin", "APP-ID"), ("Session.VerifyAccess", "Bellwether Garden Supply"),
                        ("Session.Open", "Bellwether Garden Supply")]
     backend.disconnect()
-    assert sdk.log[-2:] == [("Company.Close",), ("Session.End",)]
+    # session.Close(company) works on every SDK year; Company.Close() is not on this (2025) one.
+    assert sdk.log[-2:] == [("Session.Close", True), ("Session.End",)]
+    with pytest.raises(AttributeError, match="Close"):
+        sdk.company.Close()
 
 
 def test_invoice_calls_and_lookup_by_reference(sdk, backend):
@@ -172,7 +63,7 @@ def test_invoice_calls_and_lookup_by_reference(sdk, backend):
     calls = [e for e in sdk.log if e[0].startswith("SalesInvoice")]
     assert calls == [
         ("SalesInvoiceFactory.Create",), ("SalesInvoice.CustomerReference", sdk.tables["Customer"][0].Key),
-        ("SalesInvoice.Date", dt.date(2025, 1, 2)), ("SalesInvoice.ReferenceNumber", "BC-1001"),
+        ("SalesInvoice.Date", dt.datetime(2025, 1, 2)), ("SalesInvoice.ReferenceNumber", "BC-1001"),
         ("SalesInvoice.CustomerPurchaseOrderNumber", "BC-1001"), ("SalesInvoice.AddSalesLine",),
         ("SalesInvoice.Line[0].InventoryItemReference", sdk.tables["InventoryItem"][0].Key),
         ("SalesInvoice.Line[0].AccountReference", sdk.tables["Account"][0].Key),
@@ -197,7 +88,7 @@ def test_receipt_is_applied_to_the_invoice(sdk, backend):
     calls = [e for e in sdk.log if e[0].startswith("Receipt")]
     assert calls == [
         ("ReceiptFactory.Create",), ("Receipt.CustomerReference", sdk.tables["Customer"][0].Key),
-        ("Receipt.AccountReference", sdk.tables["Account"][1].Key), ("Receipt.Date", dt.date(2025, 1, 2)),
+        ("Receipt.AccountReference", sdk.tables["Account"][1].Key), ("Receipt.Date", dt.datetime(2025, 1, 2)),
         ("Receipt.ReferenceNumber", "BC-1001-P"), ("Receipt.PaymentMethod", "Credit Card"),
         ("Receipt.AddInvoiceLine", "BC-1001"), ("Receipt.InvoiceLine.AmountPaid", D("25.00")), ("Receipt.Save",)]
     again = execute(backend, "create_receipt", to_payload(receipt))
@@ -214,7 +105,7 @@ def test_customer_creation(sdk, backend):
 
 
 def test_record_in_use_is_retryable_lock(sdk, backend):
-    sdk.save_error = RecordInUseException("in use")
+    sdk.save_error = EXCEPTIONS["RecordInUseException"]("in use")
     with pytest.raises(RecordLocked):
         execute(backend, "create_sales_invoice", to_payload(_invoice()))
 
@@ -243,3 +134,87 @@ def test_stock_changes(backend):
 def test_clear_message_off_windows():
     with pytest.raises(BackendUnavailable, match="use --backend simulator on Linux"):
         Sage50UsBackend("Company")
+
+
+def test_rerun_of_an_applied_receipt_sees_it_applied(sdk, backend):
+    execute(backend, "create_sales_invoice", to_payload(_invoice()))
+    receipt = Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2), currency="USD",
+                      amount=D("25.00"), bank_account="10200", method="Credit Card")
+    execute(backend, "create_receipt", to_payload(receipt))
+    found = backend.find_receipt("BC-1001-P")
+    assert found.allocated == D("25.00") and found.allocated_to == "BC-1001" and found.unallocated == 0
+    sdk.log.clear()
+    again = execute(backend, "create_receipt", to_payload(receipt))
+    assert again["existed"] is True
+    assert not [e for e in sdk.log if e[0] in ("Receipt.AddInvoiceLine", "Receipt.Save")]
+
+
+def test_fake_refuses_names_the_sdk_does_not_have(sdk, backend):
+    receipt = sdk.company.Factories.ReceiptFactory.Create()
+    with pytest.raises(AttributeError, match="Receipt has no member 'InvoiceLines'"):
+        receipt.InvoiceLines  # noqa: B018
+    with pytest.raises(AttributeError, match="read-only"):
+        receipt.Amount = D("1")
+
+
+def test_a_long_reference_is_shortened_stably_and_found_again(sdk, backend):
+    long_ref = "AC-000000123-R1-PAYMENT-2"
+    invoice = _invoice()
+    invoice.reference = long_ref
+    first = execute(backend, "create_sales_invoice", to_payload(invoice))
+    stored = sdk.tables["SalesInvoice"][0].ReferenceNumber
+    assert len(stored) == 20 and stored.startswith("AC-00000012~")
+    assert first["invoice_number"] == stored
+    again = execute(backend, "create_sales_invoice", to_payload(invoice))
+    assert again["existed"] is True and len(sdk.tables["SalesInvoice"]) == 1
+
+
+def test_the_fake_refuses_a_reference_over_20_characters(sdk, backend):
+    entity = sdk.company.Factories.SalesInvoiceFactory.Create()
+    entity.ReferenceNumber = "X" * 21
+    with pytest.raises(EXCEPTIONS["ValidationException"]):
+        entity.Save()
+
+
+@pytest.mark.parametrize(("name", "error", "words"), [
+    ("CompanyExclusiveAccessException", SageLocked, "single-user"),
+    ("CompanySharedAccessException", SageLocked, "retried"),
+    ("LicenseNotAvailableException", SageBusy, "licence"),
+    ("InadequatePermissionException", SageValidationError, "SDK Data Access"),
+])
+def test_sdk_exceptions_are_retry_later_or_a_clear_failure(sdk, backend, name, error, words):
+    sdk.save_error = EXCEPTIONS[name]("refused")
+    with pytest.raises(error, match=words) as caught:
+        execute(backend, "create_sales_invoice", to_payload(_invoice()))
+    assert caught.value.retryable is (error is not SageValidationError)
+
+
+def test_exclusive_access_on_open_is_retryable(sdk):
+    class Refusing(sdk.api.PeachtreeSession):
+        def Open(self, ident):  # noqa: N802
+            raise EXCEPTIONS["CompanyExclusiveAccessException"]("exclusive")
+
+    sdk.api.PeachtreeSession = Refusing
+    b = Sage50UsBackend("Bellwether Garden Supply", api=sdk.api)
+    with pytest.raises(SageLocked):
+        b.connect()
+    assert sdk.log[-1] == ("Session.End",)
+
+
+@pytest.mark.parametrize("version", ["2.5.2", "2.5.0.dev1", None])
+def test_pythonnet_older_than_3_is_refused_clearly(version):
+
+    with pytest.raises(BackendUnavailable, match="pythonnet"):
+        check_pythonnet(version)
+
+
+def test_pythonnet_3_is_accepted():
+
+    check_pythonnet("3.0.3")
+
+
+def test_a_wrong_stock_quantity_property_is_a_loud_error_not_zero_stock(sdk):
+    b = Sage50UsBackend("Bellwether Garden Supply", api=sdk.api, stock_quantity_property="QtyOnHand")
+    b.connect()
+    with pytest.raises(SageValidationError, match="QtyOnHand"):
+        b.read_changes("stock", None)

@@ -94,3 +94,70 @@ def test_rates_read_as_calls_per_window(rate, parsed):
 def test_a_mistyped_rate_says_how_to_write_it(rate):
     with pytest.raises(ImproperlyConfigured, match="AGENT_THROTTLE_RATE"):
         parse_rate(rate)
+
+
+DOCTOR = {"ok": False, "checked_at": "2026-12-05T21:00:00+00:00", "checks": 9,
+          "problems": ["Stock code SKU-9 is mapped to a store product but is not in this Sage company."]}
+
+
+def test_heartbeat_keeps_the_last_self_check(client):
+    agent, key = make_agent()
+    response = client.post("/agent/v1/heartbeat", {**BEAT, "doctor": DOCTOR}, content_type="application/json",
+                           **auth(key))
+    assert response.status_code == 200
+    assert "mapped_codes" not in response.json()["config"]
+    agent.refresh_from_db()
+    assert (agent.doctor_ok, agent.doctor_checks, agent.doctor_problems) == (False, 9, DOCTOR["problems"])
+    assert agent.doctor_checked_at.isoformat() == "2026-12-05T21:00:00+00:00"
+    # a heartbeat without a result leaves the last one in place
+    client.post("/agent/v1/heartbeat", BEAT, content_type="application/json", **auth(key))
+    agent.refresh_from_db()
+    assert agent.doctor_ok is False and agent.doctor_problems == DOCTOR["problems"]
+
+
+@pytest.mark.parametrize("doctor", [
+    {**DOCTOR, "ok": "yes"}, {**DOCTOR, "problems": "broken"}, {**DOCTOR, "checks": -1},
+    {**DOCTOR, "problems": ["x"] * 51}, {"ok": True}])
+def test_a_malformed_self_check_is_a_400_not_a_500(client, doctor):
+    _, key = make_agent()
+    response = client.post("/agent/v1/heartbeat", {**BEAT, "doctor": doctor}, content_type="application/json",
+                           **auth(key))
+    assert response.status_code == 400 and "doctor" in response.json()
+
+
+def test_the_doctor_gets_the_codes_the_mappings_name(client):
+    from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping
+
+    integration = make_integration()
+    AccountMapping.objects.create(integration=integration, purpose="revenue", account_code="4000")
+    AccountMapping.objects.create(integration=integration, channel_id=2, channel_name="Web", purpose="shipping",
+                                  account_code="4905")
+    PaymentMethodMapping.objects.create(integration=integration, store_method="Credit Card", bank_account="1200")
+    TaxMapping.objects.create(integration=integration, store_tax_class="Default", sage_tax_code="T1")
+    ItemMapping.objects.create(integration=integration, store_sku="ABC", sage_code="SKU-1")
+    _, key = make_agent(integration)
+    response = client.post("/agent/v1/heartbeat", {**BEAT, "include_mapped_codes": True},
+                           content_type="application/json", **auth(key))
+    assert response.json()["config"]["mapped_codes"] == {
+        "nominal": {"4000": "Sales revenue", "4905": "Shipping revenue (channel Web)"}, "bank": ["1200"],
+        "tax": ["T1"], "stock": ["SKU-1"]}
+
+
+def test_admin_shows_the_self_check_in_plain_words(client):
+    from tests.factories import MembershipFactory
+
+    agent, key = make_agent()
+    client.force_login(MembershipFactory(tenant=agent.tenant, role="owner").user)
+    page = client.get(f"/admin/accounts/agent/{agent.pk}/change/").content.decode()
+    assert "Not run yet" in page and "python -m agent doctor" in page
+    client.post("/agent/v1/heartbeat", {**BEAT, "doctor": {**DOCTOR, "problems": ["Nominal code <4906> is missing"]}},
+                content_type="application/json", **auth(key))
+    page = client.get(f"/admin/accounts/agent/{agent.pk}/change/").content.decode()
+    assert "1 problem(s) found on" in page and "<li>Nominal code &lt;4906&gt; is missing</li>" in page
+    assert '"problems"' not in page  # no raw JSON
+    listing = client.get("/admin/accounts/agent/").content.decode()
+    assert "1 problem(s)" in listing
+    client.post("/agent/v1/heartbeat", {**BEAT, "doctor": {**DOCTOR, "ok": True, "problems": []}},
+                content_type="application/json", **auth(key))
+    page = client.get(f"/admin/accounts/agent/{agent.pk}/change/").content.decode()
+    assert "all 9 checks in order" in page
