@@ -144,7 +144,7 @@ def test_the_doctor_gets_the_codes_the_mappings_name(client):
 
 
 def test_admin_shows_the_self_check_in_plain_words(client):
-    from tests.factories import MembershipFactory
+    from tests.support.factories import MembershipFactory
 
     agent, key = make_agent()
     client.force_login(MembershipFactory(tenant=agent.tenant, role="owner").user)
