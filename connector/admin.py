@@ -1,11 +1,19 @@
+import datetime as dt
 import json
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from accounts.tenancy import TenantScopedAdmin
+from accounts.models import Integration
+from accounts.tenancy import TenantScopedAdmin, scope_queryset
+from connector.dashboard.facts import record_facts, state_in_words, store_zone
+from connector.dashboard.reconcile import records_of_day
 from connector.models import (
     AgentJob,
     AuditEntry,
@@ -42,23 +50,63 @@ class AuditInline(admin.TabularInline):
                            text[:20000])
 
 
+class OrderDateFilter(admin.SimpleListFilter):
+    """The order's own date in the store's time zone (not the day the connector saw it)."""
+
+    title = "order date"
+    parameter_name = "order_date"
+
+    def lookups(self, request, model_admin):
+        today = timezone.now().date()
+        return [((today - dt.timedelta(days=n)).isoformat(), label)
+                for n, label in ((0, "Today"), (1, "Yesterday"), (2, "2 days ago"))]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            day = dt.date.fromisoformat(self.value())
+        except ValueError:
+            return queryset.none()
+        ids = []
+        for integration in scope_queryset(Integration.objects.select_related("store"), request):
+            ids += [r.pk for r in records_of_day(integration, day, kinds=list(SyncRecord.Kind.values))]
+        return queryset.filter(pk__in=ids)
+
+
+def _with_latest_agent_result(queryset):
+    """The newest word from the agent on each record (its latest job) and the true number of
+    tries (all its jobs' attempts), read in the same query as the records."""
+    latest = AgentJob.objects.filter(record=OuterRef("pk")).order_by("-updated_at", "-id")
+    tries = (AgentJob.objects.filter(record=OuterRef("pk")).values("record")
+             .annotate(total=Sum("attempts")).values("total")[:1])
+    return queryset.annotate(job_error=Subquery(latest.values("error_message")[:1]),
+                             job_code=Subquery(latest.values("error_code")[:1]),
+                             job_state=Subquery(latest.values("state")[:1]),
+                             job_attempts=Subquery(tries))
+
+
 @admin.register(SyncRecord)
 class SyncRecordAdmin(TenantScopedAdmin):
-    list_display = ("__str__", "state_badge", "message_short", "sage_reference", "sage_id", "attempts",
-                    "updated_at", "integration")
-    list_filter = ("state", "kind", "action", "integration")
+    """Read-only: a record changes only through the engine, a replay or a Re-post."""
+
+    change_form_template = "admin/connector/syncrecord/change_form.html"
+
+    list_display = ("store_number", "order_date", "customer", "amount", "sage_document", "state_badge",
+                    "reason", "tries", "integration")
+    list_display_links = ("store_number",)
+    list_filter = ("state", OrderDateFilter, "kind", "integration")
     search_fields = ("external_id", "sage_reference", "sage_id", "message")
-    readonly_fields = ("integration", "kind", "external_id", "action", "state", "attempts", "message",
-                       "waiting_for", "source_version", "sage_reference", "sage_id", "created_at", "updated_at",
-                       "posted_at", "ledger_document", "store_payload")
-    exclude = ("payload", "document")
+    fields = ("what_to_do", "integration", "kind", "external_id", "action", "state_in_words", "reason", "tries",
+              "order_date", "customer", "amount", "sage_reference", "sage_id", "created_at", "posted_at",
+              "ledger_document", "store_payload")
+    readonly_fields = fields
     inlines = [AuditInline]
     actions = ["replay_selected", "replay_from_store"]
-    date_hierarchy = "created_at"
     list_per_page = 50
 
-    STATE_COLOURS = {"posted": "#080", "failed": "#b00", "waiting_mapping": "#b60", "held": "#b60",
-                     "dispatched": "#06b", "pending": "#666", "skipped": "#999"}
+    def get_queryset(self, request):
+        return _with_latest_agent_result(super().get_queryset(request).select_related("integration__store"))
 
     def has_add_permission(self, request, *args):
         return False
@@ -66,18 +114,99 @@ class SyncRecordAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # No Save button on a record (obj given); the list's replay actions need the permission.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def _facts(self, obj):
+        cached = getattr(obj, "_mlc_facts", None)
+        if cached is None:
+            cached = obj._mlc_facts = record_facts(obj, store_zone(obj.integration))
+        return cached
+
+    def _words(self, obj):
+        return state_in_words(obj.state, getattr(obj, "job_code", "") or "", getattr(obj, "job_state", "") or "")
+
+    @admin.display(description="store number", ordering="external_id")
+    def store_number(self, obj):
+        return f"{obj.get_kind_display()} {obj.external_id}"
+
+    @admin.display(description="order date")
+    def order_date(self, obj):
+        when = self._facts(obj).store_time
+        return when.strftime("%d %b %Y %H:%M") if when else "—"
+
+    @admin.display(description="customer")
+    def customer(self, obj):
+        return self._facts(obj).customer or "—"
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        facts = self._facts(obj)
+        return f"{facts.currency} {facts.amount:,.2f}" if facts.amount is not None else "—"
+
+    @admin.display(description="Sage document", ordering="sage_reference")
+    def sage_document(self, obj):
+        if obj.sage_id:
+            return f"{obj.sage_id} ({obj.sage_reference})" if obj.sage_reference else obj.sage_id
+        return obj.sage_reference or "—"
+
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
-        return format_html('<strong style="color:{}">{}</strong>', self.STATE_COLOURS.get(obj.state, "#000"),
-                           obj.get_state_display())
+        words = self._words(obj)
+        return format_html('<span class="mlc-state mlc-state-{}">{}</span>', words.css, words.label)
 
-    @admin.display(description="message")
-    def message_short(self, obj):
-        return (obj.message[:140] + "…") if len(obj.message) > 140 else obj.message
+    state_in_words = state_badge
+
+    @admin.display(description="reason")
+    def reason(self, obj):
+        """The current reason: the agent's latest error while Sage is retrying, else the record's message."""
+        text = obj.message
+        if obj.state == SyncRecord.State.DISPATCHED and getattr(obj, "job_error", ""):
+            text = f"Sage said: {obj.job_error}"
+        return (text[:160] + "…") if len(text) > 160 else text
+
+    @admin.display(description="tries")
+    def tries(self, obj):
+        return max(obj.attempts, getattr(obj, "job_attempts", 0) or 0)
+
+    @admin.display(description="what you can do")
+    def what_to_do(self, obj):
+        parts = []
+        for key in obj.waiting_for or []:
+            if isinstance(key, str) and key.startswith("sku:"):
+                sku = key[4:]
+                url = (reverse("admin:mappings_itemmapping_add") + "?"
+                       + urlencode({"integration": obj.integration_id, "store_sku": sku}))
+                parts.append(format_html('<a class="button" href="{}" data-fix="map-sku">Map SKU {} to a Sage stock '
+                                         'code</a>', url, sku))
+        if obj.kind == SyncRecord.Kind.ORDER:
+            url = reverse("mlc_dashboard:preview", args=[obj.integration_id]) + "?" + urlencode(
+                {"order_id": obj.external_id})
+            parts.append(format_html('<a href="{}">Preview what would be posted</a>', url))
+        return format_html_join(" ", "{}", ((p,) for p in parts)) if parts else "—"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The Re-post button (a POST form, in the template) for records that did not post.
+        extra_context = {**(extra_context or {}), "can_repost": super().has_change_permission(request),
+                         "repost_states": [SyncRecord.State.FAILED, SyncRecord.State.HELD,
+                                           SyncRecord.State.WAITING_MAPPING]}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="ledger document")
     def ledger_document(self, obj):
-        return _pre(obj.document)
+        document = obj.document if isinstance(obj.document, dict) else None
+        if not document:
+            return "—"
+        parts = [document[name] for name in ("invoice", "credit_note", "sales_order") if isinstance(
+            document.get(name), dict)]
+        parts += [p for name in ("receipts", "refunds") for p in document.get(name) or [] if isinstance(p, dict)]
+        if not parts and "lines" in document:
+            parts = [document]
+        readable = format_html_join("", "{}", ((render_to_string("dashboard/_document.html", {"doc": p}),)
+                                               for p in parts))
+        return format_html("{}<details><summary>Show the JSON</summary><pre>{}</pre></details>", readable,
+                           json.dumps(document, indent=2, default=str)[:50000])
 
     @admin.display(description="store record")
     def store_payload(self, obj):
@@ -122,6 +251,12 @@ class AgentJobAdmin(TenantScopedAdmin):
     exclude = ("lease_token",)
 
     def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the outbox belongs to the engine and the agent
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
