@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Integration
 from accounts.tenancy import TenantScopedAdmin, scope_queryset
-from connector.dashboard.facts import record_facts, state_in_words, store_zone
+from connector.dashboard.facts import record_facts, skus_waited_for, state_in_words, store_zone
 from connector.dashboard.reconcile import records_of_day
 from connector.models import (
     AgentJob,
@@ -173,13 +173,11 @@ class SyncRecordAdmin(TenantScopedAdmin):
     @admin.display(description="what you can do")
     def what_to_do(self, obj):
         parts = []
-        for key in obj.waiting_for or []:
-            if isinstance(key, str) and key.startswith("sku:"):
-                sku = key[4:]
-                url = (reverse("admin:mappings_itemmapping_add") + "?"
-                       + urlencode({"integration": obj.integration_id, "store_sku": sku}))
-                parts.append(format_html('<a class="button" href="{}" data-fix="map-sku">Map SKU {} to a Sage stock '
-                                         'code</a>', url, sku))
+        for sku in skus_waited_for(obj):
+            url = (reverse("admin:mappings_itemmapping_add") + "?"
+                   + urlencode({"integration": obj.integration_id, "store_sku": sku}))
+            parts.append(format_html('<a class="button" href="{}" data-fix="map-sku">Map SKU {} to a Sage stock '
+                                     'code</a>', url, sku))
         if obj.kind == SyncRecord.Kind.ORDER:
             url = reverse("mlc_dashboard:preview", args=[obj.integration_id]) + "?" + urlencode(
                 {"order_id": obj.external_id})

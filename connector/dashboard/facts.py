@@ -154,3 +154,15 @@ def latest_agent_results(record_ids) -> dict[int, LatestAgentResult]:
         out[job["record_id"]] = LatestAgentResult(reason=reason, attempts=attempts, job_state=job["state"],
                                                   error_code=job["error_code"])
     return out
+
+
+SKU_KEY_PREFIXES = ("item:", "sku:")
+
+
+def skus_waited_for(record: SyncRecord) -> list[str]:
+    """The store SKUs a waiting record needs an item mapping for (its ``waiting_for`` keys)."""
+    out = []
+    for key in record.waiting_for or []:
+        if isinstance(key, str):
+            out += [key[len(prefix):] for prefix in SKU_KEY_PREFIXES if key.startswith(prefix)]
+    return out

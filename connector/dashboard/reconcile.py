@@ -298,7 +298,11 @@ def reconcile_day(integration, day: dt.date, *, use_store: bool = True) -> Recon
         totals.refunds_count += 1
         record = records.get((SyncRecord.Kind.REFUND, refund.refund_id))
         _compare(report, totals, "Refund", refund.refund_id, currency, amount, None, record, is_x3, refund=True)
+    # Plain, sorted dicts: a template's ``x.items`` would otherwise create an "items" key in a defaultdict.
     report.by_currency = dict(sorted(report.by_currency.items()))
+    report.by_method = dict(sorted(report.by_method.items()))
+    report.by_channel = dict(sorted(report.by_channel.items()))
+    report.journal_by_account = dict(sorted(report.journal_by_account.items()))
     return report
 
 

@@ -30,6 +30,10 @@ class DayCounts:
     skipped_reasons: Counter = field(default_factory=Counter)
 
     @property
+    def skipped_why(self) -> list[tuple[str, int]]:
+        return self.skipped_reasons.most_common()
+
+    @property
     def busy(self) -> int:
         return self.by_words["Sage is busy — retrying"]
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Membership
 from connector.dashboard import access
 from connector.dashboard.export import to_csv, to_pdf
-from connector.dashboard.facts import store_zone
+from connector.dashboard.facts import skus_waited_for, store_zone
 from connector.dashboard.preview import preview_order
 from connector.dashboard.reconcile import reconcile_day
 from connector.dashboard.summary import agents_of, chart_30_days, integration_day, oldest_problem
@@ -107,9 +107,8 @@ def _unmapped(integrations) -> dict:
     blocked = defaultdict(list)
     for record in (SyncRecord.objects.filter(integration__in=integrations, state=SyncRecord.State.WAITING_MAPPING)
                    .select_related("integration").order_by("created_at")):
-        for key in record.waiting_for or []:
-            if isinstance(key, str) and key.startswith("sku:"):
-                blocked[(record.integration, key[4:])].append(record)
+        for sku in skus_waited_for(record):
+            blocked[(record.integration, sku)].append(record)
     return blocked
 
 
