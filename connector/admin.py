@@ -10,14 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from accounts.models import Integration
-from accounts.tenancy import TenantScopedAdmin, scope_queryset
+from accounts.models import Integration, Membership
+from accounts.tenancy import TenantScopedAdmin, memberships, scope_queryset
 from connector.dashboard.facts import record_facts, skus_waited_for, state_in_words, store_zone
 from connector.dashboard.reconcile import records_of_day
 from connector.models import (
     AgentJob,
     AuditEntry,
     InboundEvent,
+    Notification,
     ServiceHeartbeat,
     StockLevel,
     SyncCursor,
@@ -272,11 +273,26 @@ class InboundEventAdmin(TenantScopedAdmin):
         return False
 
 
+class IdlePollFilter(admin.SimpleListFilter):
+    """A poll that found nothing is not news: hidden unless asked for (one a minute otherwise)."""
+
+    title = "idle polls"
+    parameter_name = "idle"
+
+    def lookups(self, request, model_admin):
+        return [("show", "Show polls that found nothing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "show":
+            return queryset
+        return queryset.exclude(kind=SyncRun.Kind.POLL, state=SyncRun.State.DONE, seen=0, failed=0)
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(TenantScopedAdmin):
     list_display = ("__str__", "kind", "state", "progress", "succeeded", "failed", "api_calls", "started_at",
                     "finished_at", "integration")
-    list_filter = ("kind", "state", "integration")
+    list_filter = (IdlePollFilter, "kind", "state", "integration")
     readonly_fields = ("integration", "kind", "state", "params", "total", "seen", "succeeded", "failed",
                        "api_calls", "message", "started_at", "finished_at", "progress")
     actions = ["download_archive"]
@@ -299,10 +315,26 @@ class SyncCursorAdmin(TenantScopedAdmin):
     list_filter = ("integration",)
 
 
+def _quantity(value) -> str:
+    """12.0000 → 12, 2.5000 → 2.5: a count, not a four-decimal database column."""
+    if value is None:
+        return "—"
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 @admin.register(StockLevel)
 class StockLevelAdmin(TenantScopedAdmin):
-    list_display = ("sku", "sage_in_stock", "sage_allocated", "pushed_quantity", "pushed_at", "matched",
+    list_display = ("sku", "in_stock", "allocated", "pushed_quantity", "pushed_at", "matched",
                     "message", "integration")
+
+    @admin.display(description="in stock in Sage", ordering="sage_in_stock")
+    def in_stock(self, obj):
+        return _quantity(obj.sage_in_stock)
+
+    @admin.display(description="allocated in Sage", ordering="sage_allocated")
+    def allocated(self, obj):
+        return _quantity(obj.sage_allocated)
     list_filter = ("matched", "integration")
     search_fields = ("sku",)
 
@@ -313,3 +345,52 @@ class ServiceHeartbeatAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+
+# -- The admin index: technical tables in a "System" section, shown to owners only ----------------
+SYSTEM_MODELS = {
+    "connector": {"inboundevent", "synccursor", "serviceheartbeat", "notification"},
+    "mappings": {"recordlink"},
+    "django_celery_beat": None,  # every model: periodic tasks, crontabs, intervals, solar events, clocked
+}
+_app_list = admin.site.get_app_list
+
+
+def _is_system(app_label: str, model_name: str) -> bool:
+    names = SYSTEM_MODELS.get(app_label, set())
+    return names is None or model_name in names
+
+
+def _is_owner(request) -> bool:
+    return request.user.is_superuser or Membership.Role.OWNER in memberships(request).values()
+
+
+def app_list_with_system_section(request, app_label=None):
+    apps = _app_list(request, app_label)
+    if app_label is not None:
+        return apps  # an app's own page lists what it holds
+    system = []
+    for app in apps:
+        system += [m for m in app["models"] if _is_system(app["app_label"], m["object_name"].lower())]
+        app["models"] = [m for m in app["models"] if not _is_system(app["app_label"], m["object_name"].lower())]
+    apps = [app for app in apps if app["models"]]
+    if system and _is_owner(request):
+        apps.append({"name": "System", "app_label": "system", "app_url": reverse("admin:index"),
+                     "has_module_perms": True, "models": sorted(system, key=lambda m: str(m["name"]))})
+    return apps
+
+
+admin.site.get_app_list = app_list_with_system_section
+
+
+@admin.register(Notification)
+class NotificationAdmin(TenantScopedAdmin):
+    list_display = ("created_at", "kind", "subject", "recipients", "sent_at", "error")
+    list_filter = ("kind",)
+    readonly_fields = ("key", "tenant", "kind", "recipients", "subject", "sent_at", "error", "created_at")
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

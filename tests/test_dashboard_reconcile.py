@@ -40,7 +40,7 @@ def test_the_report_matches_the_store_and_names_the_unposted_order(day):
     assert SyncRecord.objects.filter(integration=integration, kind="order", state="posted").count() == 6, [
         (r.external_id, r.state, r.message) for r in SyncRecord.objects.all()]
     report = reconcile_day(integration, seeded.DAY)
-    assert report.source == "store"
+    assert report.source == "asked of the store"
     figures = seeded.store_figures(day)
     assert set(report.by_currency) == {"USD", "GBP", "EUR"} == set(figures)
     for currency, expected in figures.items():

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from connector.dashboard.facts import parse_store_time, record_facts, store_zone, to_money
+from connector.http import ApiError
 from connector.models import SyncRecord
 from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 
@@ -103,7 +104,7 @@ class Reconciliation:
     edition: str
     day: dt.date
     zone: str
-    source: str  # "store" or "stored records"
+    source: str  # "asked of the store" or "the orders the connector stored"
     source_note: str
     compare_payments: bool
     orders: list[StoreOrder] = field(default_factory=list)
@@ -243,18 +244,17 @@ def posted_amounts(record: SyncRecord) -> PostedAmounts:
 
 def reconcile_day(integration, day: dt.date, *, use_store: bool = True) -> Reconciliation:
     zone = store_zone(integration)
-    source, note = "store", ""
+    source, note = "asked of the store", ""
     orders = refunds = None
     if use_store and integration.store.platform == "bigcommerce":
         try:
             orders, refunds = fetch_store_day(integration, day)
-        except Exception as error:  # the report still says what it can, from stored records
+        except (ApiError, OSError) as error:  # the report still says what it can, from stored records
             log.warning("reconciliation of %s on %s: store unreachable: %s", integration, day, error)
             note = f"The store could not be asked ({error}); these figures are the orders the connector stored."
     if orders is None:
         orders, refunds = stored_day(integration, day)
-        source = "stored records"
-        note = note or "Figures from the orders the connector stored."
+        source = "the orders the connector stored"
     paid = paid_status_ids(integration)
     report = Reconciliation(
         integration_id=integration.pk, integration_name=integration.name, tenant_id=integration.tenant_id,

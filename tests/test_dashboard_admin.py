@@ -1,0 +1,146 @@
+"""The admin tidied for its users, the dry-run preview per edition, the dashboard's tenant
+isolation, and the notifications' rules (the real SMTP delivery is in the browser test)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import SageConnection
+from connector import demo
+from connector.dashboard.notify import send_notifications
+from connector.models import AgentJob, Notification, SyncRecord, SyncRun
+from connector.services.pipeline import run_record
+from connector.services.records import upsert_record
+from sandbox.bigcommerce.app import build_app
+from sandbox.httpserver import SandboxServer
+from tests.factories import AgentFactory, IntegrationFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def store_server():
+    app = build_app(store_hash=demo.STORE_HASH, token=demo.STORE_TOKEN, client_id=demo.CLIENT_ID,
+                    client_secret=demo.CLIENT_SECRET, orders=20, seed=1, faults={"quota": 100000})
+    server = SandboxServer(app).start()
+    yield server
+    server.stop()
+
+
+def login(client, integration, role):
+    user = MembershipFactory(tenant=integration.tenant, role=role).user
+    client.force_login(user)
+    return user
+
+
+def test_system_section_is_for_owners_only(client):
+    integration = IntegrationFactory()
+    login(client, integration, "accountant")
+    html = client.get("/admin/").content.decode()
+    assert "Sync records" in html and "Inbound events" not in html and "Sync cursors" not in html
+    assert ">System<" not in html
+    client.logout()
+    login(client, integration, "owner")
+    html = client.get("/admin/").content.decode()
+    assert ">System<" in html and "Inbound events" in html and "Record links" in html
+
+
+def test_integration_statuses_are_picked_by_name(client):
+    integration = IntegrationFactory()
+    login(client, integration, "owner")
+    html = client.get(f"/admin/accounts/integration/{integration.pk}/change/").content.decode()
+    assert 'type="checkbox" name="paid_status_ids" value="11"' in html and "Awaiting Fulfillment (11)" in html
+    assert '<select name="status_after_import"' in html and "Leave the order&#x27;s status as it is" in html
+
+
+def test_idle_polls_are_hidden_and_records_and_jobs_are_read_only(client):
+    integration = IntegrationFactory()
+    SyncRun.objects.create(integration=integration, kind="poll", state="done", seen=0)
+    busy = SyncRun.objects.create(integration=integration, kind="poll", state="done", seen=3, succeeded=3)
+    login(client, integration, "owner")
+    html = client.get("/admin/connector/syncrun/").content.decode()
+    assert html.count('class="field-__str__"') == 1 and f"#{busy.pk}" in html
+    assert client.get("/admin/connector/syncrun/?idle=show").content.decode().count('class="field-__str__"') == 2
+    record, _ = upsert_record(integration.pk, "order", "100", "post_invoice", reason="test")
+    page = client.get(f"/admin/connector/syncrecord/{record.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and 'name="next_attempt_at"' not in page
+    job = AgentJob.objects.create(integration=integration, record=record, op="create_sales_invoice",
+                                  reference="BC-100")
+    assert 'name="_save"' not in client.get(f"/admin/connector/agentjob/{job.pk}/change/").content.decode()
+    assert client.post(f"/admin/connector/agentjob/{job.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AgentJob.objects.filter(pk=job.pk).exists()
+
+
+def test_dashboard_pages_stay_inside_the_tenant(client):
+    mine, theirs = IntegrationFactory(), IntegrationFactory()
+    login(client, mine, "viewer")
+    assert client.get("/admin/morning/").status_code == 200
+    assert client.get(f"/admin/morning/reconciliation/{theirs.pk}/2026-03-10/").status_code == 403
+    assert client.get(f"/admin/morning/preview/{theirs.pk}/").status_code == 403
+    assert client.get(f"/admin/morning/reconciliation/{mine.pk}/not-a-day/").status_code == 404
+    record, _ = upsert_record(mine.pk, "order", "100", "post_invoice", reason="test")
+    SyncRecord.objects.filter(pk=record.pk).update(state="failed")
+    assert client.post(f"/admin/morning/records/{record.pk}/repost/").status_code == 403  # a viewer looks only
+    assert client.get("/admin/morning/").status_code == 200
+
+
+def test_preview_offers_only_the_integrations_own_edition(client, store_server, tmp_path):
+    seed = demo.seed_demo(store_url=store_server.url, company_path=tmp_path / "c.sqlite3", skus=demo.sandbox_skus())
+    order = next(o for o in store_server.app.store.orders.values() if o.status_id in (2, 10, 11))
+    login(client, seed.integration, "accountant")
+    html = client.get(f"/admin/morning/preview/{seed.integration.pk}/?order_id={order.id}").content.decode()
+    assert f"Sales invoice BC-{order.id}" in html and "Show the JSON" not in html
+    assert "journal" not in html.lower()  # no X3 preview on a Sage 50 integration
+    assert SyncRecord.objects.count() == 0 and AgentJob.objects.count() == 0  # nothing posted or queued
+    sage100 = IntegrationFactory(tenant=seed.integration.tenant, sage__edition=SageConnection.Edition.SAGE100)
+    html = client.get(f"/admin/morning/preview/{sage100.pk}/?order_id={order.id}").content.decode()
+    assert "A preview is not available for Sage 100 yet" in html
+    html = client.get(f"/admin/morning/preview/{seed.integration.pk}/?order_id=abc").content.decode()
+    assert "Enter a whole number" in html
+
+
+def test_record_page_reads_like_an_invoice_with_the_json_behind_a_toggle(client, store_server, tmp_path):
+    seed = demo.seed_demo(store_url=store_server.url, company_path=tmp_path / "c.sqlite3", skus=demo.sandbox_skus())
+    order = next(o for o in store_server.app.store.orders.values() if o.status_id in (2, 10, 11))
+    record, _ = upsert_record(seed.integration.pk, "order", str(order.id), "post_invoice", reason="test")
+    run_record(record.pk)
+    login(client, seed.integration, "accountant")
+    html = client.get(f"/admin/connector/syncrecord/{record.pk}/change/").content.decode()
+    assert "Sent — waiting for Sage" in html
+    assert "<summary>Show the JSON</summary>" in html and "Unit net" in html and order.lines[0].variant.sku in html
+    listing = client.get("/admin/connector/syncrecord/").content.decode()
+    assert f"{order.currency} {order.figures.total_inc:,.2f}" in listing
+    first = order.billing["first_name"]
+    assert first in listing
+
+
+def test_notifications_are_opt_in_once_each_and_link_back(settings):
+    settings.EMAIL_HOST = "smtp.example.com"  # the in-memory backend of the tests delivers
+    settings.PUBLIC_BASE_URL = "https://connector.example.com"
+    integration = IntegrationFactory()
+    keen = MembershipFactory(tenant=integration.tenant, user__email="keen@example.com", notify_failures=True,
+                             notify_agent_offline=True, agent_offline_minutes=10, daily_digest=True)
+    MembershipFactory(tenant=integration.tenant, user__email="quiet@example.com")
+    record, _ = upsert_record(integration.pk, "order", "100", "post_invoice", reason="test")
+    SyncRecord.objects.filter(pk=record.pk).update(state="failed", message="Sage refused it.")
+    agent = AgentFactory(tenant=integration.tenant, integration=integration)
+    agent.last_heartbeat_at = timezone.now() - dt.timedelta(minutes=30)
+    agent.save()
+    settings.DAILY_DIGEST_HOUR = 0
+    morning = timezone.now()
+    integration.store.platform = "adobe_commerce"  # not asked (yet): the digest uses the stored orders
+    integration.store.save()
+    assert send_notifications(now=morning) == 3, list(Notification.objects.values("kind", "error"))
+    assert send_notifications(now=morning) == 0
+    assert {m.to[0] for m in mail.outbox} == {keen.user.email}
+    by_kind = {n.kind: n for n in Notification.objects.all()}
+    assert set(by_kind) == {"failed", "agent_offline", "digest"}
+    failed = next(m for m in mail.outbox if m.subject.startswith("Failed — needs you"))
+    assert f"https://connector.example.com/admin/connector/syncrecord/{record.pk}/change/" in failed.body
+    digest = next(m for m in mail.outbox if m.subject.startswith("Daily Sage check"))
+    yesterday = (morning - dt.timedelta(days=1)).date().isoformat()
+    assert f"/admin/morning/reconciliation/{integration.pk}/{yesterday}/" in digest.body
