@@ -158,6 +158,10 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576)
 # machine. Production sets CELERY_BROKER_URL=redis://...
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.rstrip("/") == "filesystem:":
+    # The transport ignores the host, but kombu warns "No hostname was supplied" on every
+    # connection without one: name it, so a newcomer's first run shows no noise.
+    CELERY_BROKER_URL = "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):
