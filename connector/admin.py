@@ -98,7 +98,7 @@ class SyncRecordAdmin(TenantScopedAdmin):
     list_display_links = ("store_number",)
     list_filter = ("state", OrderDateFilter, "kind", "integration")
     search_fields = ("external_id", "sage_reference", "sage_id", "message")
-    fields = ("what_to_do", "integration", "kind", "external_id", "action", "state_in_words", "reason", "tries",
+    fields = ("what_to_do", "integration", "kind", "external_id", "action", "state_in_words", "reason_in_full", "tries",
               "order_date", "customer", "amount", "sage_reference", "sage_id", "created_at", "posted_at",
               "ledger_document", "store_payload")
     readonly_fields = fields
@@ -160,12 +160,23 @@ class SyncRecordAdmin(TenantScopedAdmin):
     state_in_words = state_badge
 
     @admin.display(description="reason")
-    def reason(self, obj):
+    def reason_in_full(self, obj):
         """The current reason: the agent's latest error while Sage is retrying, else the record's message."""
-        text = obj.message
         if obj.state == SyncRecord.State.DISPATCHED and getattr(obj, "job_error", ""):
-            text = f"Sage said: {obj.job_error}"
-        return (text[:160] + "…") if len(text) > 160 else text
+            return f"Sage said: {obj.job_error}"
+        return obj.message
+
+    @admin.display(description="reason")
+    def reason(self, obj):
+        text = self.reason_in_full(obj)
+        return (text[:120] + "…") if len(text) > 120 else text
+
+    def get_list_display(self, request):
+        # One integration in sight (the usual case): its name on every row only costs width.
+        columns = super().get_list_display(request)
+        if scope_queryset(Integration.objects.all(), request)[:2].count() < 2:
+            columns = tuple(c for c in columns if c != "integration")
+        return columns
 
     @admin.display(description="tries")
     def tries(self, obj):

@@ -164,6 +164,16 @@ def _walk(live_server, browser, smtp_server, settings, tmp_path, day):
     assert "Sage is busy — retrying" in row.inner_text()
     assert "customer ACMELT01 is in use by Jane" in row.inner_text()
     assert row.locator("td.field-tries").inner_text() == "3"
+    # At 1366 px the list's columns fit: nothing scrolls sideways.
+    page.goto(f"{live_server.url}/admin/connector/syncrecord/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    assert page.evaluate("(() => { const r = document.querySelector('#changelist .results');"
+                         " return r.scrollWidth <= r.clientWidth; })()"), "the list's columns are cut off"
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "records.png"), full_page=True)
+        page.emulate_media(color_scheme="dark")
+        page.screenshot(path=str(Path(SCREENSHOTS) / "records-dark.png"), full_page=True)
+        page.emulate_media(color_scheme="light")
 
     # The failure e-mail reaches a real SMTP server and links to the record.
     # pytest-django swaps in the in-memory backend; this test wants the real SMTP conversation.
@@ -187,6 +197,13 @@ def _walk(live_server, browser, smtp_server, settings, tmp_path, day):
 
     # The waiting record's own link opens the mapping form, pre-filled.
     page.goto(f"{live_server.url}/admin/connector/syncrecord/{waiting.pk}/change/")
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "record.png"), full_page=True)
+        page.goto(f"{live_server.url}/admin/morning/unmapped-skus/")
+        page.screenshot(path=str(Path(SCREENSHOTS) / "unmapped.png"), full_page=True)
+        page.goto(f"{live_server.url}/admin/morning/preview/{integration.pk}/?order_id={failing.id}")
+        page.screenshot(path=str(Path(SCREENSHOTS) / "preview.png"), full_page=True)
+        page.goto(f"{live_server.url}/admin/connector/syncrecord/{waiting.pk}/change/")
     submit(page, "a[data-fix=map-sku]")
     assert page.input_value("#id_store_sku") == sku
     if page.locator("#id_integration").count():
