@@ -51,13 +51,8 @@ class ItemMappingAdmin(TenantScopedAdmin):
         integration_id = request.GET.get("integration") or request.POST.get("integration") or (
             obj.integration_id if obj else None)
         codes = sage_stock_codes(integration_id)
-        field = form.base_fields.get("sage_code")
-        if field is None or not codes:
+        if "sage_code" not in form.base_fields or not codes:
             return form
-        field.widget.attrs["list"] = "sage-stock-codes"
-        field.help_text = format_html(
-            "{} codes reported by the Sage agent; start typing to pick one.<datalist id='sage-stock-codes'>{}"
-            "</datalist>", len(codes), format_html_join("", "<option value='{}'>", ((c,) for c in codes)))
 
         class CheckedForm(form):
             def clean_sage_code(self):
@@ -68,6 +63,12 @@ class ItemMappingAdmin(TenantScopedAdmin):
                         f"Sage has no stock code '{code}' (the agent reported {len(known)}); check the spelling.")
                 return code
 
+        # Set on the subclass: its metaclass made fresh fields from the model.
+        field = CheckedForm.base_fields["sage_code"]
+        field.widget.attrs["list"] = "sage-stock-codes"
+        field.help_text = format_html(
+            "{} codes reported by the Sage agent; start typing to pick one.<datalist id='sage-stock-codes'>{}"
+            "</datalist>", len(codes), format_html_join("", "<option value='{}'>", ((c,) for c in codes)))
         return CheckedForm
 
     def get_urls(self):

@@ -4,6 +4,8 @@ isolation, and the notifications' rules (the real SMTP delivery is in the browse
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -12,9 +14,10 @@ from django.utils import timezone
 from accounts.models import SageConnection
 from connector import demo
 from connector.dashboard.notify import send_notifications
-from connector.models import AgentJob, Notification, SyncRecord, SyncRun
+from connector.models import AgentJob, Notification, StockLevel, SyncRecord, SyncRun
 from connector.services.pipeline import run_record
 from connector.services.records import upsert_record
+from mappings.models import ItemMapping
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
 from tests.factories import AgentFactory, IntegrationFactory, MembershipFactory
@@ -144,3 +147,61 @@ def test_notifications_are_opt_in_once_each_and_link_back(settings):
     digest = next(m for m in mail.outbox if m.subject.startswith("Daily Sage check"))
     yesterday = (morning - dt.timedelta(days=1)).date().isoformat()
     assert f"/admin/morning/reconciliation/{integration.pk}/{yesterday}/" in digest.body
+
+
+def test_bulk_map_skus_from_the_list_of_unmapped_skus(client):
+    integration = IntegrationFactory()
+    blocked = []
+    for order_id, keys in (("100", ["item:ABC-1"]), ("101", ["item:ABC-1", "item:XYZ-9"])):
+        record, _ = upsert_record(integration.pk, "order", order_id, "post_invoice", reason="test")
+        SyncRecord.objects.filter(pk=record.pk).update(state="waiting_mapping", waiting_for=keys)
+        blocked.append(record)
+    StockLevel.objects.create(integration=integration, sku="ABC-1-SAGE")
+    login(client, integration, "accountant")
+    html = client.get("/admin/morning/unmapped-skus/").content.decode()
+    assert "<code>ABC-1</code>" in html and "<code>XYZ-9</code>" in html and "2: " in html
+    assert "<option value=\"ABC-1-SAGE\">" in html  # the codes the agent reported are offered
+    response = client.post("/admin/morning/unmapped-skus/", {"sku_0": "ABC-1", "code_0": "ABC-1-SAGE",
+                                                              "sku_1": "XYZ-9", "code_1": ""})
+    assert response.status_code == 302
+    assert list(ItemMapping.objects.values_list("store_sku", "sage_code")) == [("ABC-1", "ABC-1-SAGE")]
+
+
+def test_mapping_form_is_prefilled_offers_reported_codes_and_catches_a_typo(client):
+    integration = IntegrationFactory()
+    StockLevel.objects.create(integration=integration, sku="MUG-BLUE")
+    login(client, integration, "accountant")
+    url = f"/admin/mappings/itemmapping/add/?integration={integration.pk}&store_sku=SKU-0002-BLUE-S"
+    html = client.get(url).content.decode()
+    assert 'value="SKU-0002-BLUE-S"' in html and "<option value='MUG-BLUE'>" in html
+    response = client.post(url, {"integration": integration.pk, "store_sku": "SKU-0002-BLUE-S",
+                                 "sage_code": "MUG-BLEU", "description": ""})
+    assert response.status_code == 200 and "Sage has no stock code &#x27;MUG-BLEU&#x27;" in response.content.decode()
+    assert not ItemMapping.objects.exists()
+    response = client.post(url, {"integration": integration.pk, "store_sku": "SKU-0002-BLUE-S",
+                                 "sage_code": "MUG-BLUE", "description": ""})
+    assert response.status_code == 302 and ItemMapping.objects.get().sage_code == "MUG-BLUE"
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_state_colours_meet_wcag_aa_in_light_and_dark_mode():
+    css = (Path(__file__).resolve().parent.parent / "connector/static/dashboard/dashboard.css").read_text()
+    blocks = re.findall(r"(:root|html\[data-theme=\"(?:dark|light)\"\])\s*\{([^}]*)\}", css)
+    assert len(blocks) >= 3
+    for _selector, body in blocks:
+        colours = dict(re.findall(r"--mlc-([a-z]+-(?:fg|bg)):\s*(#[0-9a-f]{6})", body))
+        states = {name[:-3] for name in colours}
+        assert states == {"posted", "busy", "mapping", "failed", "waiting"}
+        for state in states:
+            ratio = _contrast(colours[f"{state}-fg"], colours[f"{state}-bg"])
+            assert ratio >= 4.5, (state, ratio)
