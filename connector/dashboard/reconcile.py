@@ -121,6 +121,8 @@ class Reconciliation:
 
     @property
     def headline(self) -> str:
+        if self.reconciles and not (self.orders or self.refunds):
+            return f"Nothing sold on {self.day:%A %d %B %Y}: nothing to post."
         if self.reconciles:
             return f"Everything from {self.day:%A %d %B %Y} is in Sage and reconciles."
         return f"{len(self.differences)} difference(s) on {self.day:%A %d %B %Y}."

@@ -52,11 +52,13 @@ def home(request):
     chosen = _parse_day(request.GET.get("day"), today - dt.timedelta(days=2))
     days = [("Today", today), ("Yesterday", today - dt.timedelta(days=1))]
     if chosen not in (today, today - dt.timedelta(days=1)):
-        days.append((f"{chosen:%a %d %b}", chosen))
+        days.append((f"{chosen:%a %d %b %Y}", chosen))
     columns = []
     for label, day in days:
         per_integration = [integration_day(integration, day) for integration in integrations]
-        columns.append({"label": label, "day": day, "items": per_integration,
+        columns.append({"label": label, "day": day, "items": per_integration, "chosen": len(columns) == 2,
+                        "sold": any(item.reconciliation.orders or item.reconciliation.refunds
+                                    for item in per_integration),
                         "reconciles": all(item.reconciliation.reconciles for item in per_integration)})
     chart = chart_30_days(integrations, today)
     return _page(request, "dashboard/home.html", f"Morning check — {tenant.name}", tenant=tenant, tenants=tenants,
