@@ -3,7 +3,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -301,11 +301,27 @@ class IdlePollFilter(admin.SimpleListFilter):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(TenantScopedAdmin):
-    list_display = ("__str__", "kind", "state", "progress", "succeeded", "failed", "api_calls", "started_at",
+    list_display = ("__str__", "kind", "state", "progress", "outcome", "failed", "api_calls", "started_at",
                     "finished_at", "integration")
     list_filter = (IdlePollFilter, "kind", "state", "integration")
-    readonly_fields = ("integration", "kind", "state", "params", "total", "seen", "succeeded", "failed",
+    readonly_fields = ("integration", "kind", "state", "params", "total", "seen", "outcome", "succeeded", "failed",
                        "api_calls", "message", "started_at", "finished_at", "progress")
+
+    @admin.display(description="what became of them")
+    def outcome(self, obj):
+        """The records the run took in, by state now: a backfill's "succeeded" counted the skipped
+        (unpaid, cancelled) orders with the posted ones."""
+        if obj.kind not in (SyncRun.Kind.BACKFILL, SyncRun.Kind.POLL) or not obj.seen:
+            return f"{obj.succeeded} done"
+        taken = InboundEvent.objects.filter(run=obj).values("resource_id")
+        states = dict(SyncRecord.objects.filter(integration_id=obj.integration_id, external_id__in=taken,
+                                                kind__in=(SyncRecord.Kind.ORDER, SyncRecord.Kind.REFUND))
+                      .values("state").annotate(n=Count("id")).values_list("state", "n"))
+        if not states:
+            return f"{obj.succeeded} done"
+        labels = dict(SyncRecord.State.choices)
+        order = ["posted", "skipped", "waiting_mapping", "held", "failed", "dispatched", "pending"]
+        return " · ".join(f"{labels[state].lower()} {states[state]}" for state in order if states.get(state))
     actions = ["download_archive"]
 
     def has_add_permission(self, request, *args):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import SageConnection
 from connector import demo
 from connector.dashboard.notify import send_notifications
-from connector.models import AgentJob, Notification, StockLevel, SyncRecord, SyncRun
+from connector.models import AgentJob, InboundEvent, Notification, StockLevel, SyncRecord, SyncRun
 from connector.services.pipeline import run_record
 from connector.services.records import upsert_record
 from mappings.models import ItemMapping
@@ -58,6 +58,18 @@ def test_integration_statuses_are_picked_by_name(client):
     html = client.get(f"/admin/accounts/integration/{integration.pk}/change/").content.decode()
     assert 'type="checkbox" name="paid_status_ids" value="11"' in html and "Awaiting Fulfillment (11)" in html
     assert '<select name="status_after_import"' in html and "Leave the order&#x27;s status as it is" in html
+
+
+def test_a_backfill_says_how_many_posted_and_how_many_were_skipped(client):
+    integration = IntegrationFactory()
+    run = SyncRun.objects.create(integration=integration, kind="backfill", state="done", seen=3, succeeded=3)
+    for order_id, state in (("1", "posted"), ("2", "posted"), ("3", "skipped")):
+        InboundEvent.objects.create(integration=integration, source="backfill", dedup_key=f"k{order_id}",
+                                    scope="order", resource_id=order_id, run=run)
+        record, _ = upsert_record(integration.pk, "order", order_id, "post_invoice", reason="test")
+        SyncRecord.objects.filter(pk=record.pk).update(state=state)
+    login(client, integration, "owner")
+    assert "posted 2 · skipped 1" in client.get("/admin/connector/syncrun/").content.decode()
 
 
 def test_idle_polls_are_hidden_and_records_and_jobs_are_read_only(client):
