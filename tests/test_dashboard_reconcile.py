@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +16,9 @@ from connector import demo
 from connector.dashboard.export import to_csv, to_pdf
 from connector.dashboard.reconcile import reconcile_day, records_of_day
 from connector.models import SyncRecord
+from connector.services.records import upsert_record
 from tests import dashboard_seed as seeded
+from tests.factories import IntegrationFactory
 
 
 @pytest.fixture
@@ -94,3 +97,36 @@ def test_csv_pdf_and_the_management_command(day, tmp_path):
     call_command("reconcile_day", "--integration", str(integration.pk), "--date", "2026-03-10", "--format", "csv",
                  stdout=out)
     assert "is in Sage and reconciles" in out.getvalue()
+
+
+def _x3_order(order_id, total, tax, hour):
+    return {"id": order_id, "date_created": f"Tue, 10 Mar 2026 {hour:02d}:00:00 +0000", "status_id": 11,
+            "total_inc_tax": total, "total_tax": tax, "currency_code": "USD", "payment_method": "Credit Card",
+            "channel_id": 1, "billing_address": {"first_name": "Ann", "last_name": "Lee"}}
+
+
+def _journal(order_id, revenue, tax):
+    label = f"Order {order_id}"
+    gross = str(Decimal(revenue) + Decimal(tax))
+    return {"reference": f"BC-{order_id}", "date": "2026-03-10", "currency": "USD", "description": label,
+            "lines": [{"account": "411100", "sense": 1, "amount": gross, "description": f"{label} receivable"},
+                      {"account": "701000", "sense": -1, "amount": revenue, "description": f"{label} revenue"},
+                      {"account": "445710", "sense": -1, "amount": tax, "description": f"{label} tax"}]}
+
+
+def test_sage_x3_day_totals_by_account_against_the_store(db):
+    integration = IntegrationFactory(sage__edition="sagex3", post_gl_entries=True)
+    for order_id, total, tax, journal in ((1, "110.00", "10.00", _journal(1, "100.00", "10.00")),
+                                          (2, "55.00", "5.00", _journal(2, "45.00", "5.00"))):
+        record, _ = upsert_record(integration.pk, "order", str(order_id), "post_journal", reason="test")
+        SyncRecord.objects.filter(pk=record.pk).update(state="posted", payload=_x3_order(order_id, total, tax, 12),
+                                                       document=journal)
+    report = reconcile_day(integration, dt.date(2026, 3, 10), use_store=False)
+    assert report.source == "the orders the connector stored"
+    assert report.journal_by_account == {("USD", "411100"): Decimal("160.00"), ("USD", "701000"): Decimal("-145.00"),
+                                         ("USD", "445710"): Decimal("-15.00")}
+    assert report.by_currency["USD"].sales == Decimal("165.00")
+    assert report.by_currency["USD"].sage_sales == Decimal("160.00")
+    assert [(d.what, d.store_id, d.store_amount, d.sage_amount) for d in report.differences] == [
+        ("Order amount differs", "2", Decimal("55.00"), Decimal("50.00"))]
+    assert "411100" in to_csv(report)

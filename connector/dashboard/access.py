@@ -29,10 +29,6 @@ def integration_or_403(request, integration_id) -> Integration:
         raise PermissionDenied("You are not a member of this integration's tenant.") from None
 
 
-def can_view(request, tenant_id: int) -> bool:
-    return request.user.is_superuser or tenant_id in memberships(request)
-
-
 def can_act(request, tenant_id: int) -> bool:
     """Re-post, map SKUs, change notification settings: owners and accountants."""
     return request.user.is_superuser or memberships(request).get(tenant_id) in ACTING_ROLES

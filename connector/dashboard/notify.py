@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -54,7 +55,7 @@ def _claim_and_send(mail: Mail) -> bool:
         return False
     try:
         EmailMessage(mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to]).send()
-    except (OSError, Exception) as error:  # SMTP refusal, DNS, timeout: recorded, not raised
+    except (smtplib.SMTPException, OSError) as error:  # refused, unreachable, timed out: recorded, not raised
         log.warning("notification %s to %s failed: %s", mail.key, mail.to, error)
         Notification.objects.filter(pk=note.pk).update(error=str(error)[:2000])
         return False

@@ -237,7 +237,7 @@ def posted_amounts(record: SyncRecord) -> PostedAmounts:
             payments = sum((to_money(p.get("amount")) or ZERO for p in document.get(payments_key) or []), ZERO) \
                 if payments_key else ZERO
             return PostedAmounts(gross, tax, payments)
-    if "lines" in document and document.get("op", "create_journal_entry"):
+    if isinstance(document.get("lines"), list):  # a Sage X3 journal entry: its receivable line
         receivable = sum((to_money(line.get("amount")) or ZERO) * int(line.get("sense", 1))
                          for line in document["lines"] if str(line.get("description", "")).endswith("receivable"))
         return PostedAmounts(abs(receivable), ZERO, ZERO)
