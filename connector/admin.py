@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.fields.json import KT
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -81,10 +82,16 @@ def _with_latest_agent_result(queryset):
     latest = AgentJob.objects.filter(record=OuterRef("pk")).order_by("-updated_at", "-id")
     tries = (AgentJob.objects.filter(record=OuterRef("pk")).values("record")
              .annotate(total=Sum("attempts")).values("total")[:1])
+    # A refund's stored payload has no currency: its order's record has.
+    order_currency = (SyncRecord.objects.filter(integration_id=OuterRef("integration_id"),
+                                                kind=SyncRecord.Kind.ORDER, external_id=OuterRef("refund_of"))
+                      .annotate(currency=KT("payload__currency_code")).values("currency")[:1])
     return queryset.annotate(job_error=Subquery(latest.values("error_message")[:1]),
                              job_code=Subquery(latest.values("error_code")[:1]),
                              job_state=Subquery(latest.values("state")[:1]),
-                             job_attempts=Subquery(tries))
+                             job_attempts=Subquery(tries),
+                             refund_of=KT("payload__order_id"),
+                             order_currency=Subquery(order_currency))
 
 
 @admin.register(SyncRecord)
@@ -144,7 +151,8 @@ class SyncRecordAdmin(TenantScopedAdmin):
     @admin.display(description="amount")
     def amount(self, obj):
         facts = self._facts(obj)
-        return f"{facts.currency} {facts.amount:,.2f}" if facts.amount is not None else "—"
+        currency = facts.currency or getattr(obj, "order_currency", "") or ""
+        return f"{currency} {facts.amount:,.2f}".strip() if facts.amount is not None else "—"
 
     @admin.display(description="Sage document", ordering="sage_reference")
     def sage_document(self, obj):

@@ -166,6 +166,8 @@ def _walk(live_server, browser, smtp_server, settings, tmp_path, day):
     assert row.locator("td.field-tries").inner_text() == "3"
     # At 1366 px the list's columns fit: nothing scrolls sideways.
     page.goto(f"{live_server.url}/admin/connector/syncrecord/")
+    refund_row = page.locator("#result_list tbody tr", has_text=f"Refund {day.refund_ids[0]}").first
+    assert refund_row.locator("td.field-amount").inner_text().startswith("USD ")  # its order's currency
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     assert page.evaluate("(() => { const r = document.querySelector('#changelist .results');"
                          " return r.scrollWidth <= r.clientWidth; })()"), "the list's columns are cut off"
