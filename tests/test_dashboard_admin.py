@@ -217,3 +217,13 @@ def test_state_colours_meet_wcag_aa_in_light_and_dark_mode():
         for state in states:
             ratio = _contrast(colours[f"{state}-fg"], colours[f"{state}-bg"])
             assert ratio >= 4.5, (state, ratio)
+
+
+def test_demo_order_links_to_the_port_make_run_serves_on(settings, tmp_path):
+    from connector.management.commands.demo_order import running_admin_url
+    from connector.management.commands.runstack import RUNNING_STACK_FILE
+
+    settings.DATA_DIR = tmp_path
+    assert running_admin_url() is None  # no stack running: PUBLIC_BASE_URL is used
+    (tmp_path / RUNNING_STACK_FILE).write_text('{"admin": "http://127.0.0.1:8765"}')
+    assert running_admin_url() == "http://127.0.0.1:8765"
