@@ -59,7 +59,8 @@ class OrderDateFilter(admin.SimpleListFilter):
     parameter_name = "order_date"
 
     def lookups(self, request, model_admin):
-        today = timezone.now().date()
+        first = scope_queryset(Integration.objects.select_related("store"), request).first()
+        today = timezone.now().astimezone(store_zone(first)).date() if first else timezone.now().date()
         return [((today - dt.timedelta(days=n)).isoformat(), label)
                 for n, label in ((0, "Today"), (1, "Yesterday"), (2, "2 days ago"))]
 

@@ -50,6 +50,7 @@ def test_system_section_is_for_owners_only(client):
     login(client, integration, "owner")
     html = client.get("/admin/").content.decode()
     assert ">System<" in html and "Inbound events" in html and "Record links" in html
+    assert 'href="/admin/morning/"><strong>Morning check</strong>' in html  # the way in, on the index
 
 
 def test_integration_statuses_are_picked_by_name(client):
