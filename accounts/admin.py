@@ -1,14 +1,18 @@
+from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Min, Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
-from connector.flows.x3_admin import AccountMappingInline, preview_x3_posting, x3_preview_urls
+from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
+from connector.flows.x3_admin import AccountMappingInline, x3_preview_urls
 
 
 @admin.register(Tenant)
@@ -85,8 +89,38 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
         return f"valid {days} more days"
 
 
+_STATUS_CHOICES = [(status_id, f"{name} ({status_id})") for status_id, name in sorted(ORDER_STATUS_NAMES.items())]
+
+
+class IntegrationForm(forms.ModelForm):
+    """Order statuses picked by name, not typed as JSON or numbers."""
+
+    paid_status_ids = forms.TypedMultipleChoiceField(
+        choices=_STATUS_CHOICES, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        label="Statuses that count as paid",
+        help_text="None ticked = the default (Awaiting Fulfillment, Awaiting Shipment, Awaiting Pickup, Partially "
+                  "Shipped, Shipped, Completed, Refunded, Partially Refunded).")
+    status_after_import = forms.TypedChoiceField(
+        choices=[("", "Leave the order's status as it is")] + _STATUS_CHOICES, coerce=int, empty_value=None,
+        required=False, label="Status to set once posted")
+
+    class Meta:
+        model = Integration
+        fields = ("paid_status_ids", "status_after_import")  # admin adds the fieldsets' other fields
+
+
+@admin.action(description="Preview what would be posted for an order (dry run)")
+def preview_posting(modeladmin, request, queryset):
+    chosen = list(queryset[:2])
+    if len(chosen) != 1:
+        modeladmin.message_user(request, "Select exactly one integration to preview.", messages.WARNING)
+        return None
+    return HttpResponseRedirect(reverse("mlc_dashboard:preview", args=[chosen[0].pk]))
+
+
 @admin.register(Integration)
 class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
+    form = IntegrationForm
     list_display = ("name", "tenant", "store", "sage", "is_active", "poll_interval_seconds", "webhook_url")
     list_filter = ("is_active", "tenant", "customer_strategy")
     search_fields = ("name", "store__name", "sage__name")
@@ -94,7 +128,8 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     editable_by = (Membership.Role.OWNER, Membership.Role.ACCOUNTANT)
     readonly_fields = ("webhook_url",)
     inlines = [AccountMappingInline]
-    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_x3_posting]
+    # The dry run offers each integration's own Sage edition (connector/dashboard/preview.py).
+    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_posting]
     fieldsets = (
         (None, {"fields": ("tenant", "name", "store", "sage", "is_active")}),
         ("Flows", {"fields": ("post_invoices", "post_receipts", "post_refunds", "push_stock", "post_gl_entries")}),

@@ -39,6 +39,13 @@ class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.ACCOUNTANT)
+    # E-mail notifications, each opted into by the person (sent to the user's e-mail address).
+    notify_failures = models.BooleanField(default=False, help_text="E-mail me at once when a record fails.")
+    notify_agent_offline = models.BooleanField(default=False,
+                                               help_text="E-mail me when an agent has been offline this long.")
+    agent_offline_minutes = models.PositiveIntegerField(default=15)
+    daily_digest = models.BooleanField(default=False, help_text="E-mail me each morning the previous day's "
+                                       "reconciliation summary.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="uniq_membership")]
@@ -81,6 +88,9 @@ class StoreConnection(models.Model):
     ims_client_secret = EncryptedCharField(max_length=500, blank=True)
     ims_org_id = models.CharField(max_length=200, blank=True)
     verify_tls = models.BooleanField(default=True)
+    timezone = models.CharField(
+        max_length=64, default="UTC",
+        help_text="The store's time zone (IANA name, e.g. Europe/London): an order's day is its date there.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,6 +21,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+def data_dir() -> Path:
+    """ML_DATA_DIR as the settings read it: logs and beat's schedule go there, so a test run
+    (which sets its own) leaves ./data alone."""
+    return Path(os.environ.get("ML_DATA_DIR") or BASE_DIR / "data")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -38,7 +44,7 @@ class Process:
 @dataclass
 class Stack:
     env: dict[str, str] = field(default_factory=dict)
-    log_dir: Path = BASE_DIR / "data" / "logs"
+    log_dir: Path = field(default_factory=lambda: data_dir() / "logs")
     foreground: bool = False  # True: children inherit our stdout (make run)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -70,7 +76,7 @@ class Stack:
 
     def beat(self, name: str = "beat") -> Process:
         return self.start(name, [PYTHON, "-m", "celery", "-A", "connector", "beat", "-l", "info",
-                                 "--schedule", str(BASE_DIR / "data" / f"{name}-schedule")])
+                                 "--schedule", str(data_dir() / f"{name}-schedule")])
 
     # -- lifecycle -----------------------------------------------------------------------------
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -91,8 +97,11 @@ class Stack:
         the worker its current task), then SIGKILL whatever is still there."""
         running = [p for p in self.processes.values() if p.popen and p.popen.poll() is None]
         for proc in running:
+            # To the main process only: a Celery worker shuts its pool down itself; a SIGTERM sent
+            # to the whole group also hit the pool's children, which the worker then logged as
+            # errors ("exited with signal 15") on every Ctrl-C. Stragglers get SIGKILL below.
             try:
-                os.killpg(proc.popen.pid, signal.SIGTERM)
+                os.kill(proc.popen.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + grace

@@ -295,3 +295,24 @@ class RateBudget(models.Model):
 
     def __str__(self):
         return f"{self.store_key}: {self.left} left"
+
+
+class Notification(models.Model):
+    """An e-mail sent (or being sent). ``key`` is unique, e.g. ``failed:<record>:<attempt>`` or
+    ``digest:<tenant>:<day>``: the same event never mails the same person twice, whichever
+    worker or beat tick noticed it."""
+
+    key = models.CharField(max_length=200, unique=True)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=30)
+    recipients = models.TextField(blank=True)
+    subject = models.CharField(max_length=255)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.subject

@@ -159,6 +159,10 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576)
 # machine. Production sets CELERY_BROKER_URL=redis://...
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.rstrip("/") == "filesystem:":
+    # The transport ignores the host, but kombu warns "No hostname was supplied" on every
+    # connection without one: name it, so a newcomer's first run shows no noise.
+    CELERY_BROKER_URL = "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):
@@ -208,9 +212,24 @@ CELERY_BEAT_SCHEDULE = {
     "worker heartbeat": {"task": "connector.worker_heartbeat", "schedule": 30, "args": ["beat→worker"]},
     "prune archives": {"task": "connector.prune_archives", "schedule": 6 * 3600},
     "sweep lost work": {"task": "connector.sweep_lost_work", "schedule": env_int("SWEEP_TICK_SECONDS", 30)},
+    "e-mail notifications": {"task": "connector.dashboard.send_notifications",
+                             "schedule": env_int("NOTIFY_TICK_SECONDS", 60)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# -- E-mail (notifications) -----------------------------------------------------------------
+# SMTP from the environment; without EMAIL_HOST nothing is sent (the notifications are still
+# recorded, with the reason, in admin → Notifications).
+EMAIL_HOST = env("EMAIL_HOST", "") or ""
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ml-connector <connector@localhost>")
+DAILY_DIGEST_HOUR = env_int("DAILY_DIGEST_HOUR", 7)  # in the store's time zone
 
 # -- DRF --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -93,3 +93,11 @@ def sweep_lost_work() -> dict:
     from connector.services.sweeper import sweep
 
     return sweep()
+
+
+@shared_task(name="connector.dashboard.send_notifications", ignore_result=True)
+def send_notifications() -> int:
+    """Beat, every minute: the e-mails that are due (failures, agents offline, daily digest)."""
+    from connector.dashboard.notify import send_notifications as send
+
+    return send()

@@ -180,12 +180,14 @@ def start_demo(stack: Stack, web_port: int) -> str:
     demo.init_company(seed.company_path, skus)
     demo.ensure_poll_schedule()
     hooks = demo.register_hooks(seed.integration, server)
+    # The agent starts once the web process answers: otherwise its first calls are refused and
+    # a newcomer's first screen is connection-refused retries.
+    stack.wait_http(f"{server}/admin/login/", "web")
     stack.env["ML_AGENT_KEY"] = seed.agent_key
     try:
         stack.start("agent", demo.agent_argv(server, seed.company_path, demo.data_dir() / "demo-agent-journal.sqlite3"))
     finally:
         stack.env.pop("ML_AGENT_KEY", None)
-    stack.wait_http(f"{server}/admin/login/", "web")
     demo.kick_first_sync(seed.integration)
     company = os.path.relpath(seed.company_path, Path.cwd())
     return "\n".join([

@@ -4,9 +4,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import Integration
 from accounts.tenancy import TenantScopedAdmin, scope_queryset
+from connector.models import StockLevel
 from mappings.csv_io import export_item_mappings, import_item_mappings
 from mappings.models import (
     AccountMapping,
@@ -17,6 +19,16 @@ from mappings.models import (
     WebSalesAccount,
 )
 from mappings.signals import resume_waiting_records_for
+
+
+def sage_stock_codes(integration_id) -> list[str]:
+    """The stock codes the agent has reported from Sage for this integration (stock levels)."""
+    try:
+        integration_id = int(integration_id)
+    except (TypeError, ValueError):
+        return []
+    return list(StockLevel.objects.filter(integration_id=integration_id).order_by("sku")
+                .values_list("sku", flat=True)[:5000])
 
 
 class CsvImportForm(forms.Form):
@@ -31,6 +43,33 @@ class ItemMappingAdmin(TenantScopedAdmin):
     search_fields = ("store_sku", "sage_code", "description")
     actions = ["export_csv"]
     change_list_template = "admin/mappings/itemmapping/change_list.html"
+
+    def get_form(self, request, obj=None, **kwargs):
+        """Offer the stock codes the Sage agent reported for the integration (a datalist), and
+        refuse a code Sage does not have, so a typo is caught before anything is posted."""
+        form = super().get_form(request, obj, **kwargs)
+        integration_id = request.GET.get("integration") or request.POST.get("integration") or (
+            obj.integration_id if obj else None)
+        codes = sage_stock_codes(integration_id)
+        if "sage_code" not in form.base_fields or not codes:
+            return form
+
+        class CheckedForm(form):
+            def clean_sage_code(self):
+                code = self.cleaned_data["sage_code"]
+                known = sage_stock_codes(self.data.get("integration") or integration_id)
+                if known and code not in known:
+                    raise forms.ValidationError(
+                        f"Sage has no stock code '{code}' (the agent reported {len(known)}); check the spelling.")
+                return code
+
+        # Set on the subclass: its metaclass made fresh fields from the model.
+        field = CheckedForm.base_fields["sage_code"]
+        field.widget.attrs["list"] = "sage-stock-codes"
+        field.help_text = format_html(
+            "{} codes reported by the Sage agent; start typing to pick one.<datalist id='sage-stock-codes'>{}"
+            "</datalist>", len(codes), format_html_join("", "<option value='{}'>", ((c,) for c in codes)))
+        return CheckedForm
 
     def get_urls(self):
         return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="mappings_itemmapping_import")

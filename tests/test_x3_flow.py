@@ -413,6 +413,6 @@ def test_admin_warns_when_the_refresh_token_lapses_within_five_days(client, bc, 
 def test_admin_action_opens_the_preview_of_one_integration(admin_client, bc, x3):
     integration = x3_integration(bc, x3)
     response = admin_client.post("/admin/accounts/integration/", {
-        "action": "preview_x3_posting", "_selected_action": [integration.pk]})
+        "action": "preview_posting", "_selected_action": [integration.pk]})
     assert response.status_code == 302
-    assert response["Location"] == f"/admin/accounts/integration/{integration.pk}/x3-preview/"
+    assert response["Location"] == f"/admin/morning/preview/{integration.pk}/"

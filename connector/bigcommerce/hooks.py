@@ -10,6 +10,7 @@ destination and secret header back on a hook that drifted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -59,6 +60,11 @@ class HookReport:
         return "; ".join(parts) or "nothing to do"
 
 
+def _is_local(url: str) -> bool:
+    host = (urlsplit(url or "").hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
 def ensure_hooks(integration, client: BigCommerceClient | None = None, scopes=SCOPES, *,
                  public_base_url: str | None = None) -> HookReport:
     """``public_base_url``: where the web process answers, when the caller is not that process
@@ -67,7 +73,8 @@ def ensure_hooks(integration, client: BigCommerceClient | None = None, scopes=SC
     destination = destination_for(integration, public_base_url)
     headers = {SECRET_HEADER: integration.webhook_secret}
     report = HookReport(destination)
-    if not destination.startswith("https://"):
+    if not destination.startswith("https://") and not _is_local(integration.store.api_base_url):
+        # The sandbox store (on this machine) delivers to http:// as well; only a real store needs https.
         report.warnings.append(f"BigCommerce only delivers to https:// on port 443; {destination} will not "
                                "receive real deliveries (set PUBLIC_BASE_URL)")
     existing = client.list_hooks()

@@ -100,6 +100,18 @@ def _map_invoice(record: SyncRecord, order: StoreOrder, mappings, account_ref) -
     return f"Mapped to invoice {invoice.reference} ({invoice.currency} {invoice.gross_total}); waiting for the agent."
 
 
+def preview_order(integration, order_id, raw: dict | None = None):
+    """What an order would become in Sage 50 (customer, invoice, receipts), without posting or
+    storing anything: the same fetch, normalising and mapping as post_invoice. Raises the mapper's
+    Sage50MappingError (not postable, needs a mapping, totals differ) and the store's ApiError."""
+    adapter = store_adapter(integration)
+    raw = raw if raw is not None else adapter.fetch_order(order_id)
+    payments = adapter.order_payments(raw["id"]) if adapter.needs_payments(raw, integration.paid_status_ids) else []
+    order = _normalize(adapter, integration, raw, payments)
+    return map_order(order, mappings=sage50_mappings(integration),
+                     customer_account_ref=_account_refs(integration, [order]).get(order.party.email))
+
+
 @handles(SyncRecord.Action.POST_INVOICE)
 def post_invoice(record: SyncRecord) -> None:
     """One order: fetched from the store first when the record holds none (a webhook's record)."""

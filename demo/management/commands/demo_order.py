@@ -11,6 +11,16 @@ from django.core.management.base import BaseCommand, CommandError
 from demo.seed import default_company_path, demo_store_url, place_order
 
 
+def running_admin_url() -> str | None:
+    """The address `make run` serves on (it writes it down), whatever port it was given."""
+    from connector.management.commands.runstack import RUNNING_STACK_FILE
+
+    try:
+        return json.loads((settings.DATA_DIR / RUNNING_STACK_FILE).read_text()).get("admin")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 class Command(BaseCommand):
     help = "Place a new paid order in the running demo sandbox store."
 
@@ -27,7 +37,7 @@ class Command(BaseCommand):
         except requests.RequestException as error:
             raise CommandError(f"The sandbox store at {url} did not take the order ({error}); is `make run` "
                                "still running?") from error
-        admin = (admin or settings.PUBLIC_BASE_URL).rstrip("/")
+        admin = (admin or running_admin_url() or settings.PUBLIC_BASE_URL).rstrip("/")
         company = os.path.relpath(default_company_path())
         self.stdout.write(self.style.SUCCESS(
             f"Order {order['id']} placed: {order.get('currency_code', '')} {order.get('total_inc_tax')} "

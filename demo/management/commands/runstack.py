@@ -1,6 +1,7 @@
 """`make run`: web, Celery worker and beat (and, once configured, the sandbox store and the
 simulated Sage company with its agent) as real processes in the foreground. Ctrl-C stops all."""
 
+import json
 import signal
 import time
 
@@ -9,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from connector.devstack import Stack
+
+RUNNING_STACK_FILE = "running-stack.json"
 
 
 class Command(BaseCommand):
@@ -42,6 +45,8 @@ class Command(BaseCommand):
             f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}). Ctrl-C stops everything."))
         if demo:
             self.stdout.write(demo)
+        running_file = settings.DATA_DIR / RUNNING_STACK_FILE
+        running_file.write_text(json.dumps({"admin": f"http://127.0.0.1:{port}"}))  # read by `make demo-order`
         try:
             while not stopping:
                 for name in list(stack.processes):
@@ -50,5 +55,6 @@ class Command(BaseCommand):
                         stopping = True
                 time.sleep(0.5)
         finally:
+            running_file.unlink(missing_ok=True)
             stack.stop()
             self.stdout.write("stopped.")
