@@ -13,8 +13,8 @@ from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
 from connector.bigcommerce.client import BigCommerceClient
 from connector.bigcommerce.intake import take_orders, take_refunds
+from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS
 from connector.models import InboundEvent, SyncRecord
-from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS
 from connector.services.jobs import complete_job, lease_jobs
 from connector.services.pipeline import run_record
 from demo import seed as demo

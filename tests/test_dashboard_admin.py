@@ -221,8 +221,8 @@ def test_state_colours_meet_wcag_aa_in_light_and_dark_mode():
 
 
 def test_demo_order_links_to_the_port_make_run_serves_on(settings, tmp_path):
-    from connector.management.commands.demo_order import running_admin_url
-    from connector.management.commands.runstack import RUNNING_STACK_FILE
+    from demo.management.commands.demo_order import running_admin_url
+    from demo.management.commands.runstack import RUNNING_STACK_FILE
 
     settings.DATA_DIR = tmp_path
     assert running_admin_url() is None  # no stack running: PUBLIC_BASE_URL is used

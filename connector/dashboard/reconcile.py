@@ -20,9 +20,9 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 from connector.dashboard.facts import parse_store_time, record_facts, store_zone, to_money
 from connector.models import SyncRecord
-from connector.sage50.mappings import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
 from mlcommon.http import ApiError
 
 log = logging.getLogger(__name__)

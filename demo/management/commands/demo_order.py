@@ -13,7 +13,7 @@ from demo.seed import default_company_path, demo_store_url, place_order
 
 def running_admin_url() -> str | None:
     """The address `make run` serves on (it writes it down), whatever port it was given."""
-    from connector.management.commands.runstack import RUNNING_STACK_FILE
+    from demo.management.commands.runstack import RUNNING_STACK_FILE
 
     try:
         return json.loads((settings.DATA_DIR / RUNNING_STACK_FILE).read_text()).get("admin")
