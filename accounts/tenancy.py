@@ -213,8 +213,19 @@ class SecretFieldsAdminMixin:
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        secret_fields = [f for f in self.secret_fields if f in form.base_fields]
-        for name in secret_fields:
+        if self.url_secrets:
+            model_admin = self
+
+            class OutboundCheckedForm(form):
+                def clean(self):
+                    cleaned = super().clean()
+                    model_admin.check_outbound_urls(self, obj, cleaned)
+                    return cleaned
+
+            OutboundCheckedForm.__name__ = form.__name__
+            form = OutboundCheckedForm
+        # Last: a subclass made after this would rebuild the model's own (clear-text) form fields.
+        for name in [f for f in self.secret_fields if f in form.base_fields]:
             is_set = bool(obj is not None and getattr(obj, name))
             base = form.base_fields[name]
             form.base_fields[name] = forms.CharField(
@@ -224,18 +235,7 @@ class SecretFieldsAdminMixin:
                 help_text=("Set. Type a new value to replace it; leave empty to keep it."
                            if is_set else "Not set.") + (f" {base.help_text}" if base.help_text else ""),
             )
-        if not self.url_secrets:
-            return form
-        model_admin = self
-
-        class OutboundCheckedForm(form):
-            def clean(self):
-                cleaned = super().clean()
-                model_admin.check_outbound_urls(self, obj, cleaned)
-                return cleaned
-
-        OutboundCheckedForm.__name__ = form.__name__
-        return OutboundCheckedForm
+        return form
 
     def check_outbound_urls(self, form, obj, cleaned) -> None:
         """Each URL we send credentials to must be https to a public host; and when its host changes,
