@@ -1,7 +1,12 @@
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -133,6 +138,29 @@ class AgentAdmin(TenantScopedAdmin):
     fields = ("tenant", "integration", "name", "revoked_at") + readonly_fields
     write_capability = Capability.MANAGE_AGENTS
     actions = ["revoke"]
+
+    change_list_template = "admin/accounts/agent/change_list.html"
+
+    def get_urls(self):
+        return [path("lockouts/", self.admin_site.admin_view(self.lockouts_view), name="accounts_agent_lockouts")
+                ] + super().get_urls()
+
+    def lockouts_view(self, request):
+        """Addresses refused after too many wrong agent keys, and a button to lift each. Operators
+        only: an address is not any one tenant's data."""
+        from agentapi.auth import current_lockouts, unlock_address
+
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only an operator (superuser) can see and lift agent-key lock-outs.")
+        if request.method == "POST" and request.POST.get("address"):
+            unlock_address(request.POST["address"])
+            self.message_user(request, f"Lifted the agent-key lock-out of {request.POST['address']}.")
+            return redirect("admin:accounts_agent_lockouts")
+        lockouts = [{"address": address, "until": dt.datetime.fromtimestamp(until, dt.UTC)}
+                    for address, until in current_lockouts()]
+        context = {**self.admin_site.each_context(request), "lockouts": lockouts, "opts": self.model._meta,
+                   "title": "Agent-key lock-outs"}
+        return TemplateResponse(request, "admin/accounts/agent/lockouts.html", context)
 
     def get_queryset(self, request):
         waiting = Q(integration__agent_jobs__state__in=("queued", "leased"))

@@ -63,11 +63,36 @@ def _count_failure(address: str | None) -> None:
     if count == settings.AGENT_AUTH_FAILURE_LIMIT:
         logger.warning("agent API: %s wrong agent keys from %s; refusing that address for the rest of the window",
                        count, address)
+        window = settings.AGENT_AUTH_WINDOW_SECONDS
+        _remember_lockout(address, (int(time.time() // window) + 1) * window)
+
+
+LOCKOUTS_KEY = "agent_auth_lockouts"
+
+
+def _remember_lockout(address: str, until: float) -> None:
+    # For the admin's list only (the counter above decides): a read-modify-write is fine here,
+    # lock-outs are rare and a lost entry only hides one from the list until the next.
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    lockouts[address] = until
+    default_cache.set(LOCKOUTS_KEY, lockouts, timeout=settings.AGENT_AUTH_WINDOW_SECONDS * 2)
+
+
+def current_lockouts() -> list[tuple[str, float]]:
+    """(address, locked until as a Unix time) of the addresses refused now."""
+    now = time.time()
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    limit = settings.AGENT_AUTH_FAILURE_LIMIT
+    return sorted((address, until) for address, until in lockouts.items()
+                  if until > now and (default_cache.get(_failure_key(address)) or 0) >= limit)
 
 
 def unlock_address(address: str) -> None:
-    """Lift an agent-key lock-out (``manage.py agent_unlock <address>``)."""
+    """Lift an agent-key lock-out (admin → Agents → lock-outs, or ``manage.py agent_unlock <address>``)."""
     default_cache.delete(_failure_key(address))
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    if lockouts.pop(address, None) is not None:
+        default_cache.set(LOCKOUTS_KEY, lockouts, timeout=settings.AGENT_AUTH_WINDOW_SECONDS * 2)
 
 
 def agent_for_authorization(header: str | None, address: str | None = None) -> Agent:

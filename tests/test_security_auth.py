@@ -51,7 +51,30 @@ def test_wrong_agent_keys_lock_the_address_out_until_lifted():
     assert lease.status_code == 429
     # ... another address is not affected ...
     assert _heartbeat(Client(REMOTE_ADDR="10.1.2.3"), agent.plain_key).status_code == 200
-    # ... and the operator lifts the lock-out.
+    # ... a tenant owner may not see the lock-outs (an address is no one tenant's data) ...
+    owner = build_world().owner
+    owner_client = Client(REMOTE_ADDR="10.9.9.9")
+    owner_client.force_login(owner)
+    assert owner_client.get("/admin/accounts/agent/lockouts/").status_code == 403
+    # ... and the operator sees the lock-out in admin and lifts it.
+    operator = UserFactory(username="operator", is_superuser=True)
+    admin_client = Client(REMOTE_ADDR="10.9.9.9")
+    admin_client.force_login(operator)
+    assert "Key lock-outs" in admin_client.get("/admin/accounts/agent/").content.decode()
+    page = admin_client.get("/admin/accounts/agent/lockouts/").content.decode()
+    assert "<td>127.0.0.1</td>" in page
+    assert admin_client.post("/admin/accounts/agent/lockouts/", {"address": "127.0.0.1"}).status_code == 302
+    assert "No address is locked out" in admin_client.get("/admin/accounts/agent/lockouts/").content.decode()
+    assert _heartbeat(client, agent.plain_key).status_code == 200
+
+
+def test_agent_unlock_command(settings):
+    settings.AGENT_AUTH_FAILURE_LIMIT = 3
+    client = Client()
+    for n in range(3):
+        _heartbeat(client, f"mlc_guess{n}")
+    agent = AgentFactory()
+    assert _heartbeat(client, agent.plain_key).status_code == 429
     call_command("agent_unlock", "127.0.0.1")
     assert _heartbeat(client, agent.plain_key).status_code == 200
 
