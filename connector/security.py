@@ -71,7 +71,7 @@ def url_host(url: str) -> str:
     return (urlsplit(url or "").hostname or "").lower()
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The calling client's address: REMOTE_ADDR, or with TRUSTED_PROXY_COUNT proxies in front the
     address the outermost trusted proxy saw (X-Forwarded-For is otherwise written by the client)."""
     count = settings.TRUSTED_PROXY_COUNT
@@ -79,4 +79,6 @@ def client_ip(request) -> str:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         if len(hops) >= count:
             return hops[-count]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    # None, not a placeholder: django-axes stores it in an IP address column (PostgreSQL's inet),
+    # and requests made in process (the test client's force_login) have no address at all.
+    return request.META.get("REMOTE_ADDR") or None
