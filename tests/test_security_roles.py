@@ -249,3 +249,14 @@ def test_list_filters_name_only_own_tenants(client, world, url):
     client.force_login(world.owner)
     html = client.get(url).content.decode()
     assert "Beta Ltd" not in html and "Beta shop" not in html, url
+
+
+def test_bulk_delete_of_another_tenants_rows_is_refused(client, world):
+    client.force_login(world.accountant_a_viewer_b)
+    beta_mapping = ItemMapping.objects.get(store_sku="BETA-SKU")
+    response = action(client, "/admin/mappings/itemmapping/", "delete_selected", beta_mapping.pk, post="yes")
+    assert response.status_code in (200, 403)
+    assert ItemMapping.objects.filter(pk=beta_mapping.pk).exists()
+    alpha_mapping = ItemMapping.objects.get(store_sku="ALPHA-SKU")
+    action(client, "/admin/mappings/itemmapping/", "delete_selected", alpha_mapping.pk, post="yes")
+    assert not ItemMapping.objects.filter(pk=alpha_mapping.pk).exists()
