@@ -12,7 +12,11 @@ For an admin action::
 
 The action is offered only to users who hold the capability in at least one tenant, and it runs
 only when every selected row belongs to a tenant where they hold it; otherwise nothing is done and
-the message says why ("Only an owner or an accountant can poll the store; you are a viewer in Beta").
+the message says why ("Only an owner or an accountant can poll the store (you are a viewer in Beta Ltd).").
+
+For a ModelAdmin: subclass ``accounts.tenancy.TenantScopedAdmin`` and set ``write_capability``; it
+scopes querysets, foreign-key choices and list filters to the user's tenants and checks the tenant
+of every add, change (old and new tenant) and delete. A custom view calls ``may`` / ``refusal``.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ def refusal(capability: Capability, request=None, tenant_id: int | None = None) 
 
 def tenant_ids_of(queryset) -> set[int]:
     """The tenants the rows of an admin queryset belong to."""
-    from accounts.tenancy import tenant_path_for
+    from accounts.tenancy import tenant_path_for  # tenancy builds on this module
 
     path = tenant_path_for(queryset.model)
     if path is None:
