@@ -18,3 +18,14 @@ def release_background_connections(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(autouse=True)
+def no_agent_key_lockout_between_tests():
+    """The wrong-agent-key lock-out counts per client address in the cache, which outlives a test:
+    every test client call comes from 127.0.0.1, so one test's wrong keys must not lock the next out."""
+    from agentapi.auth import unlock_address
+
+    unlock_address("127.0.0.1")
+    yield
+    unlock_address("127.0.0.1")

@@ -1,14 +1,20 @@
+import datetime as dt
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
 from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts import roles
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
+from accounts.roles import Capability
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
 from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
@@ -20,7 +26,7 @@ class TenantAdmin(TenantScopedAdmin):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    editable_by = (Membership.Role.OWNER,)
+    write_capability = Capability.MANAGE_MEMBERS
 
     def has_add_permission(self, request, *args):
         return request.user.is_superuser
@@ -31,14 +37,14 @@ class MembershipAdmin(TenantScopedAdmin):
     list_display = ("user", "tenant", "role")
     list_filter = ("role", "tenant")
     search_fields = ("user__username", "user__email", "tenant__name")
-    editable_by = (Membership.Role.OWNER,)
+    write_capability = Capability.MANAGE_MEMBERS
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "user" and not request.user.is_superuser:
-            # Owners pick among their own tenants' users only.
-            field.queryset = field.queryset.filter(memberships__tenant__in=self.get_queryset(request)
-                                                   .values("tenant")).distinct()
+            # Owners pick among the users of the tenants they own only.
+            owned = roles.tenants_where(request, Capability.MANAGE_MEMBERS)
+            field.queryset = field.queryset.filter(memberships__tenant__in=owned).distinct()
         return field
 
 
@@ -48,7 +54,10 @@ class StoreConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     list_filter = ("platform", "tenant")
     search_fields = ("name", "store_hash", "base_url")
     secret_fields = StoreConnection.SECRET_FIELDS
-    editable_by = (Membership.Role.OWNER,)
+    url_secrets = {"api_base_url": ("access_token",),
+                   "base_url": ("access_token", "consumer_key", "consumer_secret", "access_token_secret",
+                                "ims_client_secret")}
+    write_capability = Capability.EDIT_CONNECTIONS
     actions = [test_connection]
     fieldsets = (
         (None, {"fields": ("tenant", "name", "platform", "verify_tls")}),
@@ -65,7 +74,9 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     list_filter = ("edition", "transport", "tenant")
     search_fields = ("name", "company_code", "server_url")
     secret_fields = SageConnection.SECRET_FIELDS
-    editable_by = (Membership.Role.OWNER,)
+    url_secrets = {"server_url": ("password", "access_token", "refresh_token"),
+                   "oauth_token_url": ("oauth_client_secret", "refresh_token")}
+    write_capability = Capability.EDIT_CONNECTIONS
     readonly_fields = ("access_token_expires_at", "refresh_token_expires_at")
     fieldsets = (
         (None, {"fields": ("tenant", "name", "edition", "transport", "verify_tls")}),
@@ -125,7 +136,7 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     list_filter = ("is_active", "tenant", "customer_strategy")
     search_fields = ("name", "store__name", "sage__name")
     secret_fields = Integration.SECRET_FIELDS
-    editable_by = (Membership.Role.OWNER, Membership.Role.ACCOUNTANT)
+    write_capability = Capability.EDIT_INTEGRATIONS
     readonly_fields = ("webhook_url",)
     inlines = [AccountMappingInline]
     # The dry run offers each integration's own Sage edition (connector/dashboard/preview.py).
@@ -159,8 +170,31 @@ class AgentAdmin(TenantScopedAdmin):
     readonly_fields = ("key_prefix", "last_heartbeat_at", "agent_version", "backend", "sage_edition",
                        "sage_version", "company", "self_check")
     fields = ("tenant", "integration", "name", "revoked_at") + readonly_fields
-    editable_by = (Membership.Role.OWNER,)
+    write_capability = Capability.MANAGE_AGENTS
     actions = ["revoke"]
+
+    change_list_template = "admin/accounts/agent/change_list.html"
+
+    def get_urls(self):
+        return [path("lockouts/", self.admin_site.admin_view(self.lockouts_view), name="accounts_agent_lockouts")
+                ] + super().get_urls()
+
+    def lockouts_view(self, request):
+        """Addresses refused after too many wrong agent keys, and a button to lift each. Operators
+        only: an address is not any one tenant's data."""
+        from agentapi.auth import current_lockouts, unlock_address
+
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only an operator (superuser) can see and lift agent-key lock-outs.")
+        if request.method == "POST" and request.POST.get("address"):
+            unlock_address(request.POST["address"])
+            self.message_user(request, f"Lifted the agent-key lock-out of {request.POST['address']}.")
+            return redirect("admin:accounts_agent_lockouts")
+        lockouts = [{"address": address, "until": dt.datetime.fromtimestamp(until, dt.UTC)}
+                    for address, until in current_lockouts()]
+        context = {**self.admin_site.each_context(request), "lockouts": lockouts, "opts": self.model._meta,
+                   "title": "Agent-key lock-outs"}
+        return TemplateResponse(request, "admin/accounts/agent/lockouts.html", context)
 
     def get_queryset(self, request):
         waiting = Q(integration__agent_jobs__state__in=("queued", "leased"))
@@ -205,7 +239,7 @@ class AgentAdmin(TenantScopedAdmin):
             return "—"
         return f"{int((timezone.now() - obj._oldest).total_seconds())} s ago"
 
-    @admin.action(description="Revoke the selected agents' keys")
+    @roles.admin_action(Capability.REVOKE_AGENTS, description="Revoke the selected agents' keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} agent key(s). Those agents can no longer call in.")
@@ -222,8 +256,18 @@ class AgentAdmin(TenantScopedAdmin):
             return super().response_add(request, obj, post_url_continue)
         company = obj.integration.sage.company_path or "PATH_TO_COMPANY"
         backend = {"sage50uk": "sdo", "sage50us": "sage50us"}.get(obj.integration.sage.edition, "simulator")
-        command = (f'python -m agent run --server {settings.PUBLIC_BASE_URL} --key {key} '
-                   f'--backend {backend} --company "{company}"')
+        # The key goes into a config file (or ML_AGENT_KEY), never onto a command line: any user of
+        # the machine can read another's process arguments, and shells keep them in their history.
+        config_file = (f'server = "{settings.PUBLIC_BASE_URL}"\nkey = "{key}"\nbackend = "{backend}"\n'
+                       f'company = "{_toml_escape(company)}"\n')
+        command = "python -m agent run --config agent.toml"
+        env_command = (f'set ML_AGENT_KEY={key}\npython -m agent run --server {settings.PUBLIC_BASE_URL} '
+                       f'--backend {backend} --company "{company}"')
         context = {**self.admin_site.each_context(request), "agent": obj, "key": key, "command": command,
+                   "config_file": config_file, "env_command": env_command,
                    "opts": self.model._meta, "title": "Agent created: copy its key now"}
         return TemplateResponse(request, "admin/accounts/agent/key_once.html", context)
+
+
+def _toml_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

@@ -155,7 +155,7 @@ def run_command(args) -> int:
         logger.error("%s", exc)
         return 69
     client = AgentClient(config.server, config.key, verify=config.verify_tls,
-                         user_agent=f"ml-connector-agent/{__version__}")
+                         user_agent=f"ml-connector-agent/{__version__}", allow_plain_http=config.allow_plain_http)
     journal = Journal(config.journal)
     runner = Runner(config, backend, client, journal)
     signal.signal(signal.SIGINT, runner.on_signal)

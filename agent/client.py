@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from urllib.parse import urlsplit
+
 from mlcommon.http import ApiError, BaseApiClient, NotFoundError, PermanentError
 
 API_PREFIX = "/agent/v1"
+ALLOW_HTTP_ENV = "ML_AGENT_ALLOW_PLAIN_HTTP"
+
+
+class InsecureServerUrl(ValueError):
+    """The server URL would send the agent key unencrypted over a network."""
+
+
+def check_server_url(url: str, *, allow_plain_http: bool = False) -> None:
+    """https anywhere; plain http only to this machine (loopback), or anywhere with the test flag:
+    every call carries the agent key, which on plain http anyone on the path can read."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise InsecureServerUrl(f"server URL {url!r} must start with https://")
+    if allow_plain_http or os.environ.get(ALLOW_HTTP_ENV) == "1" or _is_loopback(parts.hostname or ""):
+        return
+    raise InsecureServerUrl(f"refusing plain http to {parts.hostname}: the agent key would cross the network "
+                            f"unencrypted. Use https:// (plain http is allowed only to this machine, e.g. "
+                            f"http://127.0.0.1).")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StaleLease(PermanentError):
@@ -14,8 +47,11 @@ class StaleLease(PermanentError):
 class AgentClient(BaseApiClient):
     max_attempts = 3
 
-    def __init__(self, base_url: str, key: str, *, verify: bool = True, user_agent: str = "ml-connector-agent"):
+    def __init__(self, base_url: str, key: str, *, verify: bool = True, user_agent: str = "ml-connector-agent",
+                 allow_plain_http: bool = False):
+        check_server_url(base_url, allow_plain_http=allow_plain_http)
         super().__init__(base_url, verify=verify)
+        self.allow_plain_http = allow_plain_http
         self._key = key  # never logged: BaseApiClient keeps headers out of its exchanges and logs
         self.user_agent = user_agent
         self.batch_complete: bool | None = None  # unknown until the first batch call
@@ -25,7 +61,8 @@ class AgentClient(BaseApiClient):
 
     def twin(self) -> AgentClient:
         """The same server and key on a session of its own, for another thread."""
-        twin = AgentClient(self.base_url, self._key, verify=self.session.verify, user_agent=self.user_agent)
+        twin = AgentClient(self.base_url, self._key, verify=self.session.verify, user_agent=self.user_agent,
+                           allow_plain_http=self.allow_plain_http)
         twin.batch_complete = self.batch_complete
         twin.timeout = self.timeout
         return twin

@@ -21,6 +21,8 @@ class AgentConfig:
     log_level: str = "INFO"
     once: bool = False
     verify_tls: bool = True
+    # Plain http to a non-loopback server: for tests on a private network only (never in production).
+    allow_plain_http: bool = False
     heartbeat_seconds: float = 60.0
     # None = take it from the server's heartbeat config.
     lease_wait_seconds: int | None = None
@@ -48,6 +50,9 @@ class AgentConfig:
         missing = [name for name in ("server", "key", "backend", "company") if not getattr(self, name)]
         if missing:
             raise ValueError(f"missing settings: {', '.join(missing)} (command line, config file or {KEY_ENV})")
+        from agent.client import check_server_url
+
+        check_server_url(self.server, allow_plain_http=self.allow_plain_http)
         self.resolve_paths()
 
     def resolve_paths(self) -> None:

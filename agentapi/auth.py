@@ -6,9 +6,11 @@ Shared by the DRF views and the async lease view, so both answer the same 401s a
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from types import SimpleNamespace
 
+from django.conf import settings
 from django.core.cache import cache as default_cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
@@ -18,6 +20,9 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import Agent, hash_agent_key
+from connector.security import client_ip
+
+logger = logging.getLogger(__name__)
 
 MISSING = "Send the agent key as 'Authorization: Bearer <agent key>'."
 INVALID = "Unknown agent key."
@@ -25,8 +30,83 @@ REVOKED = "This agent key has been revoked; create a new agent key in admin."
 MAX_KEY_LENGTH = 512
 
 
-def agent_for_authorization(header: str | None) -> Agent:
-    """The agent an Authorization header names, or AuthenticationFailed with a clear detail."""
+class TooManyWrongKeys(exceptions.Throttled):
+    default_detail = "Too many wrong agent keys from this address."
+
+
+def _failure_key(address: str) -> str:
+    window = int(time.time() // settings.AGENT_AUTH_WINDOW_SECONDS)
+    return f"agent_auth_failures:{address}:{window}"
+
+
+def _refuse_if_locked_out(address: str | None) -> None:
+    """Brute force: after AGENT_AUTH_FAILURE_LIMIT wrong keys from one address in a window, every call
+    from it is answered 429 until the window ends, right key or not (so guessing gains nothing)."""
+    if address is None:
+        return
+    failures = default_cache.get(_failure_key(address)) or 0
+    if failures >= settings.AGENT_AUTH_FAILURE_LIMIT:
+        window = settings.AGENT_AUTH_WINDOW_SECONDS
+        wait = int(window - time.time() % window) + 1
+        raise TooManyWrongKeys(wait=wait, detail=f"Too many wrong agent keys from {address}; try again in {wait} s. "
+                                                 "Check the key in the agent's config file.")
+
+
+def _count_failure(address: str | None) -> None:
+    if address is None:
+        return
+    key = _failure_key(address)
+    try:
+        count = default_cache.incr(key)
+    except ValueError:
+        count = 1 if default_cache.add(key, 1, timeout=settings.AGENT_AUTH_WINDOW_SECONDS * 2) else default_cache.incr(key)
+    if count == settings.AGENT_AUTH_FAILURE_LIMIT:
+        logger.warning("agent API: %s wrong agent keys from %s; refusing that address for the rest of the window",
+                       count, address)
+        window = settings.AGENT_AUTH_WINDOW_SECONDS
+        _remember_lockout(address, (int(time.time() // window) + 1) * window)
+
+
+LOCKOUTS_KEY = "agent_auth_lockouts"
+
+
+def _remember_lockout(address: str, until: float) -> None:
+    # For the admin's list only (the counter above decides): a read-modify-write is fine here,
+    # lock-outs are rare and a lost entry only hides one from the list until the next.
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    lockouts[address] = until
+    default_cache.set(LOCKOUTS_KEY, lockouts, timeout=settings.AGENT_AUTH_WINDOW_SECONDS * 2)
+
+
+def current_lockouts() -> list[tuple[str, float]]:
+    """(address, locked until as a Unix time) of the addresses refused now."""
+    now = time.time()
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    limit = settings.AGENT_AUTH_FAILURE_LIMIT
+    return sorted((address, until) for address, until in lockouts.items()
+                  if until > now and (default_cache.get(_failure_key(address)) or 0) >= limit)
+
+
+def unlock_address(address: str) -> None:
+    """Lift an agent-key lock-out (admin → Agents → lock-outs, or ``manage.py agent_unlock <address>``)."""
+    default_cache.delete(_failure_key(address))
+    lockouts = default_cache.get(LOCKOUTS_KEY) or {}
+    if lockouts.pop(address, None) is not None:
+        default_cache.set(LOCKOUTS_KEY, lockouts, timeout=settings.AGENT_AUTH_WINDOW_SECONDS * 2)
+
+
+def agent_for_authorization(header: str | None, address: str | None = None) -> Agent:
+    """The agent an Authorization header names, or AuthenticationFailed with a clear detail.
+    ``address`` (the client's) turns on the wrong-key lock-out."""
+    _refuse_if_locked_out(address)
+    try:
+        return _agent_for_key(header)
+    except exceptions.AuthenticationFailed:
+        _count_failure(address)
+        raise
+
+
+def _agent_for_key(header: str | None) -> Agent:
     scheme, _, key = (header or "").strip().partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
@@ -48,7 +128,7 @@ class AgentKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        return agent_for_authorization(request.headers.get("Authorization")), None
+        return agent_for_authorization(request.headers.get("Authorization"), client_ip(request)), None
 
     def authenticate_header(self, request):
         # Present, so DRF answers 401 (not 403) to unauthenticated calls.

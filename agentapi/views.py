@@ -38,6 +38,7 @@ from agentapi.serializers import (
     LeaseRequestSerializer,
     LeaseResponseSerializer,
 )
+from connector.security import client_ip
 from connector.services.jobs import complete_job, complete_jobs, fail_job
 
 JSON = "application/json"
@@ -152,14 +153,16 @@ def _json_error(status: int, detail, headers: dict | None = None) -> JsonRespons
     return response
 
 
-def _open_lease(header: str | None, body: bytes):
+def _open_lease(header: str | None, body: bytes, address: str | None = None):
     """Everything before the wait, in one trip to the database thread (each trip opens and closes a
     connection, see longpoll.py): authenticate, throttle, validate, and a first lease attempt.
     Returns (agent, params, jobs) or an error response. Auth errors win over body errors, as in DRF."""
     try:
-        agent = agent_for_authorization(header)
+        agent = agent_for_authorization(header, address)
     except exceptions.AuthenticationFailed as exc:
         return _json_error(401, exc.detail, {"WWW-Authenticate": AgentKeyAuthentication().authenticate_header(None)})
+    except exceptions.Throttled as exc:
+        return _json_error(429, exc.detail, {"Retry-After": str(int(exc.wait or 1))})
     wait = throttle_wait(agent)
     if wait is not None:
         return _json_error(429, f"Request was throttled. Expected available in {int(wait) + 1} seconds.",
@@ -179,7 +182,7 @@ async def lease_view(request):
     if request.method != "POST":
         return _json_error(405, f'Method "{request.method}" not allowed.', {"Allow": "POST"})
     looked_at = asyncio.get_running_loop().time()
-    opened = await run_db(_open_lease, request.headers.get("Authorization"), request.body)
+    opened = await run_db(_open_lease, request.headers.get("Authorization"), request.body, client_ip(request))
     if isinstance(opened, JsonResponse):
         return opened
     agent, params, jobs = opened

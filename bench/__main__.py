@@ -97,7 +97,7 @@ def webhook_deliveries(secret: str, hook_secret: str, count: int, scheme: str, d
         else:
             order_id, fresh = fresh, fresh + 1
         payload = {"scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": order_id},
-                   "hash": f"h{order_id:08d}", "created_at": 1_700_000_000 + order_id, "producer": "stores/benchwh"}
+                   "hash": f"h{order_id:08d}", "created_at": stamp - 86_400 + order_id % 86_400, "producer": "stores/benchwh"}
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if scheme == "standard-webhooks":

@@ -2,7 +2,7 @@ import datetime as dt
 import json
 from urllib.parse import urlencode
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.fields.json import KT
 from django.http import HttpResponse
@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts import roles
 from accounts.models import Integration, Membership
+from accounts.roles import Capability
 from accounts.tenancy import TenantScopedAdmin, memberships, scope_queryset
 from connector.dashboard.facts import record_facts, skus_waited_for, state_in_words, store_zone
 from connector.dashboard.reconcile import records_of_day
@@ -232,19 +234,16 @@ class SyncRecordAdmin(TenantScopedAdmin):
         return _pre(obj.payload, collapsed=True)
 
     def _replay(self, request, queryset, refetch):
-        if not self.has_change_permission(request):
-            self.message_user(request, "You may view records but not replay them.", messages.ERROR)
-            return
         count = replay(queryset, user=request.user, refetch=refetch)
         skipped = queryset.count() - count
         self.message_user(request, f"Queued {count} record(s) for replay"
                           + (f"; {skipped} already posted were left alone." if skipped else "."))
 
-    @admin.action(description="Replay selected records (stored payload)")
+    @roles.admin_action(Capability.REPLAY, description="Replay selected records (stored payload)")
     def replay_selected(self, request, queryset):
         self._replay(request, queryset, refetch=False)
 
-    @admin.action(description="Replay selected records (re-fetch from the store)")
+    @roles.admin_action(Capability.REPLAY, description="Replay selected records (re-fetch from the store)")
     def replay_from_store(self, request, queryset):
         self._replay(request, queryset, refetch=True)
 
@@ -336,7 +335,8 @@ class SyncRunAdmin(TenantScopedAdmin):
     def has_add_permission(self, request, *args):
         return False
 
-    @admin.action(description="Download the selected runs' inbound payloads and results (JSON)")
+    @roles.admin_action(Capability.EXPORT,
+                        description="Download the selected runs' inbound payloads and results (JSON)")
     def download_archive(self, request, queryset):
         from connector.services.archive import export_runs
 

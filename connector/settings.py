@@ -7,6 +7,7 @@ Development values for SECRET_KEY and FIELD_ENCRYPTION_KEY come from a git-ignor
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -55,6 +56,25 @@ if not SECRET_KEY or not FIELD_ENCRYPTION_KEY:
     SECRET_KEY = env("SECRET_KEY")
     FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 
+_WEAK_SECRET_PREFIX = "django-insecure-"
+
+
+def weak_secret_key_reason(key: str) -> str | None:
+    """Why a SECRET_KEY is too weak to run with (Django's own --deploy thresholds), or None."""
+    if key.startswith(_WEAK_SECRET_PREFIX):
+        return "it is a generated development key"
+    if len(key) < 50:
+        return f"it is {len(key)} characters long (at least 50 are needed)"
+    if len(set(key)) < 5:
+        return "it has fewer than 5 distinct characters"
+    return None
+
+
+if not DEBUG and (_weak := weak_secret_key_reason(SECRET_KEY)):
+    # Refused, not warned: sessions, CSRF tokens and password-reset links are all signed with it.
+    raise ImproperlyConfigured(f"SECRET_KEY is too weak: {_weak}. Make a new one with "
+                               "python -c 'import secrets;print(secrets.token_urlsafe(50))'.")
+
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
@@ -70,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "encrypted_model_fields",
+    "axes",
     "accounts",
     "mappings",
     "connector",
@@ -87,6 +108,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "connector.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lock-out answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: it refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "connector.urls"
@@ -260,6 +290,50 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# -- Security (see SECURITY.md) ---------------------------------------------------------------
+_SERVED_OVER_HTTPS = PUBLIC_BASE_URL.lower().startswith("https://")
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# On by default when the public URL is https (behind a TLS-terminating proxy, also set
+# SECURE_PROXY_SSL_HEADER_FORWARDED_PROTO=1 so Django knows the request came in over https).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SERVED_OVER_HTTPS and not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _SERVED_OVER_HTTPS and not DEBUG else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+if env_bool("SECURE_PROXY_SSL_HEADER_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'")
+
+# Outbound URLs an owner types (store API, Sage server, OAuth token URL) must be https to a public
+# address; the demo and the tests talk to local emulators, so DEBUG allows loopback and private hosts.
+OUTBOUND_ALLOW_PRIVATE_HOSTS = env_bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", DEBUG)
+
+# CSV uploads of mappings.
+MAPPINGS_CSV_MAX_BYTES = env_int("MAPPINGS_CSV_MAX_BYTES", 2_000_000)
+MAPPINGS_CSV_MAX_ROWS = env_int("MAPPINGS_CSV_MAX_ROWS", 20_000)
+
+# Webhooks verified without a timestamp (X-BC-Signature, the secret header) are refused when their
+# created_at is older than this, and their dedup keys are kept at least this long. BigCommerce
+# retries a failing hook for about 48 hours before deactivating it, so 72 hours leaves a margin.
+WEBHOOK_REPLAY_WINDOW_SECONDS = env_int("WEBHOOK_REPLAY_WINDOW_SECONDS", 72 * 3600)
+
+# Brute force (django-axes for admin logins and agent keys): per client address, locked after
+# AXES_FAILURE_LIMIT wrong tries for AXES_COOLOFF_MINUTES; an operator lifts it under
+# Axes → Access attempts in admin (or `manage.py axes_reset_ip <address>`).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Behind N reverse proxies the client address is the N-th from the right in X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "connector.security.client_ip"
+# Wrong agent keys: at most this many per client address per window, then 429 until the window ends.
+AGENT_AUTH_FAILURE_LIMIT = env_int("AGENT_AUTH_FAILURE_LIMIT", 20)
+AGENT_AUTH_WINDOW_SECONDS = env_int("AGENT_AUTH_WINDOW_SECONDS", 300)
+AXES_ENABLE_ADMIN = True

@@ -6,10 +6,12 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from accounts import roles
 from accounts.models import Integration
+from accounts.roles import Capability
 from accounts.tenancy import TenantScopedAdmin, scope_queryset
 from connector.models import StockLevel
-from mappings.csv_io import export_item_mappings, import_item_mappings
+from mappings.csv_io import CsvRejected, decode_upload, export_item_mappings, import_item_mappings
 from mappings.models import (
     AccountMapping,
     ItemMapping,
@@ -75,32 +77,37 @@ class ItemMappingAdmin(TenantScopedAdmin):
         return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="mappings_itemmapping_import")
                 ] + super().get_urls()
 
-    @admin.action(description="Export selected item mappings as CSV")
+    @roles.admin_action(Capability.EXPORT, description="Export selected item mappings as CSV")
     def export_csv(self, request, queryset):
         response = HttpResponse(export_item_mappings(queryset), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="item-mappings.csv"'
         return response
 
     def import_csv(self, request):
-        if not self.has_add_permission(request):
+        if not roles.may_anywhere(request, Capability.EDIT_MAPPINGS):
+            self.message_user(request, roles.refusal(Capability.EDIT_MAPPINGS), messages.ERROR)
             return redirect("admin:mappings_itemmapping_changelist")
         form = CsvImportForm(request.POST or None, request.FILES or None)
-        form.fields["integration"].queryset = scope_queryset(Integration.objects.all(), request)
+        # Only the integrations of tenants where this user may change mappings; a posted id outside
+        # them fails the form's own choice validation.
+        form.fields["integration"].queryset = scope_queryset(Integration.objects.all(), request,
+                                                             Capability.EDIT_MAPPINGS)
         if request.method == "POST" and form.is_valid():
+            integration = form.cleaned_data["integration"]
             try:
-                text = form.cleaned_data["csv_file"].read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                form.add_error("csv_file", "The file is not UTF-8 text. Save it as 'CSV UTF-8' and try again.")
+                report = import_item_mappings(integration, decode_upload(form.cleaned_data["csv_file"]))
+            except CsvRejected as rejected:
+                form.add_error("csv_file", f"{rejected} Nothing was imported.")
             else:
-                integration = form.cleaned_data["integration"]
-                report = import_item_mappings(integration, text)
-                level = messages.WARNING if report.errors else messages.SUCCESS
-                self.message_user(request, f"Imported: {report.created} new, {report.updated} updated, "
-                                           f"{len(report.errors)} rows skipped.", level)
-                for error in report.errors[:20]:
-                    self.message_user(request, error, messages.WARNING)
-                resume_waiting_records_for(integration.pk)
-                return redirect("admin:mappings_itemmapping_changelist")
+                if report.errors:
+                    form.add_error("csv_file", f"{len(report.errors)} row(s) need fixing; nothing was imported.")
+                    for error in report.errors[:20]:
+                        form.add_error("csv_file", error)
+                else:
+                    self.message_user(request, f"Imported: {report.created} new, {report.updated} updated.",
+                                      messages.SUCCESS)
+                    resume_waiting_records_for(integration.pk)
+                    return redirect("admin:mappings_itemmapping_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
                    "title": "Import item mappings from CSV"}
         return TemplateResponse(request, "admin/mappings/itemmapping/import.html", context)

@@ -47,6 +47,8 @@ def agent(monkeypatch, settings, short_long_polls):
     # Schemathesis sends one agent's calls far faster than the throttle allows; this test is about
     # what the API answers to each body, so the limit is set out of the way.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "100000/s"}}
+    # Likewise the wrong-key lock-out: every example sends one wrong key from the same address.
+    settings.AGENT_AUTH_FAILURE_LIMIT = 1_000_000
     # A throttle count of its own per test (row ids repeat across flushed tests).
     monkeypatch.setattr(AgentRateThrottle, "cache", LocMemCache(f"fuzz-throttle-{id(monkeypatch)}", {}))
     agent = AgentFactory()

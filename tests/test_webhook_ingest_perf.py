@@ -33,7 +33,7 @@ def deliveries(integration, distinct: int):
     sent, forged = [], []
     for n in range(distinct):
         body = json.dumps({"scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": n},
-                           "hash": f"burst{n}", "created_at": 1_700_000_000 + n}).encode()
+                           "hash": f"burst{n}", "created_at": stamp - 3600 + n}).encode()
         scheme = n % 3
         if scheme == 0:
             headers = {"webhook-id": f"m{n}", "webhook-timestamp": str(stamp),

@@ -7,12 +7,16 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts import roles
 from accounts.models import Integration, StoreConnection
+from accounts.roles import Capability
+from connector.security import check_outbound_url
 
 from . import connection, hooks
 
@@ -29,10 +33,16 @@ def _stores(queryset):
     return list({i.store_id: i.store for i in queryset.select_related("store")}.values())
 
 
-@admin.action(description="Register / repair BigCommerce webhooks")
+@roles.admin_action(Capability.MANAGE_WEBHOOKS, description="Register / repair BigCommerce webhooks")
 def register_hooks(modeladmin, request, queryset):
     for integration in _integrations(queryset):
         if integration.store.platform != StoreConnection.Platform.BIGCOMMERCE:
+            continue
+        try:
+            check_outbound_url(integration.store.api_base_url)
+        except ValidationError as error:
+            modeladmin.message_user(request, f"{integration}: webhooks not registered: {' '.join(error.messages)}",
+                                    messages.ERROR)
             continue
         try:
             report = hooks.ensure_hooks(integration)
@@ -43,10 +53,16 @@ def register_hooks(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{integration}: {report.summary()}", level)
 
 
-@admin.action(description="Test the BigCommerce connection")
+@roles.admin_action(Capability.TEST_CONNECTION, description="Test the BigCommerce connection")
 def test_connection(modeladmin, request, queryset):
     for store in _stores(queryset):
         if store.platform != StoreConnection.Platform.BIGCOMMERCE:
+            continue
+        try:
+            check_outbound_url(store.api_base_url)
+        except ValidationError as error:
+            modeladmin.message_user(request, f"{store}: not tested: {' '.join(error.messages)} Fix the API base URL "
+                                             f"(and enter the token again) first.", messages.ERROR)
             continue
         report = connection.test_connection(store)
         level = messages.SUCCESS if report.ok else messages.ERROR if not report.token_valid else messages.WARNING
@@ -56,7 +72,7 @@ def test_connection(modeladmin, request, queryset):
 test_connection.__test__ = False  # a Django admin action, not a pytest test
 
 
-@admin.action(description="Poll the store now")
+@roles.admin_action(Capability.POLL, description="Poll the store now")
 def poll_now(modeladmin, request, queryset):
     from .tasks import poll_integration
 
@@ -74,7 +90,7 @@ class BackfillForm(forms.Form):
                             widget=forms.DateInput(attrs={"type": "date"}))
 
 
-@admin.action(description="Backfill orders from a date range…")
+@roles.admin_action(Capability.BACKFILL, description="Backfill orders from a date range…")
 def backfill_orders(modeladmin, request, queryset):
     """Two steps: the action shows a date form; its submit starts one backfill run per
     integration, whose progress (seen / total) shows under Sync runs."""

@@ -1,15 +1,15 @@
-"""Who may see and do what on the dashboard pages: one small module, so role checks can later be
-pointed at a single roles module without touching the views. Tenant isolation itself comes from
+"""Who may see and do what on the dashboard pages. What each role may do is decided in one place,
+accounts/roles.py (the same table every admin action and form uses); tenant isolation comes from
 accounts.tenancy, as everywhere else in admin."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
-from accounts.models import Integration, Membership, Tenant
-from accounts.tenancy import memberships, scope_queryset
-
-ACTING_ROLES = (Membership.Role.OWNER, Membership.Role.ACCOUNTANT)
+from accounts import roles
+from accounts.models import Integration, Tenant
+from accounts.roles import Capability
+from accounts.tenancy import scope_queryset
 
 
 def visible_tenants(request):
@@ -29,11 +29,7 @@ def integration_or_403(request, integration_id) -> Integration:
         raise PermissionDenied("You are not a member of this integration's tenant.") from None
 
 
-def can_act(request, tenant_id: int) -> bool:
-    """Re-post, map SKUs, change notification settings: owners and accountants."""
-    return request.user.is_superuser or memberships(request).get(tenant_id) in ACTING_ROLES
-
-
-def require_act(request, tenant_id: int) -> None:
-    if not can_act(request, tenant_id):
-        raise PermissionDenied("Your role may look but not change anything here.")
+def require(request, capability: Capability, tenant_id: int) -> None:
+    """Re-post (REPLAY), map SKUs (EDIT_MAPPINGS): refused in words, with the user's role."""
+    if not roles.may(request, capability, tenant_id):
+        raise PermissionDenied(roles.refusal(capability, request, tenant_id))

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from accounts.roles import Capability
 from connector.dashboard import access
 from connector.dashboard.export import to_csv, to_pdf
 from connector.dashboard.facts import skus_waited_for, store_zone
@@ -95,7 +96,7 @@ def repost(request, record_id: int):
     if record is None:
         raise Http404("No such record")
     access.integration_or_403(request, record.integration_id)
-    access.require_act(request, record.integration.tenant_id)
+    access.require(request, Capability.REPLAY, record.integration.tenant_id)
     count = replay([record], user=request.user, refetch=request.POST.get("refetch") == "1")
     if count:
         messages.success(request, f"{record} is queued to post again; it will not be posted twice.")
@@ -123,7 +124,7 @@ def unmapped_skus(request):
             code = (request.POST.get(f"code_{index}") or "").strip()
             if not code or request.POST.get(f"sku_{index}") != sku:
                 continue
-            access.require_act(request, integration.tenant_id)
+            access.require(request, Capability.EDIT_MAPPINGS, integration.tenant_id)
             if len(code) > ItemMapping._meta.get_field("sage_code").max_length:
                 messages.error(request, f"{sku}: the Sage stock code is too long.")
                 continue

@@ -13,7 +13,9 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.urls import path, reverse
 
+from accounts import roles
 from accounts.models import Integration
+from accounts.roles import Capability
 from connector.sagex3 import journal
 from mappings.models import AccountMapping
 from mlcommon.http import ApiError
@@ -114,7 +116,7 @@ def x3_preview_urls(model_admin) -> list:
                  name="accounts_integration_x3_preview")]
 
 
-@admin.action(description="Preview the Sage X3 journal entry of an order")
+@roles.admin_action(Capability.VIEW, description="Preview the Sage X3 journal entry of an order")
 def preview_x3_posting(modeladmin, request, queryset):
     chosen = list(queryset[:2])
     if len(chosen) != 1:

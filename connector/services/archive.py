@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncRecord, SyncRun
@@ -29,6 +30,9 @@ def prune_archives(integration) -> int:
     """Delete inbound events and runs older than the integration's retention. Records and
     their audit trails stay: they are the books' evidence, not the archive."""
     cutoff = timezone.now() - timedelta(days=integration.archive_retention_days)
-    deleted, _ = InboundEvent.objects.filter(integration=integration, received_at__lt=cutoff).delete()
+    # An inbound event is also the dedup key of its delivery: keep it at least as long as the store may
+    # retry (WEBHOOK_REPLAY_WINDOW_SECONDS), whatever the retention, so a retry is never taken twice.
+    event_cutoff = min(cutoff, timezone.now() - timedelta(seconds=settings.WEBHOOK_REPLAY_WINDOW_SECONDS))
+    deleted, _ = InboundEvent.objects.filter(integration=integration, received_at__lt=event_cutoff).delete()
     SyncRun.objects.filter(integration=integration, started_at__lt=cutoff).delete()
     return deleted

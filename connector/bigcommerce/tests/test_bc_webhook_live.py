@@ -56,7 +56,7 @@ def test_receiving_throughput(monkeypatch):
     bodies = []
     for i in range(n):
         body = json.dumps({"scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": i},
-                           "hash": f"h{i}", "created_at": 1700000000 + i, "producer": "stores/abc123"}).encode()
+                           "hash": f"h{i}", "created_at": int(time.time()) - 3600 + i, "producer": "stores/abc123"}).encode()
         bodies.append((body, sign_bc(SANDBOX_SECRET, body)))
     started = time.perf_counter()
     for body, signature in bodies:
