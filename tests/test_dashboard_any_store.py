@@ -244,3 +244,22 @@ def test_a_platform_without_an_adapter_still_reports_from_the_stored_records(sho
     report = reconcile_day(shop, DAY)
     assert report.source == "the orders the connector stored" and "no store adapter" in report.source_note
     assert report.orders == [] and report.reconciles
+
+
+def test_an_order_stored_with_its_refund_is_a_sale_of_its_own_day_only(shop):
+    """A refund record may carry its order (the X3 flow stores both): that order is a sale of the
+    day when it was placed that day, and only its currency otherwise."""
+    FakeShopAdapter.down = True
+    SyncRecord.objects.filter(integration=shop, kind="refund", external_id="7").update(
+        payload={"refund": FakeShopAdapter.refunds[0], "order_id": "99", "order": FakeShopAdapter.orders[99]})
+    same_day = _order(106, "2026-03-10T09:00:00+01:00", "complete", "EUR", "50.00", "8.68")
+    refund = {"refund_no": 8, "order": 106, "when": "2026-03-10T17:00:00+01:00", "amount": "30.00", "tax": "5.21",
+              "via": "ideal"}
+    _posted(shop, "refund", "8", {"refund": refund, "order_id": "106", "order": same_day}, {
+        "credit_note": {"currency": "EUR", "lines": [{"net": "24.79", "tax": "5.21"}]}, "refunds": []})
+    report = reconcile_day(shop, DAY)
+    assert sorted(o.order_id for o in report.orders) == ["100", "101", "103", "106"]  # not 99, placed the 9th
+    eur = report.by_currency["EUR"]
+    assert (eur.refunds, eur.refunds_count, eur.sage_refunds) == (Decimal("50.00"), 2, Decimal("50.00"))
+    assert [(d.what, d.store_id, d.state) for d in report.differences] == [
+        ("Order not in Sage", "106", "Never reached the connector")]

@@ -154,13 +154,14 @@ def stored_day(integration, day: dt.date, adapter=None) -> StoreDay:
     refunds: list[StoreRefund] = []
     for record, stored in _read_records_of_day(integration, day, adapter=adapter):
         order = stored.order
-        if record.kind == SyncRecord.Kind.REFUND and stored.refund:
-            refunds.append(stored.refund)
-            # An order stored with its refund counts as a sale only if it too was placed that day.
-            placed_that_day = order and order.created_at and order.created_at.astimezone(zone).date() == day
-            if order and not placed_that_day:
-                orders.setdefault(order.order_id, order)
+        if record.kind == SyncRecord.Kind.REFUND:
+            if stored.refund:
+                refunds.append(stored.refund)
+            if order is None:
                 continue
+            orders.setdefault(order.order_id, order)
+            if not (order.created_at and order.created_at.astimezone(zone).date() == day):
+                continue  # an order stored with its refund is a sale of the day only if placed that day
         if order:
             orders[order.order_id] = order
             if is_sale(order):
