@@ -263,3 +263,11 @@ def test_an_order_stored_with_its_refund_is_a_sale_of_its_own_day_only(shop):
     assert (eur.refunds, eur.refunds_count, eur.sage_refunds) == (Decimal("50.00"), 2, Decimal("50.00"))
     assert [(d.what, d.store_id, d.state) for d in report.differences] == [
         ("Order not in Sage", "106", "Never reached the connector")]
+
+
+def test_an_adapter_that_cannot_list_a_day_is_read_from_the_stored_records(shop, monkeypatch):
+    monkeypatch.delattr(FakeShopAdapter, "orders_created_between")
+    report = reconcile_day(shop, DAY)
+    assert report.source == "the orders the connector stored" and "cannot list a day" in report.source_note
+    assert sorted(o.order_id for o in report.orders) == ["100", "101", "103"] and report.reconciles
+    assert FakeShopAdapter.listed == []

@@ -113,6 +113,13 @@ def day_bounds(day: dt.date, zone) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
+def lists_days(adapter) -> bool:
+    """Whether the adapter implements the interface's day listing (an adapter written before it
+    had one is read from the stored records rather than failing the page)."""
+    return all(callable(getattr(adapter, name, None))
+               for name in ("orders_created_between", "refunds_created_between"))
+
+
 def is_sale(order: StoreOrder) -> bool:
     """In a status the integration counts as paid, and never one that is not a sale (pending,
     cancelled, declined, awaiting payment)."""
@@ -237,15 +244,15 @@ def reconcile_day(integration, day: dt.date, *, use_store: bool = True) -> Recon
     if adapter is None:
         note = (f"This build has no store adapter for {integration.store.get_platform_display()}; "
                 "these figures are the orders the connector stored.")
+    elif use_store and not lists_days(adapter):
+        note = ("This store's adapter cannot list a day's orders yet; these figures are the orders the "
+                "connector stored.")
     elif use_store:
         try:
             store_day = fetch_store_day(adapter, integration, day)
         except (ApiError, OSError) as error:  # the report still says what it can, from stored records
             log.warning("reconciliation of %s on %s: store unreachable: %s", integration, day, error)
             note = f"The store could not be asked ({error}); these figures are the orders the connector stored."
-        except NotImplementedError:
-            note = ("This store's adapter cannot list a day's orders yet; these figures are the orders the "
-                    "connector stored.")
     if store_day is None:
         store_day = stored_day(integration, day, adapter)
         source = "the orders the connector stored"
