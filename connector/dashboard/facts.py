@@ -8,8 +8,8 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 
+from connector.dashboard.store_side import StoredRecord, adapter_of, customer_name, read_record
 from connector.models import AgentJob, SyncRecord
 
 State = SyncRecord.State
@@ -47,21 +47,6 @@ def store_zone(integration) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def parse_store_time(value) -> dt.datetime | None:
-    """BigCommerce v2 dates are RFC 2822, v3 dates ISO 8601."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def to_money(value) -> Decimal | None:
     if value is None or value == "" or isinstance(value, float | bool):
         return None
@@ -96,35 +81,25 @@ def _document_part(document, *names):
     return {}
 
 
-def record_facts(record: SyncRecord, zone: dt.tzinfo) -> RecordFacts:
-    payload = record.payload if isinstance(record.payload, dict) else {}
+def record_facts(record: SyncRecord, zone: dt.tzinfo, stored: StoredRecord | None = None) -> RecordFacts:
+    """``stored``: the record's payload already read (records_of_day reads each record once);
+    else it is read here through the record's integration's store adapter."""
+    if stored is None:
+        stored = read_record(record, adapter_of(record.integration), record.integration)
     document = _document_part(record.document, "invoice", "credit_note", "sales_order")
+    order, refund = stored.order, stored.refund
     if record.kind == SyncRecord.Kind.REFUND:
-        refund = payload.get("refund") if isinstance(payload.get("refund"), dict) else {}
-        order = payload.get("order") if isinstance(payload.get("order"), dict) else {}
-        when = parse_store_time(refund.get("created"))
-        amount = to_money(refund.get("total_amount"))
-        currency = order.get("currency_code") or document.get("currency", "")
-        customer = _customer_name(order.get("billing_address")) or _document_customer(document)
-        method = ", ".join(sorted({str(p.get("provider_id", "")) for p in refund.get("payments") or []
-                                   if isinstance(p, dict)}))
-        channel = str(order.get("channel_id", ""))
+        when = refund.created_at if refund else None
+        amount = refund.total if refund else None
+        method = ", ".join(sorted({p.method for p in refund.payments if p.method})) if refund else ""
     else:
-        when = parse_store_time(payload.get("date_created"))
-        amount = to_money(payload.get("total_inc_tax"))
-        currency = payload.get("currency_code") or document.get("currency", "")
-        customer = _customer_name(payload.get("billing_address")) or _document_customer(document)
-        method = str(payload.get("payment_method") or "")
-        channel = str(payload.get("channel_id", ""))
-    return RecordFacts(store_time=when.astimezone(zone) if when else None, customer=customer, amount=amount,
-                       currency=currency or "", payment_method=method, channel=channel)
-
-
-def _customer_name(address) -> str:
-    if not isinstance(address, dict):
-        return ""
-    name = " ".join(part for part in (address.get("first_name"), address.get("last_name")) if part)
-    return name or address.get("company") or address.get("email") or ""
+        when = order.created_at if order else None
+        amount = order.totals.total_inc_tax if order else None
+        method = order.payment_method if order else ""
+    return RecordFacts(store_time=when.astimezone(zone) if when else None,
+                       customer=(customer_name(order.party) if order else "") or _document_customer(document),
+                       amount=amount, currency=(order.currency if order else "") or document.get("currency", ""),
+                       payment_method=method, channel=str(order.channel_id) if order else "")
 
 
 def _document_customer(document: dict) -> str:

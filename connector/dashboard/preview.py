@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from connector.dashboard.store_side import adapter_of
+from connector.exceptions import RecordOutcome
 from mlcommon.http import ApiError
 
 
@@ -26,6 +28,9 @@ def preview_order(integration, order_id: int, stored_order: dict | None = None) 
     if edition not in PREVIEWABLE:
         return Preview(label, False, problem=f"A preview is not available for {label} yet: this connector does not "
                                              f"post to {label} today, so there is nothing truthful to show.")
+    if adapter_of(integration) is None:
+        store = integration.store.get_platform_display()
+        return Preview(label, False, problem=f"A preview is not available: this build cannot read {store} orders.")
     if edition == "sagex3":
         return _x3(integration, order_id, label)
     return _sage50(integration, stored_order, order_id, label)
@@ -33,7 +38,6 @@ def preview_order(integration, order_id: int, stored_order: dict | None = None) 
 
 def _sage50(integration, order, order_id, label) -> Preview:
     from connector.flows.sage50 import preview_order as preview_sage50_order
-    from connector.sage50 import errors as sage50_errors
     from mlcommon.ledger import to_payload
 
     preview = Preview(label, True, title=f"Order {order_id} → {label}")
@@ -42,7 +46,7 @@ def _sage50(integration, order, order_id, label) -> Preview:
     except ApiError as error:
         preview.problem = f"Could not read order {order_id} from the store: {error}"
         return preview
-    except sage50_errors.Sage50MappingError as error:
+    except RecordOutcome as error:  # not postable, needs a mapping, totals differ: said as on a record
         preview.problem = str(error)
         return preview
     preview.documents.append({"title": f"Sales invoice {posting.invoice.reference}", "kind": "invoice",

@@ -7,6 +7,10 @@ cannot be reached, the orders the connector stored are used and the report says 
 is what was posted for those orders: the documents of posted records (invoice or sales order and
 its receipts, credit notes and refund payments, or the X3 journal entries).
 
+The store is read only through its adapter (``connector.stores``: the orders and refunds created
+between two moments, and the normaliser for them and for stored payloads) and the neutral model
+(``connector.commerce``), so every store whose adapter implements the interface reconciles alike.
+
 Money is Decimal and grouped by currency: amounts in different currencies are never added.
 """
 
@@ -18,40 +22,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q
-
-from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
-from connector.dashboard.facts import parse_store_time, record_facts, store_zone, to_money
+from connector.commerce import ChargeKind, StoreOrder, StoreRefund
+from connector.dashboard.facts import record_facts, store_zone, to_money
+from connector.dashboard.store_side import StoredRecord, adapter_of, order_of, read_record
 from connector.models import SyncRecord
 from mlcommon.http import ApiError
 
 log = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 State = SyncRecord.State
-
-
-@dataclass
-class StoreOrder:
-    order_id: str
-    created: dt.datetime
-    customer: str
-    currency: str
-    total: Decimal
-    tax: Decimal
-    shipping: Decimal
-    discounts: Decimal
-    paid_by_payment: Decimal  # the total less gift certificates and store credit
-    payment_method: str
-    channel: str
-
-
-@dataclass
-class StoreRefund:
-    refund_id: str
-    order_id: str
-    created: dt.datetime
-    currency: str
-    amount: Decimal
 
 
 @dataclass
@@ -107,7 +86,7 @@ class Reconciliation:
     source: str  # "asked of the store" or "the orders the connector stored"
     source_note: str
     compare_payments: bool
-    orders: list[StoreOrder] = field(default_factory=list)
+    orders: list[StoreOrder] = field(default_factory=list)  # the day's sales, in the neutral model
     refunds: list[StoreRefund] = field(default_factory=list)
     by_currency: dict[str, CurrencyTotals] = field(default_factory=lambda: defaultdict(CurrencyTotals))
     by_method: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
@@ -134,82 +113,96 @@ def day_bounds(day: dt.date, zone) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-def paid_status_ids(integration) -> frozenset[int]:
-    chosen = frozenset(int(s) for s in integration.paid_status_ids or [])
-    return (chosen or DEFAULT_PAID_STATUS_IDS) - NEVER_PAID_STATUS_IDS
+def lists_days(adapter) -> bool:
+    """Whether the adapter implements the interface's day listing (an adapter written before it
+    had one is read from the stored records rather than failing the page)."""
+    return all(callable(getattr(adapter, name, None))
+               for name in ("orders_created_between", "refunds_created_between"))
 
 
-def _store_order(order: dict, zone) -> StoreOrder:
-    m = to_money
-    total = m(order.get("total_inc_tax")) or ZERO
-    billing = order.get("billing_address") or {}
-    customer = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p) or billing.get(
-        "email", "")
-    return StoreOrder(
-        order_id=str(order["id"]), created=parse_store_time(order.get("date_created")).astimezone(zone),
-        customer=customer, currency=order.get("currency_code") or "", total=total,
-        tax=m(order.get("total_tax")) or ZERO, shipping=m(order.get("shipping_cost_inc_tax")) or ZERO,
-        discounts=(m(order.get("coupon_discount")) or ZERO) + (m(order.get("discount_amount")) or ZERO),
-        paid_by_payment=total - (m(order.get("gift_certificate_amount")) or ZERO)
-        - (m(order.get("store_credit_amount")) or ZERO),
-        payment_method=str(order.get("payment_method") or ""), channel=str(order.get("channel_id", "")))
+def is_sale(order: StoreOrder) -> bool:
+    """In a status the integration counts as paid, and never one that is not a sale (pending,
+    cancelled, declined, awaiting payment)."""
+    return order.status.counts_as_paid and not order.status.never_a_sale
 
 
-def fetch_store_day(integration, day: dt.date) -> tuple[list[dict], list[dict]]:
-    """The store's own orders and refunds of the day (raises the client's errors)."""
-    from connector.bigcommerce.client import BigCommerceClient
+def shipping_of(order: StoreOrder) -> Decimal:
+    return sum((c.gross for c in order.charges if c.kind == ChargeKind.SHIPPING), ZERO)
 
+
+@dataclass
+class StoreDay:
+    """A store's day in the neutral model: the paid orders placed that day, the refunds made that
+    day, and every order read (a refund's currency is its order's)."""
+
+    sales: list[StoreOrder]
+    refunds: list[StoreRefund]
+    orders: dict[str, StoreOrder]
+
+
+def fetch_store_day(adapter, integration, day: dt.date) -> StoreDay:
+    """The store's own orders and refunds of the day, through its adapter (raises the store's
+    errors). The order of a refund placed on another day is fetched for its currency."""
     start, end = day_bounds(day, store_zone(integration))
-    client = BigCommerceClient.for_store(integration.store)
-    orders = list(client.iter_orders(client.order_filters(created_since=start, created_until=end),
-                                     with_lines=False))
-    refunds = list(client.iter_refunds(created_since=start, created_until=end))
-    missing = {str(r["order_id"]) for r in refunds} - {str(o["id"]) for o in orders}
-    for order_id in sorted(missing):
-        orders_of_refunds = client.get_order(int(order_id), with_lines=False)
-        orders_of_refunds["_refund_only"] = True
-        orders.append(orders_of_refunds)
-    return orders, refunds
+    paid = integration.paid_status_ids
+    placed = [adapter.normalize_order(raw, paid_status_ids=paid) for raw in adapter.orders_created_between(start, end)]
+    refunds = [adapter.normalize_refund(raw) for raw in adapter.refunds_created_between(start, end)]
+    orders = {order.order_id: order for order in placed}
+    for order_id in sorted({refund.order_id for refund in refunds} - orders.keys() - {""}):
+        orders[order_id] = adapter.normalize_order(adapter.fetch_order(order_id), paid_status_ids=paid)
+    return StoreDay(sales=[order for order in placed if is_sale(order)], refunds=refunds, orders=orders)
 
 
-def stored_day(integration, day: dt.date) -> tuple[list[dict], list[dict]]:
+def stored_day(integration, day: dt.date, adapter=None) -> StoreDay:
     """The same from what the connector stored, for when the store cannot be asked."""
     zone = store_zone(integration)
-    orders, refunds = [], []
-    for record in records_of_day(integration, day):
-        payload = record.payload if isinstance(record.payload, dict) else {}
-        if record.kind == SyncRecord.Kind.ORDER and payload.get("id"):
-            orders.append(payload)
-        elif record.kind == SyncRecord.Kind.REFUND and isinstance(payload.get("refund"), dict):
-            refunds.append(payload["refund"])
-            if isinstance(payload.get("order"), dict):
-                order = dict(payload["order"])
-                created = parse_store_time(order.get("date_created"))
-                if not created or created.astimezone(zone).date() != day:
-                    order["_refund_only"] = True
-                orders.append(order)
-    return orders, refunds
+    sales: dict[str, StoreOrder] = {}
+    orders: dict[str, StoreOrder] = {}
+    refunds: list[StoreRefund] = []
+    for record, stored in _read_records_of_day(integration, day, adapter=adapter):
+        order = stored.order
+        if record.kind == SyncRecord.Kind.REFUND:
+            if stored.refund:
+                refunds.append(stored.refund)
+            if order is None:
+                continue
+            orders.setdefault(order.order_id, order)
+            if not (order.created_at and order.created_at.astimezone(zone).date() == day):
+                continue  # an order stored with its refund is a sale of the day only if placed that day
+        if order:
+            orders[order.order_id] = order
+            if is_sale(order):
+                sales[order.order_id] = order
+    missing = {refund.order_id for refund in refunds} - orders.keys() - {""}
+    for record in SyncRecord.objects.filter(integration=integration, kind=SyncRecord.Kind.ORDER,
+                                            external_id__in=missing):  # a refund's order, for its currency
+        order = order_of(adapter, integration, record.payload)
+        if order:
+            orders[order.order_id] = order
+    return StoreDay(sales=list(sales.values()), refunds=refunds, orders=orders)
 
 
 def records_of_day(integration, day: dt.date, kinds=(SyncRecord.Kind.ORDER, SyncRecord.Kind.REFUND)):
-    """Records whose order (or refund) date, in the store's zone, is ``day``. A store date is
-    never after the record was created, so anything created since the day before is a candidate;
-    older records qualify only when their stored date names a day around it (a backfill)."""
+    """Records whose order (or refund) date, in the store's zone, is ``day``."""
+    return [record for record, _stored in _read_records_of_day(integration, day, kinds)]
+
+
+def _read_records_of_day(integration, day: dt.date, kinds=(SyncRecord.Kind.ORDER, SyncRecord.Kind.REFUND),
+                         adapter=None) -> list[tuple[SyncRecord, StoredRecord]]:
+    """The records of ``day`` with their payloads read through the store's adapter. A store date
+    is never after the record was created (the connector cannot see an order before it is
+    placed), so only records created since the day before are candidates; a backfill's are too,
+    being created later. A record whose payload gives no date counts on the day it was created."""
     zone = store_zone(integration)
-    around = [day + dt.timedelta(days=d) for d in (-1, 0, 1)]
-    stored_date = Q()
-    for d in around:
-        stored_date |= Q(payload__date_created__icontains=d.strftime("%d %b %Y"))
-        stored_date |= Q(payload__refund__created__icontains=d.isoformat())
+    adapter = adapter or adapter_of(integration)
     since = dt.datetime.combine(day - dt.timedelta(days=1), dt.time.min, tzinfo=zone)
-    candidates = (SyncRecord.objects.filter(integration=integration, kind__in=kinds)
-                  .filter(Q(created_at__gte=since) | stored_date))
     out = []
-    for record in candidates:
-        facts = record_facts(record, zone)
+    for record in SyncRecord.objects.filter(integration=integration, kind__in=kinds, created_at__gte=since):
+        stored = read_record(record, adapter, integration)
+        facts = record_facts(record, zone, stored)
         when = facts.store_date or record.created_at.astimezone(zone).date()
         if when == day:
-            out.append(record)
+            out.append((record, stored))
     return out
 
 
@@ -245,61 +238,55 @@ def posted_amounts(record: SyncRecord) -> PostedAmounts:
 
 
 def reconcile_day(integration, day: dt.date, *, use_store: bool = True) -> Reconciliation:
-    zone = store_zone(integration)
     source, note = "asked of the store", ""
-    orders = refunds = None
-    if use_store and integration.store.platform == "bigcommerce":
+    adapter = adapter_of(integration)
+    store_day = None
+    if adapter is None:
+        note = (f"This build has no store adapter for {integration.store.get_platform_display()}; "
+                "these figures are the orders the connector stored.")
+    elif use_store and not lists_days(adapter):
+        note = ("This store's adapter cannot list a day's orders yet; these figures are the orders the "
+                "connector stored.")
+    elif use_store:
         try:
-            orders, refunds = fetch_store_day(integration, day)
+            store_day = fetch_store_day(adapter, integration, day)
         except (ApiError, OSError) as error:  # the report still says what it can, from stored records
             log.warning("reconciliation of %s on %s: store unreachable: %s", integration, day, error)
             note = f"The store could not be asked ({error}); these figures are the orders the connector stored."
-    if orders is None:
-        orders, refunds = stored_day(integration, day)
+    if store_day is None:
+        store_day = stored_day(integration, day, adapter)
         source = "the orders the connector stored"
-    paid = paid_status_ids(integration)
+    is_x3 = integration.sage.edition == "sagex3"
     report = Reconciliation(
         integration_id=integration.pk, integration_name=integration.name, tenant_id=integration.tenant_id,
-        edition=integration.sage.edition, day=day, zone=str(zone), source=source, source_note=note,
-        compare_payments=bool(integration.post_receipts and integration.sage.edition != "sagex3"))
-    is_x3 = integration.sage.edition == "sagex3"
+        edition=integration.sage.edition, day=day, zone=str(store_zone(integration)), source=source,
+        source_note=note, compare_payments=bool(integration.post_receipts and not is_x3))
     records = {(r.kind, r.external_id): r for r in SyncRecord.objects.filter(
         integration=integration,
-        external_id__in=[str(o["id"]) for o in orders] + [str(r["id"]) for r in refunds])}
-    currency_of_order = {}
-    for raw in orders:
-        currency_of_order[str(raw["id"])] = raw.get("currency_code") or ""
-        if raw.get("_refund_only") or raw.get("is_deleted"):
-            continue
-        if int(raw.get("status_id") or 0) not in paid:
-            continue  # not a sale yet (pending, cancelled, declined, awaiting payment)
-        order = _store_order(raw, zone)
+        external_id__in=[o.order_id for o in store_day.sales] + [r.refund_id for r in store_day.refunds])}
+    for order in store_day.sales:
         report.orders.append(order)
         totals = report.by_currency[order.currency]
+        total = order.totals.total_inc_tax
         totals.orders += 1
-        totals.sales += order.total
-        totals.tax += order.tax
-        totals.shipping += order.shipping
-        totals.discounts += order.discounts
-        totals.payments += order.paid_by_payment
-        report.by_method[(order.currency, order.payment_method or "—")] += order.total
-        report.by_channel[(order.currency, order.channel or "—")] += order.total
+        totals.sales += total
+        totals.tax += order.totals.total_tax
+        totals.shipping += shipping_of(order)
+        totals.discounts += order.discount_total
+        totals.payments += order.amount_due  # the total less gift certificates and store credit
+        report.by_method[(order.currency, order.payment_method or "—")] += total
+        report.by_channel[(order.currency, str(order.channel_id))] += total
         record = records.get((SyncRecord.Kind.ORDER, order.order_id))
-        _compare(report, totals, "Order", order.order_id, order.currency, order.total, order.paid_by_payment,
-                 record, is_x3)
-    for raw in refunds:
-        order_id = str(raw.get("order_id"))
-        currency = currency_of_order.get(order_id, "")
-        amount = to_money(raw.get("total_amount")) or ZERO
-        refund = StoreRefund(refund_id=str(raw["id"]), order_id=order_id,
-                             created=(parse_store_time(raw.get("created")) or dt.datetime.now(dt.UTC)).astimezone(zone),
-                             currency=currency, amount=amount)
+        _compare(report, totals, "Order", order.order_id, order.currency, total, order.amount_due, record, is_x3)
+    for refund in store_day.refunds:
+        order = store_day.orders.get(refund.order_id)
+        currency = order.currency if order else ""
         report.refunds.append(refund)
         totals = report.by_currency[currency]
-        totals.refunds += amount
+        totals.refunds += refund.total
         totals.refunds_count += 1
         record = records.get((SyncRecord.Kind.REFUND, refund.refund_id))
-        _compare(report, totals, "Refund", refund.refund_id, currency, amount, None, record, is_x3, refund=True)
+        _compare(report, totals, "Refund", refund.refund_id, currency, refund.total, None, record, is_x3, refund=True)
     # Plain, sorted dicts: a template's ``x.items`` would otherwise create an "items" key in a defaultdict.
     report.by_currency = dict(sorted(report.by_currency.items()))
     report.by_method = dict(sorted(report.by_method.items()))

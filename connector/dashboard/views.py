@@ -23,6 +23,7 @@ from connector.dashboard.export import to_csv, to_pdf
 from connector.dashboard.facts import skus_waited_for, store_zone
 from connector.dashboard.preview import preview_order
 from connector.dashboard.reconcile import reconcile_day
+from connector.dashboard.store_side import adapter_of
 from connector.dashboard.summary import agents_of, chart_30_days, integration_day, oldest_problem
 from connector.models import StockLevel, SyncRecord
 from connector.services.records import replay
@@ -163,7 +164,9 @@ def preview(request, integration_id: int):
         order_id = form.cleaned_data["order_id"]
         record = SyncRecord.objects.filter(integration=integration, kind=SyncRecord.Kind.ORDER,
                                            external_id=str(order_id)).first()
-        stored = record.payload if record and isinstance(record.payload, dict) and record.payload.get("id") else None
+        adapter = adapter_of(integration)
+        stored = record.payload if record and adapter and adapter.is_full_order(record.payload, with_lines=True) \
+            else None
         result = preview_order(integration, order_id, stored_order=stored if integration.sage.edition != "sagex3"
                                else None)
     return _page(request, "dashboard/preview.html", f"Preview what would be posted — {integration.name}",

@@ -102,14 +102,20 @@ def _map_invoice(record: SyncRecord, order: StoreOrder, mappings, account_ref) -
 
 def preview_order(integration, order_id, raw: dict | None = None):
     """What an order would become in Sage 50 (customer, invoice, receipts), without posting or
-    storing anything: the same fetch, normalising and mapping as post_invoice. Raises the mapper's
-    Sage50MappingError (not postable, needs a mapping, totals differ) and the store's ApiError."""
+    storing anything: the same fetch, normalising and mapping as post_invoice. Raises the record
+    outcomes of ``connector.exceptions`` (not postable, needs a mapping, totals differ), as a record
+    would meet them, and the store's ApiError."""
     adapter = store_adapter(integration)
     raw = raw if raw is not None else adapter.fetch_order(order_id)
     payments = adapter.order_payments(raw["id"]) if adapter.needs_payments(raw, integration.paid_status_ids) else []
     order = _normalize(adapter, integration, raw, payments)
-    return map_order(order, mappings=sage50_mappings(integration),
-                     customer_account_ref=_account_refs(integration, [order]).get(order.party.email))
+    try:
+        return map_order(order, mappings=sage50_mappings(integration),
+                         customer_account_ref=_account_refs(integration, [order]).get(order.party.email))
+    except sage50_errors.Sage50MappingError as error:
+        outcome = _translate(error)
+        raise (outcome if isinstance(outcome, outcomes.RecordOutcome) else outcomes.RecordOutcome(str(error))) \
+            from error
 
 
 @handles(SyncRecord.Action.POST_INVOICE)

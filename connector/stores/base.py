@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
@@ -42,6 +43,16 @@ class StoreAdapter(Protocol):
     def changed_orders(self, since, until=None) -> Iterator[dict]: ...
 
     def changed_refunds(self, since, until=None) -> Iterator[dict]: ...
+
+    def orders_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
+        """The orders placed from ``start`` to ``end`` (aware, both included), raw, as the store
+        lists them (lines may be left out), without the orders deleted or archived in the store.
+        For reconciliation: the store's own account of a day."""
+        ...
+
+    def refunds_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
+        """The refunds made from ``start`` to ``end`` (aware, both included), raw."""
+        ...
 
     def set_order_status(self, order_id: str, status) -> None: ...
 
