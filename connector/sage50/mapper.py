@@ -367,9 +367,12 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
 
     payments = _payments(order, date=date, customer=customer, mappings=mappings, problems=problems)
     tenders = payments.tenders
+    receipts = payments.receipts
     for kind in (TenderKind.GIFT_CERTIFICATE, TenderKind.STORE_CREDIT):
         if order.tendered(kind):
-            tenders.append(_tender_for(order, kind, mappings, problems))
+            tender = _tender_for(order, kind, mappings, problems)
+            tenders.append(tender)
+            receipts.append(_tender_receipt(order, tender, date=date, customer=customer))
 
     problems.raise_if_any(reference)
     _reconcile(order, reference, lines, store_total, mappings)
@@ -393,7 +396,7 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
         tenders=tenders,
         notes=_notes(order),
     )
-    return OrderPosting(customer=customer, invoice=invoice, receipts=payments.receipts)
+    return OrderPosting(customer=customer, invoice=invoice, receipts=receipts)
 
 
 def _bank_account(mappings: Sage50Mappings, currency: str, *methods: str) -> str | None:
@@ -486,6 +489,30 @@ def _tender_for(order: StoreOrder, kind: str, mappings: Sage50Mappings, problems
         problems.extend([_nominal_problem(order, kind, f"{label} spent on it")])
     codes = ", ".join(t.reference for t in order.tenders if t.kind == kind and t.reference)
     return Tender(kind, label, order.tendered(kind), nominal, codes)
+
+
+# A non-cash tender's payment carries the order's reference and the tender's own suffix, so it is
+# looked up by that reference before it is created, like every receipt: posting it twice is impossible.
+TENDER_SUFFIX = {TenderKind.GIFT_CERTIFICATE: "GC", TenderKind.STORE_CREDIT: "SC"}
+
+
+def _tender_receipt(order: StoreOrder, tender: Tender, *, date: dt.date, customer: Customer) -> Receipt:
+    """Rule "tender receipts": a gift certificate or store credit spent on the order settles its
+    share of the invoice as a receipt allocated to it, from the tender's mapped account (the
+    liability the sale of the certificate or the credit note created, or a clearing account), so
+    that a paid order leaves nothing owing on the customer's account."""
+    return Receipt(
+        reference=f"{order.reference}-{TENDER_SUFFIX[tender.kind]}",
+        invoice_reference=order.reference,
+        date=date,
+        currency=order.currency,
+        amount=tender.amount,
+        bank_account=tender.bank_account or "",
+        method=tender.method,
+        account_ref=customer.account_ref,
+        customer_email=customer.email,
+        payment_reference=tender.payment_reference,
+    )
 
 
 def _notes(order: StoreOrder) -> str:
@@ -645,7 +672,7 @@ def _tax_only_line(order: StoreOrder, refund: StoreRefund, mappings: Sage50Mappi
 
 def _refund_payments(order: StoreOrder, refund: StoreRefund, *, date: dt.date, customer: Customer,
                      mappings: Sage50Mappings, problems: _Problems) -> tuple[list[Refund], list[Tender]]:
-    refunds, tenders = [], []
+    refunds, tenders, cash_refunds = [], [], 0
     for payment in refund.payments:
         if payment.tender_kind != TenderKind.PAYMENT:
             nominal = getattr(mappings.nominals, payment.tender_kind)
@@ -653,12 +680,21 @@ def _refund_payments(order: StoreOrder, refund: StoreRefund, *, date: dt.date, c
                 problems.extend([_nominal_problem(order, payment.tender_kind,
                                                   f"a refund to {payment.tender_kind.replace('_', ' ')}")])
             tenders.append(Tender(payment.tender_kind, payment.method, payment.amount, nominal, payment.reference))
+            # Store credit given back is money owed to the shopper on the liability account: a
+            # refund payment from that account, so the credit note leaves nothing on the customer.
+            suffix = TENDER_SUFFIX.get(payment.tender_kind, payment.tender_kind.upper())
+            same = sum(1 for r in refunds if r.reference.startswith(f"{refund.reference}-{suffix}"))
+            refunds.append(Refund(
+                reference=f"{refund.reference}-{suffix}{same + 1 if same else ''}", credit_note_reference=refund.reference, date=date,
+                currency=order.currency, amount=payment.amount, bank_account=nominal or "",
+                method=payment.method or payment.tender_kind.replace("_", " "), account_ref=customer.account_ref))
             continue
         account = _bank_account(mappings, order.currency, payment.method, order.payment_method)
         if not account:
             problems.extend([_payment_problem(order, payment.method or order.payment_method or "unknown",
                                               order.currency)])
-        n = len(refunds) + 1
+        cash_refunds += 1
+        n = cash_refunds
         refunds.append(
             Refund(
                 reference=f"{refund.reference}-P" if n == 1 else f"{refund.reference}-P{n}",
