@@ -38,7 +38,13 @@ from mlcommon.ledger import (
 
 from . import rules
 from .errors import MissingMapping, NeedsMapping, NotPostable, TotalsMismatch
-from .mappings import WEB_SALES_ACCOUNT, Sage50Mappings, norm
+from .mappings import (
+    WEB_SALES_ACCOUNT,
+    WITHOUT_EMAIL_HOLD,
+    WITHOUT_EMAIL_WEB_SALES,
+    Sage50Mappings,
+    norm,
+)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class OrderPosting:
     customer: Customer
     invoice: SalesInvoice
     receipts: list[Receipt] = field(default_factory=list)
+    accounts_used: str = ""  # for the record's trail: the channel's own accounts or the defaults
 
     @property
     def receipt(self) -> Receipt | None:
@@ -56,6 +63,7 @@ class OrderPosting:
 class RefundPosting:
     credit_note: CreditNote
     refunds: list[Refund] = field(default_factory=list)
+    accounts_used: str = ""
 
     @property
     def refund(self) -> Refund | None:
@@ -96,7 +104,19 @@ def build_customer(order: StoreOrder, mappings: Sage50Mappings, problems: _Probl
     the web-sales account of its currency, keeping the shopper's details on the invoice."""
     party, currency = order.party, order.currency
     strategy = mappings.customers
-    if strategy.mode == WEB_SALES_ACCOUNT or (party.is_guest and strategy.guests_to_web_sales):
+    # Rule "no email": a buyer is matched by a linked store customer id or by email, never by name.
+    # With neither, the web-sales account of the currency, or the record is held (per integration).
+    anonymous = not party.email and not account_ref and not party.store_customer_id
+    if anonymous and strategy.without_email == WITHOUT_EMAIL_HOLD:
+        problems.add(
+            "customer",
+            "no email",
+            f"Order {order.order_id} has no email address and no {order.store_name} customer account, so it "
+            "cannot be matched to a Sage customer: add the email in the store and replay it, or send such "
+            "orders to the web-sales account (Integration → Buyers without email)",
+        )
+    if strategy.mode == WEB_SALES_ACCOUNT or (party.is_guest and strategy.guests_to_web_sales) or (
+            anonymous and strategy.without_email == WITHOUT_EMAIL_WEB_SALES):
         account_ref = None
         for key, ref in strategy.web_sales_accounts.items():
             if norm(key) == currency:
@@ -212,6 +232,7 @@ def item_line(order: StoreOrder, line: OrderLine, mappings: Sage50Mappings) -> t
         tax=line.tax,
         tax_code=tax_code or "",
         stock_code=code,
+        nominal_code=mappings.nominals.sales,
         store_line_id=line.line_id,
         discount=line.discount,
     )
@@ -331,6 +352,7 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
     if reason:
         raise NotPostable(reference, reason)
 
+    mappings, accounts_used = mappings.for_channel(order.channel_id)
     problems = _Problems()
     currency = order.currency
     customer = build_customer(order, mappings, problems, customer_account_ref)
@@ -396,7 +418,7 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
         tenders=tenders,
         notes=_notes(order),
     )
-    return OrderPosting(customer=customer, invoice=invoice, receipts=receipts)
+    return OrderPosting(customer=customer, invoice=invoice, receipts=receipts, accounts_used=accounts_used)
 
 
 def _bank_account(mappings: Sage50Mappings, currency: str, *methods: str) -> str | None:
@@ -571,6 +593,7 @@ def map_refund(
     total = refund.total
     if total <= ZERO:
         raise NotPostable(reference, "the refund has no amount")
+    mappings, accounts_used = mappings.for_channel(order.channel_id)
     problems = _Problems()
     currency = order.currency
     customer = build_customer(order, mappings, problems, customer_account_ref)
@@ -647,7 +670,7 @@ def map_refund(
         store_total=total,
         refund_tenders=tenders,
     )
-    return RefundPosting(credit_note=credit_note, refunds=refunds)
+    return RefundPosting(credit_note=credit_note, refunds=refunds, accounts_used=accounts_used)
 
 
 def _tax_only_line(order: StoreOrder, refund: StoreRefund, mappings: Sage50Mappings,
