@@ -222,6 +222,10 @@ class Integration(models.Model):
     x3_refund_style = models.CharField(max_length=10, choices=RefundStyle.choices, default=RefundStyle.NEGATIVE)
     x3_gl_date_rule = models.CharField(max_length=20, choices=GlDateRule.choices, default=GlDateRule.ORDER_DATE)
     x3_cost_posting = models.BooleanField(default=False)
+    x3_collective_accounts = models.CharField(
+        max_length=200, blank=True, default="411000",
+        help_text="Accounts X3 treats as collective, comma-separated: their lines need a business partner "
+                  "(map one per channel). 411000 is the French chart's customers account.")
     # webhooks
     webhook_token = models.CharField(max_length=64, unique=True, editable=False,
                                      help_text="Public part of this integration's webhook URL.")

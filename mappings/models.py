@@ -51,6 +51,7 @@ class AccountMapping(models.Model):
         GIFT_CERTIFICATE = "gift_certificate", "Gift certificates liability (and store credit when not mapped)"
         STORE_CREDIT = "store_credit", "Store credit liability or clearing"
         BANK = "bank", "Bank account for the channel's payments (Sage 50)"
+        BUSINESS_PARTNER = "business_partner", "X3 business partner for collective-account lines"
         RECEIVABLE = "receivable", "Receivable / clearing"
         COST_OF_GOODS = "cost_of_goods", "Cost of goods sold"
         STOCK = "stock", "Stock"

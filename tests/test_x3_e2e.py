@@ -81,7 +81,7 @@ def x3_integration(tenant: Tenant, store, name: str, x3_url: str, transport: str
     integration = make_integration(
         store, SageConnection.Edition.SAGEX3, tenant=tenant, name=name, **{f"sage__{k}": v for k, v in sage.items()},
         post_gl_entries=True, x3_entry_type="ODIV", x3_journal="VEN", x3_site="FR011", x3_company="FR10")
-    mappings = [(0, "receivable", "411000"), (0, "revenue", "707000"), (0, "tax", "445710"),
+    mappings = [(0, "receivable", "411000"), (0, "business_partner", "WEB001"), (0, "revenue", "707000"), (0, "tax", "445710"),
                 (0, "shipping", "708500"), (0, "discount", "709000"),
                 (2, "revenue", "706000"), (3, "receivable", "467000")]
     for channel, purpose, code in mappings:

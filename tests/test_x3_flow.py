@@ -85,7 +85,7 @@ def map_accounts(integration, channel_id, **accounts):
 
 
 def map_every_channel(integration):
-    map_accounts(integration, 0, receivable="411000", revenue="707000", tax="445710", shipping="708500",
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", revenue="707000", tax="445710", shipping="708500",
                  discount="709000")
 
 
@@ -184,7 +184,7 @@ def test_running_or_replaying_again_posts_nothing_new(bc, x3):
 
 def test_unmapped_channel_waits_then_posts_once_after_mapping(bc, x3):
     integration = x3_integration(bc, x3)
-    map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
 
     record = run(order_record(integration, order.id))
@@ -373,7 +373,7 @@ def test_admin_preview_shows_the_entry_without_posting(client, bc, x3):
 
 def test_admin_preview_says_what_to_map(client, bc, x3):
     integration = x3_integration(bc, x3)
-    map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
     client.force_login(accountant_of(integration))
     html = client.get(f"/admin/accounts/integration/{integration.pk}/x3-preview/",
