@@ -98,3 +98,23 @@ def test_a_redeemed_certificate_without_a_liability_account_needs_mapping():
     with pytest.raises(NeedsMapping, match="gift certificate liability"):
         journal.build_order_entry(redemption(), None, {1: ChannelAccounts(**{
             **dataclasses.asdict(WEB), "gift_certificate": ""})}, SETTINGS)
+
+
+def test_a_eur_entry_carries_its_rate_and_company_currency_amounts_that_balance():
+    order = normalize_order(order_ex_tax(currency_code="EUR", default_currency_code="USD",
+                                         currency_exchange_rate="0.9100000000"))
+    order.currency, order.exchange_rate = "EUR", D("0.91")
+    settings = dataclasses.replace(SETTINGS, ledger_currency="USD")
+    entry = journal.build_order_entry(order, None, {1: WEB}, settings)
+    assert (entry.currency, entry.ledger_currency, entry.exchange_rate) == ("EUR", "USD", D("1.098901"))
+    assert all(line.ledger_amount is not None for line in entry.lines)
+    assert sum((line.sense * line.ledger_amount for line in entry.lines), D(0)) == D("0")
+    assert entry.lines[0].ledger_amount == D("131.87")  # 120.00 EUR / 0.91
+
+
+def test_a_foreign_entry_without_a_rate_is_refused_with_a_real_reason():
+    order = normalize_order(order_ex_tax())
+    order.currency, order.exchange_rate = "EUR", D("1")
+    settings = dataclasses.replace(SETTINGS, ledger_currency="USD")
+    with pytest.raises(journal.CurrencyMismatch, match="carries no exchange rate to the company currency USD"):
+        journal.build_order_entry(order, None, {1: WEB}, settings)

@@ -90,6 +90,7 @@ def posting_settings(integration) -> journal.PostingSettings:
         refund_style=REFUND_STYLES.get(integration.x3_refund_style, "negative"),
         gl_date=GL_DATE_RULES.get(integration.x3_gl_date_rule, "created"),
         timezone=settings.TIME_ZONE,
+        ledger_currency=integration.base_currency.upper(),
         collective_accounts=tuple(code.strip() for code in integration.x3_collective_accounts.split(",")
                                   if code.strip()),
     )

@@ -132,6 +132,9 @@ class PostingSettings:
     refund_reverses_cost: bool = False  # store refunds do not restock, so off by default
     # Accounts X3 treats as collective (a business partner is mandatory on their lines).
     collective_accounts: tuple[str, ...] = ()
+    # The company's currency (blank: not known, entries carry only their own currency). An entry
+    # in another currency carries the rate and every line's company-currency amount.
+    ledger_currency: str = ""
 
     def __post_init__(self):
         if self.refund_style not in ("negative", "swap"):
@@ -217,7 +220,7 @@ def build_order_entry(order: StoreOrder, unit_costs: Mapping | None,
         company=settings.company,
     )
     _check_balanced(entry)
-    return entry
+    return _in_ledger_currency(entry, order, settings)
 
 
 def build_refund_entry(order: StoreOrder, refund: StoreRefund,
@@ -277,7 +280,7 @@ def build_refund_entry(order: StoreOrder, refund: StoreRefund,
         company=settings.company,
     )
     _check_balanced(entry)
-    return entry
+    return _in_ledger_currency(entry, order, settings)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -392,12 +395,34 @@ def _check_balanced(entry: JournalEntry) -> None:
         raise Unbalanced(entry.reference, entry.debit_total, entry.credit_total)
 
 
+def _in_ledger_currency(entry: JournalEntry, order: StoreOrder, settings: PostingSettings) -> JournalEntry:
+    """Rule "foreign currency": with the company's currency known and the entry in another one,
+    the order's exchange rate (store default currency → the shopper's; the store's default is the
+    company's) converts every line; the cents lost to rounding go to the largest line, so the
+    entry balances in both currencies."""
+    ledger = settings.ledger_currency
+    if not ledger or entry.currency == ledger:
+        return entry
+    rate = order.exchange_rate
+    if not rate or rate == Decimal(1):
+        raise CurrencyMismatch(f"order {order.order_id} is in {entry.currency} but carries no exchange rate to "
+                               f"the company currency {ledger}; set the rate in the store, or post it by hand")
+    for line in entry.lines:
+        line.ledger_amount = money(line.amount / rate)
+    difference = sum((line.sense * line.ledger_amount for line in entry.lines), ZERO)
+    if difference:
+        target = max(entry.lines, key=lambda line: abs(line.amount))
+        target.ledger_amount -= difference * target.sense
+    entry.ledger_currency, entry.exchange_rate = ledger, (Decimal(1) / rate).quantize(Decimal("0.000001"))
+    return entry
+
+
 def _currency(order: StoreOrder, settings: PostingSettings) -> str:
     paid = order.currency
     if settings.currency_source == "fixed":
         if paid and paid != settings.currency:
             raise CurrencyMismatch(f"order {order.order_id} is in {paid}; this integration posts only "
-                                   f"{settings.currency}")
+                                   f"{settings.currency} (its PostingSettings currency_source is 'fixed')")
         return settings.currency
     return paid
 
