@@ -416,3 +416,24 @@ def test_admin_action_opens_the_preview_of_one_integration(admin_client, bc, x3)
         "action": "preview_x3_posting", "_selected_action": [integration.pk]})
     assert response.status_code == 302
     assert response["Location"] == f"/admin/accounts/integration/{integration.pk}/x3-preview/"
+
+
+def test_collective_receivable_without_business_partner_is_never_sent(bc, x3):
+    integration = x3_integration(bc, x3)
+    map_accounts(integration, 0, receivable="411000", revenue="707000", tax="445710", shipping="708500",
+                 discount="709000")
+    order = new_order(bc, channel=1)
+
+    record = run(order_record(integration, order.id))
+
+    assert record.state == State.WAITING_MAPPING, record.message
+    assert "business partner" in record.message
+    assert "account:1:business_partner" in record.waiting_for
+    assert entries(x3) == []
+
+    map_accounts(integration, 0, business_partner="WEB001")
+    assert replay([record]) == 1
+    record = run(record)
+    assert record.state == State.POSTED, record.message
+    (entry,) = entries(x3)
+    assert [line["BPR"] for line in entry["lines"] if line["ACC"] == "411000"] == ["WEB001"]
