@@ -20,6 +20,7 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 
 from connector.sage50.mappings import (
+    BASE_CURRENCY,
     ChannelAccounts,
     CustomerStrategy,
     ItemMap,
@@ -157,7 +158,9 @@ def sage50_mappings(integration) -> Sage50Mappings:
         payments=PaymentMap(accounts=payments, default=nominal.get(Purpose.BANK) or default_bank),
         customers=CustomerStrategy(mode=integration.customer_strategy, web_sales_accounts=web_sales,
                                    without_email=integration.without_email,
-                                   currency_accounts=integration.currency_accounts,
+                                   # Sage 50 US holds the base currency only, whatever was chosen.
+                                   currency_accounts=BASE_CURRENCY if integration.sage.edition == "sage50us"
+                                   else integration.currency_accounts,
                                    base_currency=integration.base_currency),
         rounding_tolerance=Decimal(integration.rounding_tolerance),
         channels=_sage50_channels(tables.channels),

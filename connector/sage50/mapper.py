@@ -39,6 +39,7 @@ from mlcommon.ledger import (
 from . import rules
 from .errors import MissingMapping, NeedsMapping, NotPostable, TotalsMismatch
 from .mappings import (
+    BASE_CURRENCY,
     WEB_SALES_ACCOUNT,
     WITHOUT_EMAIL_HOLD,
     WITHOUT_EMAIL_WEB_SALES,
@@ -104,6 +105,8 @@ def build_customer(order: StoreOrder, mappings: Sage50Mappings, problems: _Probl
     the web-sales account of its currency, keeping the shopper's details on the invoice."""
     party, currency = order.party, order.currency
     strategy = mappings.customers
+    if _converts(order, mappings):
+        currency = norm(strategy.base_currency)  # the document is converted: its account is in the base
     # Rule "no email": a buyer is matched by a linked store customer id or by email, never by name.
     # With neither, the web-sales account of the currency, or the record is held (per integration).
     anonymous = not party.email and not account_ref and not party.store_customer_id
@@ -396,6 +399,8 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
             tenders.append(tender)
             receipts.append(_tender_receipt(order, tender, date=date, customer=customer))
 
+    if _converts(order, mappings) and not _has_rate(order):
+        problems.add("currency", currency, _no_rate_message(order, mappings))
     problems.raise_if_any(reference)
     _reconcile(order, reference, lines, store_total, mappings)
     if payments.paid_total > amount_due:
@@ -406,6 +411,12 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
             "The captured payments are more than the order total less gift certificates and store credit.",
         )
 
+    notes = _notes(order)
+    if _converts(order, mappings):
+        conversion = _to_base_currency(order, reference, lines, receipts, store_total, mappings)
+        currency, store_total = conversion.currency, conversion.total
+        customer.currency = currency
+        notes = f"{notes}; {conversion.note}"
     invoice = SalesInvoice(
         reference=reference,
         date=date,
@@ -416,7 +427,7 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
         store_total=store_total,
         exchange_rate=order.exchange_rate,
         tenders=tenders,
-        notes=_notes(order),
+        notes=notes,
     )
     return OrderPosting(customer=customer, invoice=invoice, receipts=receipts, accounts_used=accounts_used)
 
@@ -511,6 +522,65 @@ def _tender_for(order: StoreOrder, kind: str, mappings: Sage50Mappings, problems
         problems.extend([_nominal_problem(order, kind, f"{label} spent on it")])
     codes = ", ".join(t.reference for t in order.tenders if t.kind == kind and t.reference)
     return Tender(kind, label, order.tendered(kind), nominal, codes)
+
+
+# --- base-currency conversion ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    currency: str
+    total: Decimal
+    note: str
+
+
+def _converts(order: StoreOrder, mappings: Sage50Mappings) -> bool:
+    """Rule "account currency": under BASE_CURRENCY (Sage 50 US, or chosen) a document in another
+    currency is converted to the base currency, never posted in its own to a base-currency account."""
+    strategy = mappings.customers
+    return (strategy.currency_accounts == BASE_CURRENCY and bool(strategy.base_currency)
+            and order.currency != norm(strategy.base_currency))
+
+
+def _has_rate(order: StoreOrder) -> bool:
+    return bool(order.exchange_rate) and order.exchange_rate != Decimal(1)
+
+
+def _no_rate_message(order: StoreOrder, mappings: Sage50Mappings) -> str:
+    return (f"Order {order.order_id} is in {order.currency} but carries no exchange rate to the base currency "
+            f"{norm(mappings.customers.base_currency)}, and a Sage 50 account here holds only the base currency: "
+            f"set the currency's rate in {order.store_name} and replay the order")
+
+
+def _to_base_currency(order: StoreOrder, reference: str, lines: list[DocumentLine], payments: list,
+                      total: Decimal, mappings: Sage50Mappings) -> _Conversion:
+    """Every line and payment divided by the order's rate (store default currency → the shopper's;
+    the store's default is the Sage company's base); the cents lost converting line by line go on
+    a rounding line, so the document equals the converted store total, and the payments are
+    brought to the same total when they settled it whole."""
+    rate = order.exchange_rate
+    base = norm(mappings.customers.base_currency)
+    for line in lines:
+        line.net, line.tax = money(line.net / rate), money(line.tax / rate)
+        line.unit_net = money(line.unit_net / rate)
+        line.discount = money(line.discount / rate)
+    converted_total = money(total / rate)
+    difference = converted_total - sum((line.gross for line in lines), ZERO)
+    if difference:
+        if not mappings.nominals.rounding:
+            raise TotalsMismatch(reference, converted_total, converted_total - difference,
+                                 "Converting to the base currency leaves a rounding difference and no rounding "
+                                 "nominal is mapped.")
+        lines.append(DocumentLine(kind=LineKind.ROUNDING, description="Currency conversion rounding",
+                                  quantity=Decimal("1"), unit_net=difference, net=difference, tax=ZERO,
+                                  tax_code=mappings.tax.outside_scope, nominal_code=mappings.nominals.rounding))
+    paid = sum((payment.amount for payment in payments), ZERO)
+    for payment in payments:
+        payment.amount, payment.currency = money(payment.amount / rate), base
+    if payments and paid == total:
+        payments[-1].amount += converted_total - sum((payment.amount for payment in payments), ZERO)
+    return _Conversion(currency=base, total=converted_total,
+                       note=f"{order.currency} {total} at {rate} {order.currency} per {base}")
 
 
 # A non-cash tender's payment carries the order's reference and the tender's own suffix, so it is
@@ -657,8 +727,14 @@ def map_refund(
 
     refunds, tenders = _refund_payments(order, refund, date=date, customer=customer, mappings=mappings,
                                         problems=problems)
+    if _converts(order, mappings) and not _has_rate(order):
+        problems.add("currency", currency, _no_rate_message(order, mappings))
     problems.raise_if_any(reference)
     _reconcile(order, reference, lines, total, mappings)
+    if _converts(order, mappings):
+        conversion = _to_base_currency(order, reference, lines, refunds, total, mappings)
+        currency, total = conversion.currency, conversion.total
+        customer.currency = currency
     credit_note = CreditNote(
         reference=reference,
         date=date,

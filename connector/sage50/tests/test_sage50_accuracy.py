@@ -95,3 +95,33 @@ def test_other_channels_keep_the_defaults():
     posting = map_order(order, mappings=mappings)
     assert posting.accounts_used.startswith("Accounts: the integration's defaults")
     assert posting.invoice == _map(fixture).invoice
+
+
+def test_base_currency_conversion_keeps_the_account_in_its_currency_with_a_rounding_line():
+    from connector.sage50.mappings import BASE_CURRENCY
+
+    fixture = load("multi_currency_eur")
+    mappings = mappings_for(fixture)
+    mappings.customers.currency_accounts, mappings.customers.base_currency = BASE_CURRENCY, "GBP"
+    posting = map_order(neutral_order(fixture), mappings=mappings)
+    invoice = posting.invoice
+    assert invoice.currency == posting.customer.currency == "GBP"
+    assert invoice.store_total == invoice.gross_total == (D_EUR_TOTAL / Decimal("1.1725")).quantize(Decimal("0.01"))
+    assert all(r.currency == "GBP" for r in posting.receipts)
+    assert sum((r.amount for r in posting.receipts), Decimal("0")) == invoice.gross_total
+    assert "EUR 42.24 at 1.1725" in invoice.notes
+
+
+def test_base_currency_conversion_without_a_rate_holds_the_order():
+    from connector.sage50.mappings import BASE_CURRENCY
+
+    fixture = load("multi_currency_eur")
+    order = neutral_order(fixture)
+    order.exchange_rate = Decimal("1")
+    mappings = mappings_for(fixture)
+    mappings.customers.currency_accounts, mappings.customers.base_currency = BASE_CURRENCY, "GBP"
+    with pytest.raises(NeedsMapping, match="carries no exchange rate to the base currency GBP"):
+        map_order(order, mappings=mappings)
+
+
+D_EUR_TOTAL = Decimal("42.24")
