@@ -42,6 +42,8 @@ DEFAULT_ACCOUNTS = (
     "607000",  # purchases of goods (cost of goods)
     "603700",  # change in stock of goods
     "370000",  # stock of goods
+    "419100",  # customer advances: gift certificates sold and not yet redeemed
+    "467100",  # store credit clearing
 )
 # Collective accounts (GACCOUNT with a business-partner type): X3 refuses a line on one without BPR.
 DEFAULT_COLLECTIVE_ACCOUNTS = ("411000",)
