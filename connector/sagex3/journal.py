@@ -191,7 +191,7 @@ def build_order_entry(order: StoreOrder, unit_costs: Mapping | None,
     _require_partner(accounts, settings, channel_name)
     subtotal_ex -= gift_sold
     lines = [JournalLine(accounts.receivable, DEBIT, total_inc - redeemed - credit_spent, f"{label} receivable",
-                         _partner(accounts, accounts.receivable, settings)),
+                         accounts.business_partner),
              JournalLine(accounts.gift_certificate, DEBIT, redeemed, f"{label} gift certificates redeemed"),
              JournalLine(accounts.store_credit_account, DEBIT, credit_spent, f"{label} store credit spent")]
     if accounts.discounts:
@@ -259,7 +259,7 @@ def build_refund_entry(order: StoreOrder, refund: StoreRefund,
     # Written as the sale's senses, then turned into a reversal by ``refund_style``.
     sale_like = [
         JournalLine(accounts.receivable, DEBIT, total - to_credit, f"{label} receivable",
-                    _partner(accounts, accounts.receivable, settings)),
+                    accounts.business_partner),
         JournalLine(accounts.store_credit_account, DEBIT, to_credit, f"{label} given as store credit"),
         JournalLine(accounts.revenue, CREDIT, revenue, f"{label} revenue"),
         JournalLine(accounts.tax_payable, CREDIT, tax, f"{label} tax"),
@@ -310,11 +310,6 @@ def _charge_accounts(accounts: ChannelAccounts) -> dict[tuple[str, ...], str]:
                       (ChargeKind.WRAPPING, accounts.wrapping_revenue)):
         grouped.setdefault(own or accounts.shipping_revenue, []).append(kind)
     return {tuple(kinds): account for account, kinds in grouped.items()}
-
-
-def _partner(accounts: ChannelAccounts, account: str, settings: PostingSettings) -> str:
-    """The business partner goes on receivable lines; X3 requires it on collective accounts."""
-    return accounts.business_partner
 
 
 def _require_partner(accounts: ChannelAccounts, settings: PostingSettings, channel_name: str | None) -> None:
