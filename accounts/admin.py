@@ -147,9 +147,10 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
         ("Schedule", {"fields": ("poll_interval_seconds", "poll_overlap_seconds", "stock_push_interval_seconds")}),
         ("Orders", {"fields": ("paid_status_ids", "status_after_import", "customer_strategy", "same_code_fallback",
                                "default_tax_code", "rounding_tolerance", "stock_quantity")}),
+        ("Customers and currency", {"fields": ("without_email", "currency_accounts", "base_currency")}),
         ("Sage X3 GL posting", {"classes": ("collapse",), "fields": (
             "x3_entry_type", "x3_journal", "x3_site", "x3_company", "x3_refund_style", "x3_gl_date_rule",
-            "x3_cost_posting")}),
+            "x3_cost_posting", "x3_collective_accounts")}),
         ("Webhooks and archive", {"fields": ("webhook_url", "webhook_secret", "archive_retention_days")}),
     )
 

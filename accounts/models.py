@@ -166,6 +166,14 @@ class Integration(models.Model):
         MATCH_OR_CREATE = "match_or_create", "Match by email, else create a customer"
         WEB_SALES_ACCOUNT = "web_sales_account", "Post to one web-sales account per currency"
 
+    class WithoutEmail(models.TextChoices):
+        WEB_SALES = "web_sales", "Post to the web-sales account of the order's currency"
+        HOLD = "hold", "Hold the record until the buyer has an email"
+
+    class CurrencyAccounts(models.TextChoices):
+        PER_CURRENCY = "per_currency", "One customer account per email and currency (Sage 50 UK foreign trader)"
+        BASE_CURRENCY = "base_currency", "Convert to the base currency at the order's rate (Sage 50 US)"
+
     class StockQuantity(models.TextChoices):
         AVAILABLE = "available", "Available (in stock − allocated)"
         IN_STOCK = "in_stock", "In stock"
@@ -203,6 +211,13 @@ class Integration(models.Model):
         null=True, blank=True, help_text="BigCommerce status id to set once an order is posted (empty = leave it).")
     customer_strategy = models.CharField(max_length=30, choices=CustomerStrategy.choices,
                                          default=CustomerStrategy.MATCH_OR_CREATE)
+    without_email = models.CharField(
+        max_length=20, choices=WithoutEmail.choices, default=WithoutEmail.WEB_SALES,
+        help_text="Buyers with neither an email nor a store customer account are never matched by name.")
+    currency_accounts = models.CharField(max_length=20, choices=CurrencyAccounts.choices,
+                                         default=CurrencyAccounts.PER_CURRENCY)
+    base_currency = models.CharField(max_length=3, blank=True,
+                                     help_text="The Sage company's base currency (for converting documents).")
     same_code_fallback = models.BooleanField(
         default=False, help_text="Use the store SKU as the Sage stock code when no item mapping exists.")
     default_tax_code = models.CharField(max_length=20, blank=True, default="T1")
@@ -217,6 +232,10 @@ class Integration(models.Model):
     x3_refund_style = models.CharField(max_length=10, choices=RefundStyle.choices, default=RefundStyle.NEGATIVE)
     x3_gl_date_rule = models.CharField(max_length=20, choices=GlDateRule.choices, default=GlDateRule.ORDER_DATE)
     x3_cost_posting = models.BooleanField(default=False)
+    x3_collective_accounts = models.CharField(
+        max_length=200, blank=True, default="411000",
+        help_text="Accounts X3 treats as collective, comma-separated: their lines need a business partner "
+                  "(map one per channel). 411000 is the French chart's customers account.")
     # webhooks
     webhook_token = models.CharField(max_length=64, unique=True, editable=False,
                                      help_text="Public part of this integration's webhook URL.")

@@ -110,11 +110,13 @@ def ensure_customer(backend: SageBackend, payload: dict, settings: OperationSett
         found = backend.find_customer(account_ref=customer.account_ref)
         if found:
             return {"account_ref": found.account_ref, "created": False}
-    if customer.email:
-        found = backend.find_customer(email=customer.email)
-    else:
-        # No email to match on: fall back to the exact name so the same guest is not created twice.
-        found = backend.find_customer(name=customer.name) if customer.name else None
+    # Matched by email in the document's currency (an account holds one currency), never by name:
+    # two people share a name, and an invoice on the other one's account is worse than a new account.
+    # A buyer without email reaches here only with a store customer account the server has not
+    # linked yet (the mapper sends anonymous buyers to the web-sales account or holds them), so a
+    # new account is right; the server links it to the store customer id for the next order.
+    found = backend.find_customer(email=customer.email, currency=customer.currency or None) \
+        if customer.email else None
     if found:
         return {"account_ref": found.account_ref, "created": False}
     candidates = []
@@ -279,7 +281,20 @@ def execute(backend: SageBackend, op: str, payload: dict, settings: OperationSet
     if payments:
         result["payments"] = [_execute_payment(backend, PAYMENT_OPS[op], payment, result, settings)
                               for payment in payments]
+    if op == "create_sales_invoice" and payments:
+        result["reconciliation"] = reconciliation(backend, str(payload.get("reference", "")))
     return result
+
+
+def reconciliation(backend: SageBackend, reference: str) -> dict | None:
+    """What Sage itself now reports for the invoice: its gross, the amount allocated to it and what
+    is still outstanding. The server compares these with the store's figures (the reconciliation
+    check), so a silent difference cannot hide behind a document that posted without error."""
+    invoice = backend.find_invoice(reference) if reference else None
+    if invoice is None:
+        return None
+    return {"gross": _m(invoice.gross_total), "allocated": _m(invoice.gross_total - invoice.outstanding),
+            "outstanding": _m(invoice.outstanding)}
 
 
 def _execute_one(backend: SageBackend, op: str, payload: dict, settings: OperationSettings | None) -> dict:

@@ -90,6 +90,9 @@ class SyncRecord(models.Model):
     source_version = models.CharField(max_length=64, blank=True, help_text="Store date_modified last seen.")
     payload = models.JSONField(null=True, blank=True, help_text="The store record as last fetched.")
     document = models.JSONField(null=True, blank=True, help_text="The ledger document as last mapped.")
+    # The reconciliation check after posting: the store's figures against what Sage reports for
+    # the document ({"ok": bool, "store": {...}, "sage": {...}, "differences": [...]}); null until checked.
+    reconciliation = models.JSONField(null=True, blank=True)
     sage_reference = models.CharField(max_length=100, blank=True)
     sage_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

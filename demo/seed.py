@@ -97,7 +97,7 @@ def init_company(path: Path, skus: list[str], *, qty: str = "50") -> None:
         known = {c["account_ref"] for c in company.customers()}
         for currency, ref in WEB_SALES_ACCOUNTS.items():
             if ref not in known:
-                company.add_customer(ref, f"Web sales {currency}")
+                company.add_customer(ref, f"Web sales {currency}", currency=currency)
     finally:
         company.close()
 

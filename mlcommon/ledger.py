@@ -173,6 +173,7 @@ class JournalLine:
     amount: Decimal  # always positive
     description: str = ""
     business_partner: str = ""  # X3 BPR
+    ledger_amount: Decimal | None = None  # X3 AMTLED: the amount in the company's currency, when it differs
 
     @property
     def signed(self) -> Decimal:
@@ -190,6 +191,10 @@ class JournalEntry:
     journal: str = ""
     site: str = ""
     company: str = ""
+    # A foreign-currency entry: the company's currency and the rate (company currency per unit of
+    # the entry's currency); each line then carries its ledger amount.
+    ledger_currency: str = ""
+    exchange_rate: Decimal | None = None
     op = "create_journal_entry"
 
     @property
@@ -241,7 +246,7 @@ def _decode_into(cls, data: dict):
             continue
         value = data[name]
         ftype = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        if ftype in ("Decimal",):
+        if ftype in ("Decimal",) or (ftype == "Decimal | None" and value is not None):
             value = Decimal(value)
         elif ftype == "dt.date":
             value = dt.date.fromisoformat(value)

@@ -107,6 +107,20 @@ def test_orders_and_refunds_reconcile_to_the_cent_and_post_once(system_factory):
         assert rows[0]["against_invoice"] == docs["invoice"][f"BC-{refund['order_id']}"][0]["number"]
         paid = [r for ref, rs in docs["SP"].items() if ref.startswith(reference + "-P") for r in rs]
         assert sum((money(r["amount"]) for r in paid), Decimal("0.00")) == refunded_in_money(refund), reference
+    # Issue 17: every paid invoice is fully allocated in the Sage company (card, gift certificate,
+    # store credit and mixed tenders alike) and, refunds included, no customer owes or is owed
+    # anything: the store has nothing outstanding for a paid order. The product's own check agrees.
+    for order_id in postable:
+        row = docs["invoice"][f"BC-{order_id}"][0]
+        assert money(row["amount_paid"]) == money(row["gross"]), f"BC-{order_id} not fully allocated"
+    tender_orders = [i for i in postable if money(orders[i].get("gift_certificate_amount") or 0)
+                     or money(orders[i].get("store_credit_amount") or 0)]
+    assert tender_orders, "the run should hold gift-certificate and store-credit orders"
+    balances = {row["account_ref"]: money(row["balance"]) for row in system.query("SELECT * FROM customers")}
+    assert {ref: b for ref, b in balances.items() if b} == {}
+    flagged = SyncRecord.objects.filter(kind=SyncRecord.Kind.ORDER, reconciliation__ok=False)
+    assert not flagged.exists(), list(flagged.values_list("external_id", "reconciliation")[:5])
+    assert SyncRecord.objects.filter(kind=SyncRecord.Kind.ORDER, reconciliation__ok=True).exists()
     # Every live order's webhooks really were delivered twice, and still one document each.
     deliveries = system.sandbox("webhooks")["deliveries"]
     assert len(deliveries) >= 2 * LIVE_ORDERS

@@ -274,9 +274,9 @@ def test_concurrent_orders_from_one_email_make_one_customer(setup, store_server)
     sandbox = store(store_server)
     customer = next(iter(sandbox.customers.values()))
     first = sandbox.create_order({"customer": customer.id, "status_id": 11, "gift_certificate": False,
-                                  "store_credit": False})
+                                  "store_credit": False, "currency": "GBP"})
     second = sandbox.create_order({"customer": customer.id, "status_id": 11, "gift_certificate": False,
-                                   "store_credit": False})
+                                   "store_credit": False, "currency": "GBP"})
     a, b = order_record(setup, first.id), order_record(setup, second.id)
     run_record(a.pk)
     run_record(b.pk)  # both mapped before either reached Sage: neither knows the account yet
@@ -284,7 +284,11 @@ def test_concurrent_orders_from_one_email_make_one_customer(setup, store_server)
     for record in (a, b):
         record.refresh_from_db()
         assert record.state == State.POSTED, record.message
-    assert RecordLink.objects.filter(kind=Kind.CUSTOMER, external_id=customer.email.lower()).count() == 1
+    # Linked by the store's customer id and by email, in the order's currency: both to one account.
+    links = RecordLink.objects.filter(kind=Kind.CUSTOMER, external_id__in=[
+        f"id:{customer.id}|{a.document['invoice']['currency']}",
+        f"{customer.email.lower()}|{a.document['invoice']['currency']}"])
+    assert links.count() == 2 and len({link.sage_id for link in links}) == 1
     c = company(setup)
     try:
         same = [x for x in c.customers() if (x.get("email") or "").lower() == customer.email.lower()]
@@ -293,3 +297,45 @@ def test_concurrent_orders_from_one_email_make_one_customer(setup, store_server)
     assert len(same) == 1
     accounts = {docs(setup, "invoice", f"BC-{o.id}")[0]["account_ref"] for o in (first, second)}
     assert accounts == {same[0]["account_ref"]}
+
+
+def test_two_currencies_from_one_email_land_on_two_accounts_each_in_its_currency(setup, store_server):
+    sandbox = store(store_server)
+    customer = next(iter(sandbox.customers.values()))
+    orders = [sandbox.create_order({"customer": customer.id, "status_id": 11, "gift_certificate": False,
+                                    "store_credit": False, "currency": currency}) for currency in ("GBP", "EUR")]
+    records = [order_record(setup, order.id) for order in orders]
+    for record in records:
+        run_record(record.pk)
+    drain_agent(setup)
+    for record in records:
+        record.refresh_from_db()
+        assert record.state == State.POSTED, record.message
+    c = company(setup)
+    try:
+        accounts = {x["account_ref"]: x for x in c.customers() if (x.get("email") or "").lower() == customer.email.lower()}
+    finally:
+        c.close()
+    assert len(accounts) == 2
+    for order, currency in zip(orders, ("GBP", "EUR"), strict=True):
+        invoice = docs(setup, "invoice", f"BC-{order.id}")[0]
+        assert invoice["currency"] == currency
+        assert accounts[invoice["account_ref"]]["currency"] == currency
+
+
+def test_sim_company_refuses_an_invoice_in_another_currency_than_its_account(tmp_path):
+    from agent.errors import SageValidationError
+    from agent.simulator.company import SimCompany
+
+    c = SimCompany.create(tmp_path / "co.db")
+    try:
+        c.add_customer("SMITHJ01", "John Smith", "john@example.com", currency="GBP")
+        session = c.login("T")
+        with pytest.raises(SageValidationError, match="is in GBP; a invoice in EUR cannot be posted"):
+            session.post_document("invoice", {"account_ref": "SMITHJ01", "currency": "EUR"},
+                                  [{"qty": "1", "unit_price": "1", "net": "1", "tax": "0", "tax_code": 0}])
+        assert session.find_customer(email="john@example.com", currency="EUR") is None
+        assert session.find_customer(email="john@example.com", currency="GBP")["account_ref"] == "SMITHJ01"
+        session.logout()
+    finally:
+        c.close()

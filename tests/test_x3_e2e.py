@@ -81,7 +81,8 @@ def x3_integration(tenant: Tenant, store, name: str, x3_url: str, transport: str
     integration = make_integration(
         store, SageConnection.Edition.SAGEX3, tenant=tenant, name=name, **{f"sage__{k}": v for k, v in sage.items()},
         post_gl_entries=True, x3_entry_type="ODIV", x3_journal="VEN", x3_site="FR011", x3_company="FR10")
-    mappings = [(0, "receivable", "411000"), (0, "revenue", "707000"), (0, "tax", "445710"),
+    mappings = [(0, "receivable", "411000"), (0, "business_partner", "WEB001"), (0, "gift_certificate", "419100"),
+                (0, "store_credit", "467100"), (0, "revenue", "707000"), (0, "tax", "445710"),
                 (0, "shipping", "708500"), (0, "discount", "709000"),
                 (2, "revenue", "706000"), (3, "receivable", "467000")]
     for channel, purpose, code in mappings:
@@ -130,7 +131,9 @@ def check_accounts(entry: dict, order_id: int) -> None:
     channel = channel_of(order_id)
     accounts = {line["ACC"] for line in entry["lines"]}
     receivable = "467000" if channel == 3 else "411000"
-    assert entry["lines"][0]["ACC"] == receivable, entry
+    # The receivable is the first line, unless gift certificates or store credit paid the whole order.
+    assert entry["lines"][0]["ACC"] in (receivable, "419100", "467100"), entry
+    assert all(line["BPR"] == "WEB001" for line in entry["lines"] if line["ACC"] == "411000"), entry
     revenue = {"706000", "707000"} & accounts
     if revenue:
         assert revenue == {"706000" if channel == 2 else "707000"}, entry

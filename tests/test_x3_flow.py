@@ -85,7 +85,7 @@ def map_accounts(integration, channel_id, **accounts):
 
 
 def map_every_channel(integration):
-    map_accounts(integration, 0, receivable="411000", revenue="707000", tax="445710", shipping="708500",
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", revenue="707000", tax="445710", shipping="708500",
                  discount="709000")
 
 
@@ -184,7 +184,7 @@ def test_running_or_replaying_again_posts_nothing_new(bc, x3):
 
 def test_unmapped_channel_waits_then_posts_once_after_mapping(bc, x3):
     integration = x3_integration(bc, x3)
-    map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
 
     record = run(order_record(integration, order.id))
@@ -373,7 +373,7 @@ def test_admin_preview_shows_the_entry_without_posting(client, bc, x3):
 
 def test_admin_preview_says_what_to_map(client, bc, x3):
     integration = x3_integration(bc, x3)
-    map_accounts(integration, 0, receivable="411000", tax="445710", shipping="708500")
+    map_accounts(integration, 0, receivable="411000", business_partner="WEB001", tax="445710", shipping="708500")
     order = new_order(bc, channel=3)
     client.force_login(accountant_of(integration))
     html = client.get(f"/admin/accounts/integration/{integration.pk}/x3-preview/",
@@ -416,3 +416,24 @@ def test_admin_action_opens_the_preview_of_one_integration(admin_client, bc, x3)
         "action": "preview_posting", "_selected_action": [integration.pk]})
     assert response.status_code == 302
     assert response["Location"] == f"/admin/morning/preview/{integration.pk}/"
+
+
+def test_collective_receivable_without_business_partner_is_never_sent(bc, x3):
+    integration = x3_integration(bc, x3)
+    map_accounts(integration, 0, receivable="411000", revenue="707000", tax="445710", shipping="708500",
+                 discount="709000")
+    order = new_order(bc, channel=1)
+
+    record = run(order_record(integration, order.id))
+
+    assert record.state == State.WAITING_MAPPING, record.message
+    assert "business partner" in record.message
+    assert "account:1:business_partner" in record.waiting_for
+    assert entries(x3) == []
+
+    map_accounts(integration, 0, business_partner="WEB001")
+    assert replay([record]) == 1
+    record = run(record)
+    assert record.state == State.POSTED, record.message
+    (entry,) = entries(x3)
+    assert [line["BPR"] for line in entry["lines"] if line["ACC"] == "411000"] == ["WEB001"]

@@ -152,7 +152,9 @@ class SageBackend(abc.ABC):
     # -- customers -----------------------------------------------------------------------
     @abc.abstractmethod
     def find_customer(self, *, account_ref: str | None = None, email: str | None = None,
-                      name: str | None = None) -> SageCustomer | None: ...
+                      name: str | None = None, currency: str | None = None) -> SageCustomer | None:
+        """By account ref, or by email (in ``currency`` when given: an account holds one currency;
+        backends whose surface shows no account currency match on the email alone)."""
 
     @abc.abstractmethod
     def create_customer(self, customer: NewCustomer) -> SageCustomer: ...

@@ -331,7 +331,7 @@ class Sage50UsBackend(SageBackend):
         return SageCustomer(account_ref=str(entity.ID), name=str(entity.Name or ""), email=str(entity.Email or ""),
                             balance=_dec(entity.Balance))
 
-    def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
+    def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> SageCustomer | None:
         if account_ref:
             entity = self._customer_entity(account_ref)
             return self._customer(entity) if entity is not None else None

@@ -303,7 +303,7 @@ class SdoBackend(SageBackend):
         put(rec, "ACCOUNT_REF", account_ref)
         return rec if rec.Find(False) else None
 
-    def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
+    def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> SageCustomer | None:
         if account_ref:
             rec = self._sales_record(account_ref)
             return self._customer(rec) if rec is not None else None

@@ -83,8 +83,9 @@ class SimulatorBackend(SageBackend):
         return SageCustomer(account_ref=row["account_ref"], name=row["name"], email=row.get("email") or "",
                             balance=_dec(row["balance"]), postcode=row.get("postcode") or "")
 
-    def find_customer(self, *, account_ref=None, email=None, name=None) -> SageCustomer | None:
-        return self._customer(self.s.find_customer(account_ref=account_ref, email=email, name=name))
+    def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> SageCustomer | None:
+        return self._customer(self.s.find_customer(account_ref=account_ref, email=email, name=name,
+                                                   currency=currency))
 
     def create_customer(self, customer: NewCustomer) -> SageCustomer:
         return self._customer(self.s.create_customer(vars(customer)))

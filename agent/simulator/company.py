@@ -266,11 +266,11 @@ class SimCompany:
                  str(price if price is not None else row["sales_price"]),
                  str(allocated if allocated is not None else row["qty_allocated"]), now_iso(), stock_code))
 
-    def add_customer(self, account_ref: str, name: str, email: str = "") -> None:
+    def add_customer(self, account_ref: str, name: str, email: str = "", currency: str = "") -> None:
         with self.write() as db:
             stamp = now_iso()
-            db.execute("INSERT INTO customers (account_ref, name, email, created_at, modified_at)"
-                       " VALUES (?, ?, ?, ?, ?)", (account_ref, name, email, stamp, stamp))
+            db.execute("INSERT INTO customers (account_ref, name, email, currency, created_at, modified_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", (account_ref, name, email, currency, stamp, stamp))
 
     def lock_record(self, kind: str, key: str, holder: str = "bookkeeper") -> None:
         with self.write() as db:
@@ -361,6 +361,20 @@ class SimCompany:
         return out
 
 
+def _account_currency(db, customer) -> str:
+    """An account's currency: its own, or the company's base currency (meta ``base_currency``) for
+    one made without it; "" when neither is known (an old company file: any currency is taken)."""
+    if customer["currency"]:
+        return str(customer["currency"]).upper()
+    row = db.execute("SELECT value FROM meta WHERE key = 'base_currency'").fetchone()
+    return (row[0] if row else "").upper()
+
+
+def _accepts(db, customer, currency: str) -> bool:
+    own = _account_currency(db, customer)
+    return not own or own == currency.upper()
+
+
 class SimSession:
     """A logged-in user. Every call checks the login is still valid and Sage is not locked."""
 
@@ -440,14 +454,15 @@ class SimSession:
             raise RecordLocked(f"{kind} {key} is in use by {row['holder']}")
 
     # -- customers ---------------------------------------------------------------------------
-    def find_customer(self, *, account_ref=None, email=None, name=None) -> dict | None:
+    def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> dict | None:
         with self._reading() as db:
             self._check(db)
             if account_ref:
                 row = db.execute("SELECT * FROM customers WHERE account_ref = ?", (account_ref,)).fetchone()
             elif email:
-                row = db.execute("SELECT * FROM customers WHERE lower(email) = lower(?) ORDER BY account_ref",
-                                 (email,)).fetchone()
+                rows = db.execute("SELECT * FROM customers WHERE lower(email) = lower(?) ORDER BY account_ref",
+                                  (email,)).fetchall()
+                row = next((r for r in rows if not currency or _accepts(db, r, currency)), None)
             elif name:
                 row = db.execute("SELECT * FROM customers WHERE name = ? ORDER BY account_ref", (name,)).fetchone()
             else:
@@ -513,6 +528,11 @@ class SimSession:
             customer = db.execute("SELECT * FROM customers WHERE account_ref = ?", (account,)).fetchone()
             if customer is None:
                 raise SageValidationError(f"customer account {account} does not exist")
+            if header.get("currency") and not _accepts(db, customer, header["currency"]):
+                # Like Sage 50 with foreign trader: a document takes its account's currency.
+                raise SageValidationError(
+                    f"customer account {account} is in {_account_currency(db, customer)}; a {kind} in "
+                    f"{header['currency']} cannot be posted to it")
             self._locked(db, "customer", account)
             net = tax = ZERO
             for line in lines:

@@ -253,3 +253,27 @@ def test_account_refs():
     assert len(set(refs)) == len(refs)
     assert all(is_valid_account_ref(r) for r in refs)
     assert not is_valid_account_ref("smith01") and not is_valid_account_ref("TOOLONGREF")
+
+
+def test_buyer_without_email_never_lands_on_an_existing_account_of_the_same_name(backend):
+    backend.company.add_customer("SMITHJ01", "John Smith", "someone.else@example.com")
+    nameless = Customer(email="", name="John Smith", currency="GBP")
+    result = execute(backend, "create_sales_invoice", to_payload(invoice(customer=nameless)))
+    assert result["account_ref"] != "SMITHJ01"
+    assert backend.find_customer(account_ref="SMITHJ01").balance == D("0.00")
+
+
+def test_gift_certificate_and_card_settle_the_invoice_and_sage_reports_it(backend):
+    payload = to_payload(invoice())
+    payload["payments"] = [
+        to_payload(Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2),
+                           currency="GBP", amount=D("17.60"), bank_account="1200", method="card")),
+        to_payload(Receipt(reference="BC-1001-GC", invoice_reference="BC-1001", date=dt.date(2025, 1, 2),
+                           currency="GBP", amount=D("10.00"), bank_account="2210", method="gift certificate")),
+    ]
+    result = execute(backend, "create_sales_invoice", payload)
+    assert result["reconciliation"] == {"gross": "27.60", "allocated": "27.60", "outstanding": "0.00"}
+    assert backend.find_customer(account_ref=result["account_ref"]).balance == D("0.00")
+    again = execute(backend, "create_sales_invoice", payload)  # the job run twice: nothing posted twice
+    assert [p["result"]["existed"] for p in again["payments"]] == [True, True]
+    assert len(backend.company.payments("SR")) == 2

@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 
 from connector.sage50.mappings import (
+    BASE_CURRENCY,
+    ChannelAccounts,
     CustomerStrategy,
     ItemMap,
     NominalCodes,
@@ -47,6 +49,7 @@ class _Tables:
     nominal: dict
     payments: dict
     web_sales: dict
+    channels: dict  # channel id → {purpose: account}, channels other than 0 (every channel)
 
 
 _snapshots: dict[int, _Tables] = {}
@@ -79,9 +82,31 @@ def _load(integration_id: int, generation: str) -> _Tables:
         items=pairs(ItemMapping, "store_sku", "sage_code"),
         tax_codes=pairs(TaxMapping, "store_tax_class", "sage_tax_code"),
         nominal=pairs(AccountMapping, "purpose", "account_code", channel_id=0),
+        channels=_channel_accounts(integration_id),
         payments=pairs(PaymentMethodMapping, "store_method", "bank_account"),
         web_sales=pairs(WebSalesAccount, "currency", "account_ref"),
     )
+
+
+def _channel_accounts(integration_id: int) -> dict[int, dict[str, str]]:
+    channels: dict[int, dict[str, str]] = {}
+    for channel_id, purpose, code in AccountMapping.objects.filter(integration_id=integration_id) \
+            .exclude(channel_id=0).values_list("channel_id", "purpose", "account_code"):
+        channels.setdefault(channel_id, {})[purpose] = code
+    return channels
+
+
+# The Sage 50 account each AccountMapping purpose fills for one channel.
+CHANNEL_PURPOSES = {
+    "sales": Purpose.REVENUE, "shipping": Purpose.SHIPPING, "handling": Purpose.HANDLING,
+    "wrapping": Purpose.WRAPPING, "discount": Purpose.DISCOUNT, "gift_certificate": Purpose.GIFT_CERTIFICATE,
+    "store_credit": Purpose.STORE_CREDIT, "bank": Purpose.BANK,
+}
+
+
+def _sage50_channels(channels: dict[int, dict[str, str]]) -> dict[int, ChannelAccounts]:
+    return {channel_id: ChannelAccounts(**{name: accounts.get(purpose) for name, purpose in CHANNEL_PURPOSES.items()})
+            for channel_id, accounts in channels.items()}
 
 
 def mapping_tables(integration_id: int) -> _Tables:
@@ -124,10 +149,19 @@ def sage50_mappings(integration) -> Sage50Mappings:
             wrapping=nominal.get(Purpose.WRAPPING),
             discount=nominal.get(Purpose.DISCOUNT),
             gift_certificate=nominal.get(Purpose.GIFT_CERTIFICATE),
-            store_credit=nominal.get(Purpose.GIFT_CERTIFICATE),
+            # Store credit has its own liability (or clearing) account when mapped; before it had
+            # one, both tenders shared the gift-certificate account, and still do by default.
+            store_credit=nominal.get(Purpose.STORE_CREDIT) or nominal.get(Purpose.GIFT_CERTIFICATE),
             rounding=nominal.get(Purpose.ROUNDING),
+            sales=nominal.get(Purpose.REVENUE),
         ),
-        payments=PaymentMap(accounts=payments, default=default_bank),
-        customers=CustomerStrategy(mode=integration.customer_strategy, web_sales_accounts=web_sales),
+        payments=PaymentMap(accounts=payments, default=nominal.get(Purpose.BANK) or default_bank),
+        customers=CustomerStrategy(mode=integration.customer_strategy, web_sales_accounts=web_sales,
+                                   without_email=integration.without_email,
+                                   # Sage 50 US holds the base currency only, whatever was chosen.
+                                   currency_accounts=BASE_CURRENCY if integration.sage.edition == "sage50us"
+                                   else integration.currency_accounts,
+                                   base_currency=integration.base_currency),
         rounding_tolerance=Decimal(integration.rounding_tolerance),
+        channels=_sage50_channels(tables.channels),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -73,13 +74,37 @@ def _normalize(adapter, integration, order: dict, payments=None) -> StoreOrder:
 
 # -- orders -------------------------------------------------------------------------------------
 
-def _account_refs(integration, orders: list[StoreOrder]) -> dict[str, str]:
-    """Sage customer accounts already linked to these orders' billing emails, by lower-cased email."""
-    emails = {order.party.email for order in orders} - {""}
-    if not emails:
-        return {}
-    return dict(RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.CUSTOMER,
-                                          external_id__in=emails).values_list("external_id", "sage_id"))
+def customer_keys(email: str, store_customer_id: str, currency: str) -> list[str]:
+    """The customer links' keys for a buyer, best first: the store's own customer id, then the
+    email, each with the currency (a Sage 50 customer account holds one currency, so one buyer
+    paying in two currencies has two accounts). Never the name."""
+    keys = []
+    if store_customer_id:
+        keys.append(f"id:{store_customer_id}|{currency}")
+    if email:
+        keys.append(f"{email.lower()}|{currency}")
+    return keys
+
+
+def _keys_of(order: StoreOrder) -> list[str]:
+    return customer_keys(order.party.email, order.party.store_customer_id, order.currency)
+
+
+class _AccountRefs(dict):
+    """Linked Sage accounts by customer key; ``of(order)`` picks the order's best one."""
+
+    def of(self, order: StoreOrder) -> str | None:
+        return next((self[key] for key in _keys_of(order) if key in self), None)
+
+
+def _account_refs(integration, orders: list[StoreOrder]) -> _AccountRefs:
+    """Sage customer accounts already linked to these orders' buyers (store customer id or email,
+    in the order's currency)."""
+    keys = {key for order in orders for key in _keys_of(order)}
+    if not keys:
+        return _AccountRefs()
+    return _AccountRefs(RecordLink.objects.filter(integration=integration, kind=RecordLink.Kind.CUSTOMER,
+                                                  external_id__in=keys).values_list("external_id", "sage_id"))
 
 
 def _stored_order(record: SyncRecord) -> dict | None:
@@ -95,9 +120,11 @@ def _map_invoice(record: SyncRecord, order: StoreOrder, mappings, account_ref) -
     invoice = posting.invoice
     record.document = {"invoice": to_payload(invoice),
                        "receipts": [to_payload(r) for r in posting.receipts] if record.integration.post_receipts
-                       else []}
+                       else [],
+                       "customer_keys": _keys_of(order)}
     record.sage_reference = invoice.reference
-    return f"Mapped to invoice {invoice.reference} ({invoice.currency} {invoice.gross_total}); waiting for the agent."
+    return (f"Mapped to invoice {invoice.reference} ({invoice.currency} {invoice.gross_total}); waiting for the "
+            f"agent. {posting.accounts_used}")
 
 
 def preview_order(integration, order_id, raw: dict | None = None):
@@ -133,7 +160,7 @@ def post_invoice(record: SyncRecord) -> None:
     if adapter.needs_payments(raw, integration.paid_status_ids):
         payments = adapter.order_payments(raw["id"])
     order = _normalize(adapter, integration, raw, payments)
-    message = _map_invoice(record, order, mappings, _account_refs(integration, [order]).get(order.party.email))
+    message = _map_invoice(record, order, mappings, _account_refs(integration, [order]).of(order))
     _dispatch(integration, [(record, message)], INVOICE)
 
 
@@ -157,7 +184,7 @@ def post_invoices(records: list[SyncRecord]) -> list[SyncRecord]:
     accounts = _account_refs(integration, [order for _, order in orders])
     for record, order in orders:
         try:
-            message = _map_invoice(record, order, mappings, accounts.get(order.party.email))
+            message = _map_invoice(record, order, mappings, accounts.of(order))
         except Exception as error:  # the record's own problem (a mapping, totals): it waits, the others go on
             failures.append((record, error))
             continue
@@ -175,14 +202,44 @@ def invoices_posted(jobs: list[AgentJob]) -> None:
 def _invoice_checks(record: SyncRecord, result: dict, number: str, links: list, entries: list) -> None:
     """The customer the agent found or created, and Sage's own total against the store's."""
     invoice = (record.document or {}).get("invoice") or {}
-    customer = invoice.get("customer") or {}
-    if result.get("account_ref") and customer.get("email"):
-        links.append((RecordLink.Kind.CUSTOMER, customer["email"].lower(), result["account_ref"], ""))
+    if result.get("account_ref"):
+        links += [(RecordLink.Kind.CUSTOMER, key, result["account_ref"], "")
+                  for key in (record.document or {}).get("customer_keys") or []]
+    _reconcile_invoice(record, invoice, result, entries)
     expected = invoice.get("store_total")
     if result.get("gross_total") and expected and str(result["gross_total"]) != str(expected):
         entries.append((record.pk, "warning", f"Sage computed {result['gross_total']} for invoice {number}; "
                                               f"the store total is {expected}. Check the tax codes' rates in Sage.",
                         None))
+
+
+def reconcile(store: dict[str, Decimal], sage: dict[str, Decimal]) -> list[str]:
+    """The reconciliation invariant, figure by figure: what differs, in words (empty: reconciled)."""
+    return [f"{name}: store {store[name]}, Sage {sage[name]}" for name in store
+            if name in sage and store[name] != sage[name]]
+
+
+def _reconcile_invoice(record: SyncRecord, invoice: dict, result: dict, entries: list) -> None:
+    """Store figures (the invoice gross; the amount its receipts and tenders settle; what is left
+    owing) against what Sage reports for the invoice after its payments; any difference is flagged
+    on the record and in its trail. Checked when the agent posted the payments in the same job
+    (otherwise the figures are not final yet)."""
+    reported = result.get("reconciliation")
+    receipts = (record.document or {}).get("receipts") or []
+    outcomes = result.get("payments") or []
+    if not isinstance(reported, dict) or len(outcomes) != len(receipts) or \
+            any(not isinstance(o, dict) or "result" not in o for o in outcomes):
+        return
+    gross = Decimal(str(invoice.get("store_total") or "0"))
+    settled = sum((Decimal(str(r.get("amount") or "0")) for r in receipts), Decimal("0"))
+    store = {"gross": gross, "allocated": settled, "outstanding": gross - settled}
+    sage = {name: Decimal(str(reported[name])) for name in store if reported.get(name) is not None}
+    differences = reconcile(store, sage)
+    record.reconciliation = {"ok": not differences, "store": {k: str(v) for k, v in store.items()},
+                             "sage": {k: str(v) for k, v in sage.items()}, "differences": differences}
+    if differences:
+        entries.append((record.pk, "reconciliation", "Sage does not agree with the store for invoice "
+                        f"{invoice.get('reference')}: {'; '.join(differences)}.", record.reconciliation))
 
 
 @on_job_done("create_receipt")
@@ -206,7 +263,7 @@ def _map_credit_note(record: SyncRecord, adapter, order: StoreOrder, invoice: Re
     record.sage_reference = credit_note.reference
     against = f"invoice {invoice.sage_id}" if invoice else f"invoice {invoice_job.reference} (once it is posted)"
     return (f"Mapped to credit note {credit_note.reference} against {against} ({credit_note.gross_total}); "
-            f"waiting for the agent.")
+            f"waiting for the agent. {posting.accounts_used}")
 
 
 def _invoices_of(integration, order_ids: set[str]) -> tuple[dict[str, RecordLink], dict[str, AgentJob]]:
@@ -258,7 +315,7 @@ def post_credit_note(record: SyncRecord) -> None:
         raw = _fetch_order(record, adapter, order_id)
     order = _normalize(adapter, integration, raw)
     message = _map_credit_note(record, adapter, order, invoice, invoice_job, sage50_mappings(integration),
-                               _account_refs(integration, [order]).get(order.party.email))
+                               _account_refs(integration, [order]).of(order))
     _dispatch(integration, [(record, message)], CREDIT_NOTE, after={record.pk: invoice_job} if invoice_job else None)
 
 
@@ -293,7 +350,7 @@ def post_credit_notes(records: list[SyncRecord]) -> list[SyncRecord]:
         order = orders[order_id]
         try:
             message = _map_credit_note(record, adapter, order, invoices.get(order_id), invoice_jobs.get(order_id),
-                                       mappings, accounts.get(order.party.email))
+                                       mappings, accounts.of(order))
         except Exception as error:  # the record's own problem: it waits, the others go on
             failures.append((record, error))
             continue
@@ -456,6 +513,9 @@ def _documents_posted(jobs: list[AgentJob], kind: DocumentKind) -> None:
                                    account_ref=result.get("account_ref")))
     _settle_posted(jobs, links, entries, finished, followups)
     _touch(_finish_when_all_done(paid, kind.paid_message))
+    checked = [job.record for job in jobs if job.record is not None and job.record.reconciliation is not None]
+    if checked:
+        update_rows(SyncRecord, checked, ["reconciliation"])
 
 
 def _settle_posted(jobs: list[AgentJob], links: list[tuple], entries: list[tuple],

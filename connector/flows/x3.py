@@ -52,6 +52,11 @@ FIELD_FOR_PURPOSE = {
     Purpose.DISCOUNT: "discounts",
     Purpose.COST_OF_GOODS: "cost_of_goods",
     Purpose.STOCK: "stock",
+    Purpose.HANDLING: "handling_revenue",
+    Purpose.WRAPPING: "wrapping_revenue",
+    Purpose.GIFT_CERTIFICATE: "gift_certificate",
+    Purpose.STORE_CREDIT: "store_credit",
+    Purpose.BUSINESS_PARTNER: "business_partner",
 }
 PURPOSE_FOR_FIELD = {field: str(purpose) for purpose, field in FIELD_FOR_PURPOSE.items()}
 PURPOSE_FOR_LABEL = {label: PURPOSE_FOR_FIELD[field] for field, label in journal.ACCOUNT_PURPOSES.items()}
@@ -85,6 +90,9 @@ def posting_settings(integration) -> journal.PostingSettings:
         refund_style=REFUND_STYLES.get(integration.x3_refund_style, "negative"),
         gl_date=GL_DATE_RULES.get(integration.x3_gl_date_rule, "created"),
         timezone=settings.TIME_ZONE,
+        ledger_currency=integration.base_currency.upper(),
+        collective_accounts=tuple(code.strip() for code in integration.x3_collective_accounts.split(",")
+                                  if code.strip()),
     )
 
 

@@ -38,7 +38,14 @@ from mlcommon.ledger import (
 
 from . import rules
 from .errors import MissingMapping, NeedsMapping, NotPostable, TotalsMismatch
-from .mappings import WEB_SALES_ACCOUNT, Sage50Mappings, norm
+from .mappings import (
+    BASE_CURRENCY,
+    WEB_SALES_ACCOUNT,
+    WITHOUT_EMAIL_HOLD,
+    WITHOUT_EMAIL_WEB_SALES,
+    Sage50Mappings,
+    norm,
+)
 
 
 @dataclass
@@ -46,6 +53,7 @@ class OrderPosting:
     customer: Customer
     invoice: SalesInvoice
     receipts: list[Receipt] = field(default_factory=list)
+    accounts_used: str = ""  # for the record's trail: the channel's own accounts or the defaults
 
     @property
     def receipt(self) -> Receipt | None:
@@ -56,6 +64,7 @@ class OrderPosting:
 class RefundPosting:
     credit_note: CreditNote
     refunds: list[Refund] = field(default_factory=list)
+    accounts_used: str = ""
 
     @property
     def refund(self) -> Refund | None:
@@ -96,7 +105,21 @@ def build_customer(order: StoreOrder, mappings: Sage50Mappings, problems: _Probl
     the web-sales account of its currency, keeping the shopper's details on the invoice."""
     party, currency = order.party, order.currency
     strategy = mappings.customers
-    if strategy.mode == WEB_SALES_ACCOUNT or (party.is_guest and strategy.guests_to_web_sales):
+    if _converts(order, mappings):
+        currency = norm(strategy.base_currency)  # the document is converted: its account is in the base
+    # Rule "no email": a buyer is matched by a linked store customer id or by email, never by name.
+    # With neither, the web-sales account of the currency, or the record is held (per integration).
+    anonymous = not party.email and not account_ref and not party.store_customer_id
+    if anonymous and strategy.without_email == WITHOUT_EMAIL_HOLD:
+        problems.add(
+            "customer",
+            "no email",
+            f"Order {order.order_id} has no email address and no {order.store_name} customer account, so it "
+            "cannot be matched to a Sage customer: add the email in the store and replay it, or send such "
+            "orders to the web-sales account (Integration → Buyers without email)",
+        )
+    if strategy.mode == WEB_SALES_ACCOUNT or (party.is_guest and strategy.guests_to_web_sales) or (
+            anonymous and strategy.without_email == WITHOUT_EMAIL_WEB_SALES):
         account_ref = None
         for key, ref in strategy.web_sales_accounts.items():
             if norm(key) == currency:
@@ -212,6 +235,7 @@ def item_line(order: StoreOrder, line: OrderLine, mappings: Sage50Mappings) -> t
         tax=line.tax,
         tax_code=tax_code or "",
         stock_code=code,
+        nominal_code=mappings.nominals.sales,
         store_line_id=line.line_id,
         discount=line.discount,
     )
@@ -331,6 +355,7 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
     if reason:
         raise NotPostable(reference, reason)
 
+    mappings, accounts_used = mappings.for_channel(order.channel_id)
     problems = _Problems()
     currency = order.currency
     customer = build_customer(order, mappings, problems, customer_account_ref)
@@ -367,10 +392,15 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
 
     payments = _payments(order, date=date, customer=customer, mappings=mappings, problems=problems)
     tenders = payments.tenders
+    receipts = payments.receipts
     for kind in (TenderKind.GIFT_CERTIFICATE, TenderKind.STORE_CREDIT):
         if order.tendered(kind):
-            tenders.append(_tender_for(order, kind, mappings, problems))
+            tender = _tender_for(order, kind, mappings, problems)
+            tenders.append(tender)
+            receipts.append(_tender_receipt(order, tender, date=date, customer=customer))
 
+    if _converts(order, mappings) and not _has_rate(order):
+        problems.add("currency", currency, _no_rate_message(order, mappings))
     problems.raise_if_any(reference)
     _reconcile(order, reference, lines, store_total, mappings)
     if payments.paid_total > amount_due:
@@ -381,6 +411,12 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
             "The captured payments are more than the order total less gift certificates and store credit.",
         )
 
+    notes = _notes(order)
+    if _converts(order, mappings):
+        conversion = _to_base_currency(order, reference, lines, receipts, store_total, mappings)
+        currency, store_total = conversion.currency, conversion.total
+        customer.currency = currency
+        notes = f"{notes}; {conversion.note}"
     invoice = SalesInvoice(
         reference=reference,
         date=date,
@@ -391,9 +427,9 @@ def map_order(order: StoreOrder, *, mappings: Sage50Mappings, customer_account_r
         store_total=store_total,
         exchange_rate=order.exchange_rate,
         tenders=tenders,
-        notes=_notes(order),
+        notes=notes,
     )
-    return OrderPosting(customer=customer, invoice=invoice, receipts=payments.receipts)
+    return OrderPosting(customer=customer, invoice=invoice, receipts=receipts, accounts_used=accounts_used)
 
 
 def _bank_account(mappings: Sage50Mappings, currency: str, *methods: str) -> str | None:
@@ -488,6 +524,89 @@ def _tender_for(order: StoreOrder, kind: str, mappings: Sage50Mappings, problems
     return Tender(kind, label, order.tendered(kind), nominal, codes)
 
 
+# --- base-currency conversion ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    currency: str
+    total: Decimal
+    note: str
+
+
+def _converts(order: StoreOrder, mappings: Sage50Mappings) -> bool:
+    """Rule "account currency": under BASE_CURRENCY (Sage 50 US, or chosen) a document in another
+    currency is converted to the base currency, never posted in its own to a base-currency account."""
+    strategy = mappings.customers
+    return (strategy.currency_accounts == BASE_CURRENCY and bool(strategy.base_currency)
+            and order.currency != norm(strategy.base_currency))
+
+
+def _has_rate(order: StoreOrder) -> bool:
+    return bool(order.exchange_rate) and order.exchange_rate != Decimal(1)
+
+
+def _no_rate_message(order: StoreOrder, mappings: Sage50Mappings) -> str:
+    return (f"Order {order.order_id} is in {order.currency} but carries no exchange rate to the base currency "
+            f"{norm(mappings.customers.base_currency)}, and a Sage 50 account here holds only the base currency: "
+            f"set the currency's rate in {order.store_name} and replay the order")
+
+
+def _to_base_currency(order: StoreOrder, reference: str, lines: list[DocumentLine], payments: list,
+                      total: Decimal, mappings: Sage50Mappings) -> _Conversion:
+    """Every line and payment divided by the order's rate (store default currency → the shopper's;
+    the store's default is the Sage company's base); the cents lost converting line by line go on
+    a rounding line, so the document equals the converted store total, and the payments are
+    brought to the same total when they settled it whole."""
+    rate = order.exchange_rate
+    base = norm(mappings.customers.base_currency)
+    for line in lines:
+        line.net, line.tax = money(line.net / rate), money(line.tax / rate)
+        line.unit_net = money(line.unit_net / rate)
+        line.discount = money(line.discount / rate)
+    converted_total = money(total / rate)
+    difference = converted_total - sum((line.gross for line in lines), ZERO)
+    if difference:
+        if not mappings.nominals.rounding:
+            raise TotalsMismatch(reference, converted_total, converted_total - difference,
+                                 "Converting to the base currency leaves a rounding difference and no rounding "
+                                 "nominal is mapped.")
+        lines.append(DocumentLine(kind=LineKind.ROUNDING, description="Currency conversion rounding",
+                                  quantity=Decimal("1"), unit_net=difference, net=difference, tax=ZERO,
+                                  tax_code=mappings.tax.outside_scope, nominal_code=mappings.nominals.rounding))
+    paid = sum((payment.amount for payment in payments), ZERO)
+    for payment in payments:
+        payment.amount, payment.currency = money(payment.amount / rate), base
+    if payments and paid == total:
+        payments[-1].amount += converted_total - sum((payment.amount for payment in payments), ZERO)
+    return _Conversion(currency=base, total=converted_total,
+                       note=f"{order.currency} {total} at {rate} {order.currency} per {base}")
+
+
+# A non-cash tender's payment carries the order's reference and the tender's own suffix, so it is
+# looked up by that reference before it is created, like every receipt: posting it twice is impossible.
+TENDER_SUFFIX = {TenderKind.GIFT_CERTIFICATE: "GC", TenderKind.STORE_CREDIT: "SC"}
+
+
+def _tender_receipt(order: StoreOrder, tender: Tender, *, date: dt.date, customer: Customer) -> Receipt:
+    """Rule "tender receipts": a gift certificate or store credit spent on the order settles its
+    share of the invoice as a receipt allocated to it, from the tender's mapped account (the
+    liability the sale of the certificate or the credit note created, or a clearing account), so
+    that a paid order leaves nothing owing on the customer's account."""
+    return Receipt(
+        reference=f"{order.reference}-{TENDER_SUFFIX[tender.kind]}",
+        invoice_reference=order.reference,
+        date=date,
+        currency=order.currency,
+        amount=tender.amount,
+        bank_account=tender.bank_account or "",
+        method=tender.method,
+        account_ref=customer.account_ref,
+        customer_email=customer.email,
+        payment_reference=tender.payment_reference,
+    )
+
+
 def _notes(order: StoreOrder) -> str:
     notes = [order.label]
     if order.payment_method:
@@ -544,6 +663,7 @@ def map_refund(
     total = refund.total
     if total <= ZERO:
         raise NotPostable(reference, "the refund has no amount")
+    mappings, accounts_used = mappings.for_channel(order.channel_id)
     problems = _Problems()
     currency = order.currency
     customer = build_customer(order, mappings, problems, customer_account_ref)
@@ -607,8 +727,14 @@ def map_refund(
 
     refunds, tenders = _refund_payments(order, refund, date=date, customer=customer, mappings=mappings,
                                         problems=problems)
+    if _converts(order, mappings) and not _has_rate(order):
+        problems.add("currency", currency, _no_rate_message(order, mappings))
     problems.raise_if_any(reference)
     _reconcile(order, reference, lines, total, mappings)
+    if _converts(order, mappings):
+        conversion = _to_base_currency(order, reference, lines, refunds, total, mappings)
+        currency, total = conversion.currency, conversion.total
+        customer.currency = currency
     credit_note = CreditNote(
         reference=reference,
         date=date,
@@ -620,7 +746,7 @@ def map_refund(
         store_total=total,
         refund_tenders=tenders,
     )
-    return RefundPosting(credit_note=credit_note, refunds=refunds)
+    return RefundPosting(credit_note=credit_note, refunds=refunds, accounts_used=accounts_used)
 
 
 def _tax_only_line(order: StoreOrder, refund: StoreRefund, mappings: Sage50Mappings,
@@ -645,7 +771,7 @@ def _tax_only_line(order: StoreOrder, refund: StoreRefund, mappings: Sage50Mappi
 
 def _refund_payments(order: StoreOrder, refund: StoreRefund, *, date: dt.date, customer: Customer,
                      mappings: Sage50Mappings, problems: _Problems) -> tuple[list[Refund], list[Tender]]:
-    refunds, tenders = [], []
+    refunds, tenders, cash_refunds = [], [], 0
     for payment in refund.payments:
         if payment.tender_kind != TenderKind.PAYMENT:
             nominal = getattr(mappings.nominals, payment.tender_kind)
@@ -653,12 +779,21 @@ def _refund_payments(order: StoreOrder, refund: StoreRefund, *, date: dt.date, c
                 problems.extend([_nominal_problem(order, payment.tender_kind,
                                                   f"a refund to {payment.tender_kind.replace('_', ' ')}")])
             tenders.append(Tender(payment.tender_kind, payment.method, payment.amount, nominal, payment.reference))
+            # Store credit given back is money owed to the shopper on the liability account: a
+            # refund payment from that account, so the credit note leaves nothing on the customer.
+            suffix = TENDER_SUFFIX.get(payment.tender_kind, payment.tender_kind.upper())
+            same = sum(1 for r in refunds if r.reference.startswith(f"{refund.reference}-{suffix}"))
+            refunds.append(Refund(
+                reference=f"{refund.reference}-{suffix}{same + 1 if same else ''}", credit_note_reference=refund.reference, date=date,
+                currency=order.currency, amount=payment.amount, bank_account=nominal or "",
+                method=payment.method or payment.tender_kind.replace("_", " "), account_ref=customer.account_ref))
             continue
         account = _bank_account(mappings, order.currency, payment.method, order.payment_method)
         if not account:
             problems.extend([_payment_problem(order, payment.method or order.payment_method or "unknown",
                                               order.currency)])
-        n = len(refunds) + 1
+        cash_refunds += 1
+        n = cash_refunds
         refunds.append(
             Refund(
                 reference=f"{refund.reference}-P" if n == 1 else f"{refund.reference}-P{n}",

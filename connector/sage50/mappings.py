@@ -8,7 +8,7 @@ payment method names are typed by people, so case must not decide whether a mapp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 MATCH_OR_CREATE = "match_or_create"
@@ -75,6 +75,25 @@ class NominalCodes:
     gift_certificate: str | None = None  # liability for gift certificates sold and redeemed
     store_credit: str | None = None  # liability for store credit issued and spent
     rounding: str | None = None  # optional: without it any difference is a TotalsMismatch
+    # Sales nominal for item lines; None leaves each stock item's own sales nominal in Sage.
+    sales: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelAccounts:
+    """One sales channel's own accounts; ``None`` falls back to the integration's defaults."""
+
+    sales: str | None = None
+    shipping: str | None = None
+    handling: str | None = None
+    wrapping: str | None = None
+    discount: str | None = None
+    gift_certificate: str | None = None
+    store_credit: str | None = None
+    bank: str | None = None  # every payment of the channel's orders, whatever the method
+
+    def overrides(self) -> dict[str, str]:
+        return {name: value for name, value in vars(self).items() if value}
 
 
 @dataclass
@@ -84,11 +103,15 @@ class PaymentMap:
     have one currency each)."""
 
     accounts: dict[str, str] = field(default_factory=dict)
+    # A channel's own bank account, set by ``Sage50Mappings.for_channel``: it wins over the methods.
+    channel_bank: str | None = None
     accounts_by_currency: dict[str, dict[str, str]] = field(default_factory=dict)
     default: str | None = None
     default_by_currency: dict[str, str] = field(default_factory=dict)
 
     def lookup(self, method: str, currency: str) -> str | None:
+        if self.channel_bank:
+            return self.channel_bank
         for key, account in self.accounts_by_currency.get(norm(currency), {}).items():
             if norm(key) == norm(method):
                 return account
@@ -111,6 +134,20 @@ class CustomerStrategy:
     mode: str = MATCH_OR_CREATE
     web_sales_accounts: dict[str, str] = field(default_factory=dict)  # currency → account ref
     guests_to_web_sales: bool = False
+    # A buyer with neither an email nor a linked store customer id: the web-sales account of the
+    # order's currency (WITHOUT_EMAIL_WEB_SALES) or hold the record (WITHOUT_EMAIL_HOLD). Never a
+    # match by name: two people share names, and the invoice would land on the other one's account.
+    without_email: str = "web_sales"
+    # Customer accounts hold one currency: one account per email and currency (PER_CURRENCY), or
+    # every document converted to the company's base currency (BASE_CURRENCY, Sage 50 US).
+    currency_accounts: str = "per_currency"
+    base_currency: str = ""
+
+
+WITHOUT_EMAIL_WEB_SALES = "web_sales"
+WITHOUT_EMAIL_HOLD = "hold"
+PER_CURRENCY = "per_currency"
+BASE_CURRENCY = "base_currency"
 
 
 @dataclass
@@ -124,3 +161,18 @@ class Sage50Mappings:
     rounding_tolerance: Decimal = Decimal("0.02")
     # Sage dates are local dates; store dates are moments in time.
     timezone: str = "UTC"
+    channels: dict[int, ChannelAccounts] = field(default_factory=dict)
+
+    def for_channel(self, channel_id: int) -> tuple[Sage50Mappings, str]:
+        """These mappings with the channel's own accounts over the defaults, and a sentence for
+        the record's trail saying which mapping was used."""
+        accounts = self.channels.get(int(channel_id or 0))
+        overrides = accounts.overrides() if accounts else {}
+        if not overrides:
+            return self, f"Accounts: the integration's defaults (channel {channel_id} has none of its own)."
+        bank = overrides.pop("bank", None)
+        mappings = replace(self, nominals=replace(self.nominals, **overrides),
+                           payments=replace(self.payments, channel_bank=bank) if bank else self.payments)
+        used = ", ".join(f"{name.replace('_', ' ')} {code}" for name, code in
+                         sorted({**overrides, **({"bank": bank} if bank else {})}.items()))
+        return mappings, f"Accounts: channel {channel_id}'s own ({used}); the integration's defaults for the rest."

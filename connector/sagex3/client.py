@@ -117,10 +117,13 @@ class X3RestClient(BaseApiClient):
             "ACCDAT": entry.date.isoformat(), "DESVCR": entry.description, "CUR": entry.currency,
             self.reference_field: entry.reference,
         }
+        if entry.ledger_currency:
+            header.update(CURLED=entry.ledger_currency, RATMLT=entry.exchange_rate)
         header = {k: v for k, v in header.items() if v not in ("", None)}
         header[self.lines_field] = [
             {"LIN": number, "ACC": line.account, "SNS": line.sense, "AMTCUR": line.amount,
-             "BPR": line.business_partner, "DES": line.description}
+             "BPR": line.business_partner, "DES": line.description,
+             **({"AMTLED": line.ledger_amount} if line.ledger_amount is not None else {})}
             for number, line in enumerate(entry.lines, start=1)
         ]
         return header

@@ -17,7 +17,14 @@ tax-exclusive stores. The entry then balances exactly when the store's total inc
 total ex tax plus total tax; anything else (order fees that are not mapped, a hand-edited order)
 is an ``Unbalanced`` error showing the difference.
 
-Gift certificates and store credit are tenders: they stay in the receivable/clearing debit.
+Gift certificates (issue 17): selling one credits the gift-certificate liability, not revenue
+(revenue is booked once, when the goods it pays for are sold); redeeming one debits that
+liability instead of the receivable, and store credit spent debits the store-credit account
+(its liability or clearing account; the gift-certificate liability when not mapped), so each
+tender's account nets to zero once the credit is issued and spent. Handling and wrapping go to
+their own revenue accounts when mapped, else with shipping. A receivable on an account X3 treats
+as collective (``PostingSettings.collective_accounts``) carries the channel's business partner,
+and without one the entry is never sent (NeedsMapping).
 
 A refund (with the refund's reference) mirrors the sale: receivable for the refunded total, tax
 payable for its tax, shipping revenue for refunded shipping/handling/wrapping items, and revenue
@@ -34,7 +41,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from connector.commerce import ChargeKind, OrderLine, RefundItemKind, StoreOrder, StoreRefund
+from connector.commerce import ChargeKind, OrderLine, RefundItemKind, StoreOrder, StoreRefund, TenderKind
 from mlcommon.ledger import CENT, ZERO, JournalEntry, JournalLine, money
 
 DEBIT = 1
@@ -48,6 +55,9 @@ ACCOUNT_PURPOSES = {
     "discounts": "discounts",
     "cost_of_goods": "cost of goods sold",
     "stock": "stock",
+    "gift_certificate": "gift certificate liability",
+    "store_credit": "store credit liability / clearing",
+    "business_partner": "business partner (collective receivable account)",
 }
 
 
@@ -98,6 +108,14 @@ class ChannelAccounts:
     stock: str = ""
     cost_posting: bool = False
     business_partner: str = ""  # X3 BPR on the receivable line (collective customer accounts need one)
+    handling_revenue: str = ""  # blank: with shipping
+    wrapping_revenue: str = ""  # blank: with shipping
+    gift_certificate: str = ""  # liability for gift certificates sold, released when redeemed
+    store_credit: str = ""  # store credit liability or clearing; blank: the gift-certificate liability
+
+    @property
+    def store_credit_account(self) -> str:
+        return self.store_credit or self.gift_certificate
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,11 @@ class PostingSettings:
     gl_date: str = "created"  # "created" or "status_reached"
     timezone: str = "UTC"  # the GL date is the calendar date in this zone
     refund_reverses_cost: bool = False  # store refunds do not restock, so off by default
+    # Accounts X3 treats as collective (a business partner is mandatory on their lines).
+    collective_accounts: tuple[str, ...] = ()
+    # The company's currency (blank: not known, entries carry only their own currency). An entry
+    # in another currency carries the rate and every line's company-currency amount.
+    ledger_currency: str = ""
 
     def __post_init__(self):
         if self.refund_style not in ("negative", "swap"):
@@ -161,15 +184,26 @@ def build_order_entry(order: StoreOrder, unit_costs: Mapping | None,
         subtotal_ex, discount_ex = subtotal_ex + discount_ex, ZERO
 
     label = f"Order {order_id}"
-    bpr = accounts.business_partner
-    lines = [JournalLine(accounts.receivable, DEBIT, total_inc, f"{label} receivable", bpr)]
+    gift_sold = _gift_certificates_sold(order)
+    redeemed, credit_spent = order.tendered(TenderKind.GIFT_CERTIFICATE), order.tendered(TenderKind.STORE_CREDIT)
+    _require(accounts, (["gift_certificate"] if gift_sold or redeemed else [])
+             + (["store_credit"] if credit_spent and not accounts.store_credit_account else []), channel_name)
+    _require_partner(accounts, settings, channel_name)
+    subtotal_ex -= gift_sold
+    lines = [JournalLine(accounts.receivable, DEBIT, total_inc - redeemed - credit_spent, f"{label} receivable",
+                         accounts.business_partner),
+             JournalLine(accounts.gift_certificate, DEBIT, redeemed, f"{label} gift certificates redeemed"),
+             JournalLine(accounts.store_credit_account, DEBIT, credit_spent, f"{label} store credit spent")]
     if accounts.discounts:
         lines.append(JournalLine(accounts.discounts, DEBIT, discount_ex, f"{label} discounts"))
         lines.append(JournalLine(accounts.revenue, CREDIT, subtotal_ex, f"{label} revenue"))
     else:
         lines.append(JournalLine(accounts.revenue, CREDIT, subtotal_ex - discount_ex, f"{label} revenue"))
+    lines.append(JournalLine(accounts.gift_certificate, CREDIT, gift_sold, f"{label} gift certificates sold"))
     lines.append(JournalLine(accounts.tax_payable, CREDIT, tax, f"{label} tax"))
-    lines.append(JournalLine(accounts.shipping_revenue, CREDIT, shipping_ex, f"{label} shipping"))
+    for kind, account in _charge_accounts(accounts).items():
+        amount = sum((charge.ex_tax for charge in order.charges if charge.kind in kind), ZERO)
+        lines.append(JournalLine(account, CREDIT, amount, f"{label} {kind[0]}"))
     if cost:
         lines.append(JournalLine(accounts.cost_of_goods, DEBIT, cost, f"{label} cost of goods"))
         lines.append(JournalLine(accounts.stock, CREDIT, cost, f"{label} stock"))
@@ -186,7 +220,7 @@ def build_order_entry(order: StoreOrder, unit_costs: Mapping | None,
         company=settings.company,
     )
     _check_balanced(entry)
-    return entry
+    return _in_ledger_currency(entry, order, settings)
 
 
 def build_refund_entry(order: StoreOrder, refund: StoreRefund,
@@ -217,10 +251,16 @@ def build_refund_entry(order: StoreOrder, refund: StoreRefund,
     _require(accounts, purposes, channel_name)
 
     label = f"Refund {refund.refund_id} of order {order_id}"
-    bpr = accounts.business_partner
+    # Store credit given back is owed to the shopper on the store-credit account, not the receivable.
+    to_credit = sum((p.amount for p in refund.payments if p.tender_kind != TenderKind.PAYMENT), ZERO)
+    if to_credit:
+        _require(accounts, [] if accounts.store_credit_account else ["store_credit"], channel_name)
+    _require_partner(accounts, settings, channel_name)
     # Written as the sale's senses, then turned into a reversal by ``refund_style``.
     sale_like = [
-        JournalLine(accounts.receivable, DEBIT, total, f"{label} receivable", bpr),
+        JournalLine(accounts.receivable, DEBIT, total - to_credit, f"{label} receivable",
+                    accounts.business_partner),
+        JournalLine(accounts.store_credit_account, DEBIT, to_credit, f"{label} given as store credit"),
         JournalLine(accounts.revenue, CREDIT, revenue, f"{label} revenue"),
         JournalLine(accounts.tax_payable, CREDIT, tax, f"{label} tax"),
         JournalLine(accounts.shipping_revenue, CREDIT, shipping_ex, f"{label} shipping"),
@@ -240,7 +280,7 @@ def build_refund_entry(order: StoreOrder, refund: StoreRefund,
         company=settings.company,
     )
     _check_balanced(entry)
-    return entry
+    return _in_ledger_currency(entry, order, settings)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -256,6 +296,26 @@ def _accounts_for(order: StoreOrder, channel_accounts, channel_name) -> ChannelA
         required = ("receivable", "revenue", "tax_payable", "shipping_revenue")
         raise NeedsMapping(channel_id, channel_name, [ACCOUNT_PURPOSES[p] for p in required])
     return found
+
+
+def _gift_certificates_sold(order: StoreOrder) -> Decimal:
+    return sum((line.net for line in order.lines if line.is_gift_certificate), ZERO)
+
+
+def _charge_accounts(accounts: ChannelAccounts) -> dict[tuple[str, ...], str]:
+    """Charge kinds by the account they are credited to: handling and wrapping on their own
+    accounts when mapped, else with shipping (the key's first kind names the line)."""
+    grouped: dict[str, list[str]] = {}
+    for kind, own in ((ChargeKind.SHIPPING, ""), (ChargeKind.HANDLING, accounts.handling_revenue),
+                      (ChargeKind.WRAPPING, accounts.wrapping_revenue)):
+        grouped.setdefault(own or accounts.shipping_revenue, []).append(kind)
+    return {tuple(kinds): account for account, kinds in grouped.items()}
+
+
+def _require_partner(accounts: ChannelAccounts, settings: PostingSettings, channel_name: str | None) -> None:
+    if accounts.receivable in settings.collective_accounts and not accounts.business_partner:
+        raise NeedsMapping(accounts.channel_id, accounts.channel_name or channel_name,
+                           [ACCOUNT_PURPOSES["business_partner"]])
 
 
 def _order_purposes(order: StoreOrder, cost: Decimal) -> list[str]:
@@ -330,12 +390,34 @@ def _check_balanced(entry: JournalEntry) -> None:
         raise Unbalanced(entry.reference, entry.debit_total, entry.credit_total)
 
 
+def _in_ledger_currency(entry: JournalEntry, order: StoreOrder, settings: PostingSettings) -> JournalEntry:
+    """Rule "foreign currency": with the company's currency known and the entry in another one,
+    the order's exchange rate (store default currency → the shopper's; the store's default is the
+    company's) converts every line; the cents lost to rounding go to the largest line, so the
+    entry balances in both currencies."""
+    ledger = settings.ledger_currency
+    if not ledger or entry.currency == ledger:
+        return entry
+    rate = order.exchange_rate
+    if not rate or rate == Decimal(1):
+        raise CurrencyMismatch(f"order {order.order_id} is in {entry.currency} but carries no exchange rate to "
+                               f"the company currency {ledger}; set the rate in the store, or post it by hand")
+    for line in entry.lines:
+        line.ledger_amount = money(line.amount / rate)
+    difference = sum((line.sense * line.ledger_amount for line in entry.lines), ZERO)
+    if difference:
+        target = max(entry.lines, key=lambda line: abs(line.amount))
+        target.ledger_amount -= difference * target.sense
+    entry.ledger_currency, entry.exchange_rate = ledger, (Decimal(1) / rate).quantize(Decimal("0.000001"))
+    return entry
+
+
 def _currency(order: StoreOrder, settings: PostingSettings) -> str:
     paid = order.currency
     if settings.currency_source == "fixed":
         if paid and paid != settings.currency:
             raise CurrencyMismatch(f"order {order.order_id} is in {paid}; this integration posts only "
-                                   f"{settings.currency}")
+                                   f"{settings.currency} (its PostingSettings currency_source is 'fixed')")
         return settings.currency
     return paid
 

@@ -42,7 +42,11 @@ DEFAULT_ACCOUNTS = (
     "607000",  # purchases of goods (cost of goods)
     "603700",  # change in stock of goods
     "370000",  # stock of goods
+    "419100",  # customer advances: gift certificates sold and not yet redeemed
+    "467100",  # store credit clearing
 )
+# Collective accounts (GACCOUNT with a business-partner type): X3 refuses a line on one without BPR.
+DEFAULT_COLLECTIVE_ACCOUNTS = ("411000",)
 HEADER_REQUIRED = ("TYP", "FCY", "ACCDAT", "JOU", "CUR")
 REFRESH_TOKEN_LIFETIME = 30 * 86400
 
@@ -107,13 +111,15 @@ class X3SandboxApp(SandboxApp):
                  client_secret: str = "sandbox-secret", folder: str = "SEED", accounts=DEFAULT_ACCOUNTS,
                  class_name: str = "GACCENTRY", representation: str = "GACCENTRY",
                  lines_field: str = "GACCENTRYD", access_token_ttl: int = 60, jwt_audience: str = "",
-                 page_size: int = 20, clock=time.time, faults: X3Faults | None = None, seed: int = 1):
+                 page_size: int = 20, clock=time.time, faults: X3Faults | None = None, seed: int = 1,
+                 collective_accounts=DEFAULT_COLLECTIVE_ACCOUNTS):
         super().__init__(faults or X3Faults(), seed)
         self.faults.__dict__["_on_expire"] = self.expire_access_tokens
         self.user, self.password = user, password
         self.client_id, self.client_secret = client_id, client_secret
         self.folder = folder
         self.accounts = set(accounts)
+        self.collective_accounts = set(collective_accounts)
         self.class_name, self.representation, self.lines_field = class_name, representation, lines_field
         self.access_token_ttl = access_token_ttl
         self.jwt_audience = jwt_audience
@@ -302,6 +308,9 @@ class X3SandboxApp(SandboxApp):
                 continue
             if sense not in (1, -1):
                 problems.append(f"Line {number}: sense must be 1 (debit) or -1 (credit)")
+                continue
+            if acc in self.collective_accounts and not str(line.get("BPR") or ""):
+                problems.append(f"Line {number}: account {acc} is a collective account: business partner mandatory")
                 continue
             clean.append({"LIN": number, "ACC": acc, "SNS": sense, "AMTCUR": amount,
                           "BPR": str(line.get("BPR") or ""), "DES": str(line.get("DES") or "")})

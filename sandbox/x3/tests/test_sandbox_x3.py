@@ -233,7 +233,7 @@ def gql_data(ref="BC-9", amount=120):
     return {"journalEntryType": "ODIV", "site": "FR011", "journal": "ODIV", "accountingDate": "2024-03-05",
             "description": "BigCommerce order 9", "transactionCurrency": "EUR", "reference": ref,
             "journalEntryLines": [
-                {"lineNumber": 1, "account": "411000", "sign": 1, "transactionAmount": amount},
+                {"lineNumber": 1, "account": "411000", "sign": 1, "transactionAmount": amount, "businessPartner": "WEB"},
                 {"lineNumber": 2, "account": "707000", "sign": -1, "transactionAmount": 120}]}
 
 
@@ -278,3 +278,11 @@ def test_command_line_server_starts_and_answers():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_collective_account_line_without_business_partner_is_refused(x3):
+    from sandbox.x3.app import X3Error
+
+    lines = [{"ACC": "411000", "SNS": 1, "AMTCUR": "10.00"}, {"ACC": "707000", "SNS": -1, "AMTCUR": "10.00"}]
+    with pytest.raises(X3Error, match="411000 is a collective account: business partner mandatory"):
+        x3.app.create_entry({"TYP": "ODIV", "FCY": "FR011", "ACCDAT": "2024-03-05", "JOU": "VEN", "CUR": "EUR"}, lines)
