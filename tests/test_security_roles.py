@@ -166,7 +166,7 @@ def _integration_form(world, tenant, name="New shop", store=None, sage=None):
     return {"tenant": tenant.pk, "name": name, "store": (store or integration.store).pk,
             "sage": (sage or integration.sage).pk, "is_active": "on", "poll_interval_seconds": 300,
             "poll_overlap_seconds": 300, "stock_push_interval_seconds": 300, "paid_status_ids": [],
-            "customer_strategy": "match_or_create", "default_tax_code": "T1", "rounding_tolerance": "0",
+            "customer_strategy": "match_or_create", "without_email": "web_sales", "currency_accounts": "per_currency", "default_tax_code": "T1", "rounding_tolerance": "0",
             "stock_quantity": "available", "x3_refund_style": "negative", "x3_gl_date_rule": "order_date",
             "archive_retention_days": 90, "webhook_secret": "",
             "account_mappings-TOTAL_FORMS": 0, "account_mappings-INITIAL_FORMS": 0}
