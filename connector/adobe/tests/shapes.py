@@ -4,7 +4,7 @@ header discount_amount negative, line discount_amount positive; grand_total afte
 reward points and gift cards; base_* = order amounts ÷ base_to_order_rate).
 
 ``python -m connector.adobe.tests.shapes`` rewrites ``golden/<shape>.json`` inputs (keeping the
-reviewed ``expected`` parts); ``ADOBE_GOLDEN_REGEN=1 pytest connector/adobe/tests`` then
+reviewed ``expected`` parts); ``ADOBE_GOLDEN_REGEN=1 pytest tests/test_adobe_golden.py`` then
 regenerates the expected halves for review.
 """
 

@@ -1,10 +1,12 @@
 """Golden tests: Adobe Commerce JSON → the neutral model → the full Sage 50 ledger documents.
 
-Each ``golden/<shape>.json`` holds the Adobe input (an order as ``GET /V1/orders/{id}`` returns
+Each ``connector/adobe/tests/golden/<shape>.json`` holds the Adobe input (an order as ``GET /V1/orders/{id}`` returns
 it, its invoices from ``/V1/invoices`` where the case needs them, and its credit memos from
 ``/V1/creditmemos``), the neutral order and refunds the adapter must make of it (``expected``),
 and every Sage 50 document the existing mapper makes of that (``expected_ledger``), or the
-refusal expected. The inputs are built with Magento's own arithmetic by ``shapes.py``.
+refusal expected. The inputs are built with Magento's own arithmetic by
+``connector/adobe/tests/shapes.py``. (Here, not in the store package: a store package never
+imports a ledger.)
 
 Shapes (33):
 Orders: single_line, multi_line_quantity, configurable_parent_child, bundle_dynamic_price,
@@ -18,7 +20,7 @@ Credit memos: creditmemo_full_closed, creditmemo_partial_item, creditmemo_offlin
 creditmemo_adjustments, creditmemo_configurable, creditmemo_to_store_credit,
 creditmemo_two_on_one_order.
 
-Regenerate after a deliberate rule change: ``ADOBE_GOLDEN_REGEN=1 pytest connector/adobe/tests`` and
+Regenerate after a deliberate rule change: ``ADOBE_GOLDEN_REGEN=1 pytest tests/test_adobe_golden.py`` and
 review the diff.
 """
 
@@ -37,7 +39,7 @@ from connector.sage50 import NeedsMapping, NotPostable, TotalsMismatch, map_orde
 from connector.sage50.tests.test_sage50_golden import standard_mappings
 from mlcommon.ledger import LineKind, to_payload
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parent.parent / "connector" / "adobe" / "tests" / "golden"
 REGEN = os.environ.get("ADOBE_GOLDEN_REGEN") == "1"
 SHAPES = sorted(p.stem for p in GOLDEN.glob("*.json"))
 ERRORS = {"NeedsMapping": NeedsMapping, "NotPostable": NotPostable, "TotalsMismatch": TotalsMismatch}
