@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
+from connector.adobe.admin_actions import poll_adobe_now, test_adobe_connection
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
 from connector.flows.x3_admin import AccountMappingInline, preview_x3_posting, x3_preview_urls
 
@@ -45,13 +46,14 @@ class StoreConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     search_fields = ("name", "store_hash", "base_url")
     secret_fields = StoreConnection.SECRET_FIELDS
     editable_by = (Membership.Role.OWNER,)
-    actions = [test_connection]
+    actions = [test_connection, test_adobe_connection]
     fieldsets = (
-        (None, {"fields": ("tenant", "name", "platform", "verify_tls")}),
+        (None, {"fields": ("tenant", "name", "platform", "verify_tls", "tls_ca_bundle")}),
         ("BigCommerce", {"fields": ("store_hash", "api_base_url", "client_id", "access_token", "client_secret")}),
         ("Adobe Commerce", {"classes": ("collapse",), "fields": (
             "base_url", "store_code", "adobe_auth", "consumer_key", "consumer_secret", "access_token_secret",
-            "ims_client_id", "ims_client_secret", "ims_org_id")}),
+            "ims_client_id", "ims_client_secret", "ims_org_id", "ims_token_url", "adobe_webhook_public_key",
+            "adobe_io_client_id")}),
     )
 
 
@@ -94,13 +96,15 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     editable_by = (Membership.Role.OWNER, Membership.Role.ACCOUNTANT)
     readonly_fields = ("webhook_url",)
     inlines = [AccountMappingInline]
-    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_x3_posting]
+    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_x3_posting, poll_adobe_now,
+               test_adobe_connection]
     fieldsets = (
         (None, {"fields": ("tenant", "name", "store", "sage", "is_active")}),
         ("Flows", {"fields": ("post_invoices", "post_receipts", "post_refunds", "push_stock", "post_gl_entries")}),
         ("Schedule", {"fields": ("poll_interval_seconds", "poll_overlap_seconds", "stock_push_interval_seconds")}),
-        ("Orders", {"fields": ("paid_status_ids", "status_after_import", "customer_strategy", "same_code_fallback",
-                               "default_tax_code", "rounding_tolerance", "stock_quantity")}),
+        ("Orders", {"fields": ("paid_status_ids", "status_after_import", "store_comment_after_posting",
+                               "customer_strategy", "same_code_fallback", "default_tax_code", "rounding_tolerance",
+                               "stock_quantity")}),
         ("Sage X3 GL posting", {"classes": ("collapse",), "fields": (
             "x3_entry_type", "x3_journal", "x3_site", "x3_company", "x3_refund_style", "x3_gl_date_rule",
             "x3_cost_posting")}),

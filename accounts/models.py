@@ -201,6 +201,8 @@ class Integration(models.Model):
         default=list, blank=True,
         help_text="BigCommerce status ids that count as paid; empty = the default "
                   "(Awaiting Fulfillment, Awaiting Shipment, Awaiting Pickup, Partially Shipped, Shipped, Completed).")
+    store_comment_after_posting = models.BooleanField(
+        default=False, help_text="Adobe Commerce: add an order comment with the Sage invoice number once it is posted.")
     status_after_import = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="BigCommerce status id to set once an order is posted (empty = leave it).")
     customer_strategy = models.CharField(max_length=30, choices=CustomerStrategy.choices,

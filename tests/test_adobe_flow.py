@@ -188,3 +188,28 @@ def test_io_events_signature_and_challenge(setup, client, monkeypatch):
     assert fetched == ["/prod/keys/pub-key-1.pem", "/prod/keys/pub-key-2.pem"]
     headers["x-adobe-public-key2-path"] = "//evil.example/key.pem"
     assert _post(client, token, body, **headers).status_code == 401
+
+
+def test_order_comment_with_the_sage_invoice_number_after_posting(setup, fake):
+    from connector.flows.followups import mark_order_imported
+
+    stock(fake, 1301, "single_line")
+    type(setup.integration).objects.filter(pk=setup.integration.pk).update(store_comment_after_posting=True)
+    poll_integration(setup.integration)
+    run_all(setup)
+    record = SyncRecord.objects.get(integration=setup.integration, external_id="1301")
+    assert record.state == State.POSTED and record.sage_id
+    mark_order_imported(record.pk)
+    assert fake.comments == [(1301, {"comment": f"Posted to Sage as invoice {record.sage_id}.",
+                                     "is_customer_notified": 0, "is_visible_on_front": 0, "parent_id": 1301})]
+    assert record.audit.filter(step="store_comment").exists()
+
+
+def test_test_connection_action_reports_in_admin(setup, fake, admin_client):
+    from django.urls import reverse
+
+    store = setup.integration.store
+    answer = admin_client.post(reverse("admin:accounts_storeconnection_changelist"),
+                               {"action": "test_adobe_connection", "_selected_action": [store.pk]}, follow=True)
+    assert answer.status_code == 200
+    assert "Orders (Magento_Sales::sales): OK" in answer.content.decode()

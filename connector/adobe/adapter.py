@@ -99,8 +99,9 @@ class AdobeCommerceAdapter:
     # -- writing -------------------------------------------------------------------------------
 
     def set_order_status(self, order_id, status) -> None:
-        """Adobe statuses are merchant labels on states: the marker is an order comment with the status."""
-        self.client.add_order_comment(order_id, "Imported into Sage by ml-connector.", status=str(status))
+        """The "imported" marker. Adobe statuses are merchant labels on states, not the numeric ids
+        the integration's setting holds, so the marker is an order comment; the status stays."""
+        self.client.add_order_comment(order_id, f"Imported into Sage by ml-connector (marker {status}).")
 
     def note_posted(self, order_id, sage_number: str, status: str | None = None) -> None:
         """After posting: an order comment with the Sage invoice number (optional per integration)."""
