@@ -368,7 +368,7 @@ class AdobeCommerceApp(SandboxApp):
         body = request.json() or {}
         invoice = self.store.invoice(int(request.params["id"]), self._qtys(body.get("items")),
                                      state=2 if body.get("capture", True) else 1)
-        return Response(200, str(invoice.entity_id))
+        return Response(200, invoice.entity_id)
 
     def post_order_refund(self, request: Request, ctx: Context) -> Response:
         return self._refund(request, int(request.params["id"]), None)
@@ -387,7 +387,7 @@ class AdobeCommerceApp(SandboxApp):
                                  invoice_id=invoice_id, shipping=args.get("shipping_amount"),
                                  adjustment_positive=Decimal(str(args.get("adjustment_positive") or 0)),
                                  adjustment_negative=Decimal(str(args.get("adjustment_negative") or 0)))
-        return Response(200, str(memo.entity_id))
+        return Response(200, memo.entity_id)
 
     # -- customers -----------------------------------------------------------------------------------
     def search_customers(self, request: Request, ctx: Context) -> Response:
@@ -414,7 +414,7 @@ class AdobeCommerceApp(SandboxApp):
         if not isinstance(items, list) or not items:
             raise StoreError(400, '"%fieldName" is required. Enter and try again.', {"fieldName": "sourceItems"})
         self.store.set_source_items(items)
-        return Response(200, None)
+        return Response(200, [])  # a void service method: Magento's REST layer answers []
 
     def get_stock_item(self, request: Request, ctx: Context) -> Response:
         product = self.store.product_by_sku(request.params["sku"])

@@ -148,7 +148,7 @@ class AdobeCommerceStore:
         return self._ids[kind]
 
     def next_increment(self, entity: str, store: StoreView) -> str:
-        key = (entity, store.id if store.increment_prefix else 1)
+        key = (entity, store.id)
         self._sequences[key] = self._sequences.get(key, 0) + 1
         return f"{store.increment_prefix}{self._sequences[key]:09d}"
 
@@ -580,6 +580,10 @@ class AdobeCommerceStore:
                     raise StoreError(400, "We can't create creditmemo for the invoice.")
             if not order.invoices:
                 raise StoreError(400, "We can't create creditmemo for the order.")
+            if invoice is not None and qtys is None:
+                # Against an invoice, the default is what that invoice billed and is not refunded yet.
+                qtys = {d.order_item.item_id: min(d.qty, d.order_item.qty_invoiced - d.order_item.qty_refunded)
+                        for d in invoice.items if d.order_item.parent_item_id is None}
             cm_id = self.next_id("creditmemo")
             doc_items: list[DocItem] = []
             for item in order.items:
@@ -598,6 +602,8 @@ class AdobeCommerceStore:
             ship_left = order.shipping_invoiced() - order.shipping_refunded()
             if shipping is None:
                 ship = ship_left
+                if invoice is not None and invoice.totals.shipping.order < ship_left.order:
+                    ship = invoice.totals.shipping
             else:
                 amount = money(Decimal(str(shipping)))
                 if amount > ship_left.order:
@@ -685,7 +691,9 @@ class AdobeCommerceStore:
             online = [i for i in order.invoices if i.transaction_id]
             kind = rng.random()
             if kind < 0.4 and online:
-                self.refund(order.entity_id, None, invoice_id=online[0].entity_id, moment=later, emit=False)
+                # Full online refund, invoice by invoice: the order ends closed.
+                for invoice in online:
+                    self.refund(order.entity_id, None, invoice_id=invoice.entity_id, moment=later, emit=False)
             elif kind < 0.75:
                 # Offline partial refund of one unit of the first item, no invoice link, some shipping back.
                 top = tops[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import requests
-from conftest import oauth_header
+
+from sandbox.adobe.testkit import oauth_header
 
 PAGE = {"searchCriteria[pageSize]": 5}
 

@@ -21,7 +21,7 @@ def ids(response) -> list[int]:
 
 @pytest.fixture(scope="module")
 def store():
-    from conftest import Adobe
+    from sandbox.adobe.testkit import Adobe
 
     adobe = Adobe(orders=80)
     yield adobe
