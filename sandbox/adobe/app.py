@@ -122,6 +122,7 @@ class AdobeCommerceApp(SandboxApp):
                                             max_attempts=webhook_attempts,
                                             commerce_private_pem=commerce_private_pem)
         self._local = threading.local()
+        self._order_cache: dict[int, tuple[tuple, dict]] = {}
         self.api: list[tuple[str, re.Pattern, object, tuple[str, ...]]] = []
         self._register()
 
@@ -307,12 +308,22 @@ class AdobeCommerceApp(SandboxApp):
         rows = [(row(r), r) for r in records]
         return Response(200, search(rows, criteria, columns, self.limits, out))
 
+    def _rendered_order(self, order) -> dict:
+        """``render.order`` cached until the order changes (every change moves one of these)."""
+        key = (order.updated_at, order.state, order.status, len(order.histories), len(order.invoices),
+               len(order.creditmemos), order.shipped)
+        cached = self._order_cache.get(order.entity_id)
+        if cached is None or cached[0] != key:
+            cached = (key, render.order(order))
+            self._order_cache[order.entity_id] = cached
+        return cached[1]
+
     def list_orders(self, request: Request, ctx: Context) -> Response:
         orders = sorted(self.store.orders.values(), key=lambda o: o.entity_id)
-        return self._search(request, orders, _order_row, ORDER_COLUMNS, render.order)
+        return self._search(request, orders, _order_row, ORDER_COLUMNS, self._rendered_order)
 
     def get_order(self, request: Request, ctx: Context) -> Response:
-        return Response(200, render.order(self.store.get_order(int(request.params["id"]))))
+        return Response(200, self._rendered_order(self.store.get_order(int(request.params["id"]))))
 
     def list_comments(self, request: Request, ctx: Context) -> Response:
         order = self.store.get_order(int(request.params["id"]))
@@ -612,7 +623,7 @@ def _columns(rendered: dict) -> dict:
 
 
 def _order_row(order) -> dict:
-    return _columns(render.order(order))
+    return render.order(order, nested=False)
 
 
 def _spec_columns(definition: str) -> set[str]:
