@@ -176,6 +176,7 @@ class AdobeCommerceApp(SandboxApp):
         r("POST", r"/__sandbox__/webhooks", self.ctl_subscribe)
         r("GET", r"/__sandbox__/webhooks/public-key", self.ctl_public_key)
         r("GET", r"/__sandbox__/io-events/keys/(?P<name>[\w.-]+)", self.ctl_io_key)
+        r("GET", r"/prod/keys/(?P<name>[\w.-]+)", self.ctl_io_key)  # Adobe's key host path shape
 
     # -- dispatch ------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:

@@ -13,8 +13,8 @@ of the raw body** (reference/adobe-commerce.md §6a). The key pair is made at st
 text or ``{"challenge": …}``); each CloudEvents 1.0 POST (``type`` ``com.adobe.commerce.<event code>``,
 ``recipient_client_id``, ``event_id``) carries ``x-adobe-digital-signature-1`` and ``-2`` (base64
 RSA-SHA256 over the raw body, each with its own key) and ``x-adobe-public-key1-path`` /
-``-2-path``, paths on this sandbox (``/__sandbox__/io-events/keys/…``) where the PEMs are served, as
-Adobe's key host serves them. Retries carry ``x-adobe-retry-count``.
+``-2-path``, paths on this sandbox (``/prod/keys/pub-key-N.pem``, also under
+``/__sandbox__/io-events/keys/``) where the PEMs are served, as Adobe's key host serves them. Retries carry ``x-adobe-retry-count``.
 
 ``hmac`` — the product brief's shared-secret variant: the Commerce Webhooks body with
 ``x-adobe-signature`` = base64 HMAC-SHA256 of the raw body keyed with the subscription's secret
@@ -55,6 +55,10 @@ EVENT_NAMES = {
     "creditmemo_saved": ("observer.sales_order_creditmemo_save_after", "observer.sales_order_creditmemo_save_after"),
 }
 KINDS = ("commerce", "io_events", "hmac")
+# Where the I/O Events public keys are served, relative to the sandbox root: the same shape as the
+# paths Adobe's key host uses (``/prod/keys/pub-key-….pem``), so a receiver whose key host is
+# configurable can point it at the sandbox unchanged.
+IO_KEY_PREFIX = "/prod/keys/"
 
 
 def _pem(private_key) -> str:
@@ -271,7 +275,7 @@ class WebhookDispatcher:
             for n in (1, 2):
                 name = f"pub-key-{n}.pem"
                 headers[f"x-adobe-digital-signature-{n}"] = rsa_sign(self.keys.io[name], body)
-                headers[f"x-adobe-public-key{n}-path"] = f"/__sandbox__/io-events/keys/{name}"
+                headers[f"x-adobe-public-key{n}-path"] = f"{IO_KEY_PREFIX}{name}"
             if attempt > 1:
                 headers["x-adobe-retry-count"] = str(attempt - 1)
         return headers
