@@ -28,6 +28,7 @@ from sandbox.httpserver import Faults, Request, Response, SandboxApp
 
 from . import render
 from .auth import ImsIssuer, Integration, OAuthVerifier, make_integration
+from .columns import COLUMNS
 from .searchcriteria import Limits, parse, parse_fields, search, trim
 from .store import AdobeCommerceStore, StoreError
 from .webhooks import WebhookDispatcher
@@ -164,6 +165,7 @@ class AdobeCommerceApp(SandboxApp):
         r("POST", r"/__sandbox__/ims/expire", self.ctl_ims_expire)
         r("POST", r"/__sandbox__/orders", self.ctl_place)
         r("POST", r"/__sandbox__/orders/generate", self.ctl_generate)
+        r("POST", r"/__sandbox__/activity", self.ctl_activity)
         r("POST", rf"/__sandbox__/orders/{ID}/invoice", self.ctl_invoice)
         r("POST", rf"/__sandbox__/orders/{ID}/refund", self.ctl_refund)
         r("POST", rf"/__sandbox__/orders/{ID}/ship", self.ctl_ship)
@@ -551,6 +553,15 @@ class AdobeCommerceApp(SandboxApp):
             created.append(order.entity_id)
         return Response(201, {"created": created})
 
+    def ctl_activity(self, request: Request) -> Response:
+        """``{"orders": N}``: N orders live their lifecycle now (placed, invoiced, some in parts,
+        shipped, some refunded), each step firing its webhooks, as on a store in use."""
+        count = int((request.json() or {}).get("orders", 10))
+        orders = self.store.simulate(count)
+        return Response(201, {"orders": [o.entity_id for o in orders],
+                              "invoices": [i.entity_id for o in orders for i in o.invoices],
+                              "creditmemos": [c.entity_id for o in orders for c in o.creditmemos]})
+
     def ctl_invoice(self, request: Request) -> Response:
         body = request.json() or {}
         items = body.get("items")
@@ -627,37 +638,10 @@ def _order_row(order) -> dict:
     return render.order(order, nested=False)
 
 
-def _spec_columns(definition: str) -> set[str]:
-    """The scalar properties of an interface in the admin schema: the entity table's columns."""
-    from sandbox.specs import adobe_specs
-
-    doc = adobe_specs("paas").docs["admin-schema-2.4.9.yaml"]
-    props = doc["components"]["schemas"][definition]["properties"]
-    return {name for name, schema in props.items() if schema.get("type") not in ("array", "object", None)
-            or (isinstance(schema.get("type"), list) and "array" not in schema["type"])}
-
-
-class _LazyColumns(set):
-    """Column sets read from the spec on first use (loading the spec takes a second)."""
-
-    def __init__(self, definition: str, extra: tuple[str, ...] = ()):
-        super().__init__()
-        self.definition = definition
-        self.extra = extra
-        self.loaded = False
-
-    def __contains__(self, name) -> bool:
-        if not self.loaded:
-            self.update(_spec_columns(self.definition))
-            self.update(self.extra)
-            self.loaded = True
-        return super().__contains__(name)
-
-
-ORDER_COLUMNS = _LazyColumns("sales-data-order-interface")
-INVOICE_COLUMNS = _LazyColumns("sales-data-invoice-interface")
-CREDITMEMO_COLUMNS = _LazyColumns("sales-data-creditmemo-interface")
-CUSTOMER_COLUMNS = _LazyColumns("customer-data-customer-interface")
+ORDER_COLUMNS = COLUMNS["sales-data-order-interface"]
+INVOICE_COLUMNS = COLUMNS["sales-data-invoice-interface"]
+CREDITMEMO_COLUMNS = COLUMNS["sales-data-creditmemo-interface"]
+CUSTOMER_COLUMNS = COLUMNS["customer-data-customer-interface"]
 
 
 def build_app(orders: int = 300, seed: int = 1, anchor: datetime | None = None, validate: bool = False,

@@ -640,8 +640,12 @@ class AdobeCommerceStore:
         return memo
 
     # -- seeded history --------------------------------------------------------------------------
-    def _seed_order(self, rng: random.Random, index: int, created: datetime) -> Order:
+    def _seed_order(self, rng: random.Random, index: int, created: datetime | None, live: bool = False) -> Order:
+        """One order and its history: invoiced in full or in parts, shipped, refunded online or
+        offline, or left pending, canceled or held. ``live``: everything happens now and every step
+        is announced to listeners (webhooks), as on a store in use."""
         spec: dict = {}
+        emit = live
         # The first orders cover every shape at least once; the rest are drawn.
         forced = ("french", "uk", "default")[index % 3] if index < 9 else None
         if forced:
@@ -656,55 +660,74 @@ class AdobeCommerceStore:
             spec["gift_card"] = Decimal("10")
         if index == 7:
             spec["lines"] = [{"sku": "WARRANTY-1Y", "qty": 1}]
-        order = self.place_order(spec, created=created, rng=rng, emit=False)
-        later = created + timedelta(minutes=rng.randint(5, 600))
+        order = self.place_order(spec, created=created, rng=rng, emit=emit)
+        later = None if live else order.created_at + timedelta(minutes=rng.randint(5, 600))
         roll = rng.random()
         if index in (0, 1, 2, 8):
             roll = (0.5, 0.75, 0.9, 0.97)[index % 4]
         if roll < 0.10:
             return order  # pending, never invoiced
         if roll < 0.15:
-            self._seed_set_state(order, "canceled", later)
+            if live:
+                self.set_status(order.entity_id, "canceled")
+            else:
+                self._seed_set_state(order, "canceled", later)
             return order
         if roll < 0.18:
-            self._seed_set_state(order, "holded", later)
+            if live:
+                self.set_status(order.entity_id, "holded")
+            else:
+                self._seed_set_state(order, "holded", later)
             return order
         has_extras = bool(order.gift_cards) or bool(order.totals.customer_balance.order)
         tops = [i for i in order.items if i.parent_item_id is None]
         if roll < 0.70 or has_extras or (len(tops) == 1 and tops[0].qty_ordered == 1):
-            self.invoice(order.entity_id, None, moment=later, emit=False)
+            self.invoice(order.entity_id, None, moment=later, emit=emit)
         else:
             # Partial invoicing: a first invoice for part of the goods, a second (and maybe third) later.
             first = {tops[0].item_id: max(Decimal(1), tops[0].qty_ordered - 1)} if tops[0].qty_ordered > 1 \
                 else {tops[0].item_id: Decimal(1)}
-            self.invoice(order.entity_id, first, moment=later, emit=False)
+            self.invoice(order.entity_id, first, moment=later, emit=emit)
             if rng.random() < 0.8:
-                later = later + timedelta(hours=rng.randint(1, 72))
-                self.invoice(order.entity_id, None, moment=later, emit=False)
+                later = None if live else later + timedelta(hours=rng.randint(1, 72))
+                self.invoice(order.entity_id, None, moment=later, emit=emit)
         if rng.random() < 0.6 and all(i.qty_invoiced >= i.qty_ordered for i in order.money_items()):
-            order.shipped = True
-            for item in order.items:
-                item.qty_shipped = item.qty_invoiced
-            self._refresh_state(order)
+            if live:
+                self.ship(order.entity_id)
+            else:
+                order.shipped = True
+                for item in order.items:
+                    item.qty_shipped = item.qty_invoiced
+                self._refresh_state(order)
         if roll > 0.82 and not has_extras:
-            later = later + timedelta(days=rng.randint(1, 10))
+            later = None if live else later + timedelta(days=rng.randint(1, 10))
             online = [i for i in order.invoices if i.transaction_id]
             kind = rng.random()
             if kind < 0.4 and online:
                 # Full online refund, invoice by invoice: the order ends closed.
                 for invoice in online:
-                    self.refund(order.entity_id, None, invoice_id=invoice.entity_id, moment=later, emit=False)
+                    self.refund(order.entity_id, None, invoice_id=invoice.entity_id, moment=later, emit=emit)
             elif kind < 0.75:
                 # Offline partial refund of one unit of the first item, no invoice link, some shipping back.
                 top = tops[0]
                 half = money(order.shipping_invoiced().order / 2) if order.shipping_invoiced().order else None
                 self.refund(order.entity_id, {top.item_id: Decimal(1)}, shipping=half,
                             adjustment_negative=Decimal("2.00") if rng.random() < 0.5 else ZERO,
-                            moment=later, emit=False)
+                            moment=later, emit=emit)
             else:
                 self.refund(order.entity_id, {}, shipping=Decimal("0"), adjustment_positive=Decimal("5.00"),
-                            moment=later, emit=False)
+                            moment=later, emit=emit)
         return order
+
+    def simulate(self, count: int) -> list[Order]:
+        """``count`` new orders living their whole lifecycle now (placed, invoiced in full or in parts,
+        shipped, some refunded online or offline), every step announced to listeners."""
+        made = []
+        for _ in range(count):
+            with self.lock:
+                index = 9 + len(self.orders)  # past the forced shapes: drawn like the seeded tail
+                made.append(self._seed_order(self.rng, index, None, live=True))
+        return made
 
     def _seed_set_state(self, order: Order, state: str, moment: datetime) -> None:
         order.state, order.status = state, DEFAULT_STATUS[state]

@@ -73,7 +73,7 @@ class Adobe:
         i = integration or self.integration
         header = oauth_header(method, url, i.consumer_key, i.consumer_secret, i.access_token, i.access_token_secret,
                               **sign_kw)
-        return self.http.request(method, url, json=body, headers={"Authorization": header}, timeout=10)
+        return self.http.request(method, url, json=body, headers={"Authorization": header}, timeout=60)
 
     def get(self, path: str, params: dict | None = None, **kw) -> requests.Response:
         return self.call("GET", path, params, **kw)
@@ -83,7 +83,7 @@ class Adobe:
         r = requests.post(f"{self.root}/ims/token/v3", data={"grant_type": "client_credentials",
                                                              "client_id": ims.client_id,
                                                              "client_secret": ims.client_secret, "scope": scope},
-                          timeout=10)
+                          timeout=60)
         assert r.status_code == 200, r.text
         return r.json()["access_token"]
 
@@ -95,10 +95,10 @@ class Adobe:
         sent.update(headers or {})
         query = f"?{encode_query(params)}" if params else ""
         return self.http.request(method, f"{self.root}/{self.app.tenant}/V1/{path}{query}", json=body, headers=sent,
-                                 timeout=10)
+                                 timeout=60)
 
     def control(self, method: str, path: str, body=None) -> requests.Response:
-        return requests.request(method, f"{self.root}/__sandbox__{path}", json=body, timeout=10)
+        return requests.request(method, f"{self.root}/__sandbox__{path}", json=body, timeout=60)
 
     def close(self):
         self.app.dispatcher.stop()

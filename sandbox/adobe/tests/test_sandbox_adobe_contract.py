@@ -79,7 +79,7 @@ def test_paas_and_accs_sweeps_have_zero_violations(make_adobe):
         r = adobe.accs(method, path, params, body=body, token=token, store="french")
         assert r.status_code == 200, (path, r.text[:300])
     # Auth failures validate as error-response bodies too.
-    requests.get(adobe.url("orders", {"searchCriteria[pageSize]": 5}), timeout=5)
+    requests.get(adobe.url("orders", {"searchCriteria[pageSize]": 5}), timeout=60)
     adobe.get("orders", {"searchCriteria[pageSize]": 5}, signature_method="HMAC-SHA1")
     assert statuses[("GET", "orders")] in (200, 400)
     assert adobe.control("GET", "/violations").json() == {"count": 0, "violations": []}

@@ -151,3 +151,13 @@ def test_invoices_and_credit_memos_search_by_order_and_updated_at(store):
     order_id = next(i.order_id for i in invoices if len(store.app.store.orders[i.order_id].invoices) > 1)
     q = {**flt(0, 0, "order_id", order_id), "searchCriteria[pageSize]": 300}
     assert len(ids(store.get("invoices", q))) == len(store.app.store.orders[order_id].invoices)
+
+
+def test_column_lists_match_the_schema():
+    from sandbox.adobe.columns import COLUMNS
+    from sandbox.specs import adobe_specs
+
+    schemas = adobe_specs("paas").docs["admin-schema-2.4.9.yaml"]["components"]["schemas"]
+    for name, columns in COLUMNS.items():
+        scalar = {n for n, s in schemas[name]["properties"].items() if s.get("type") not in ("array", "object", None)}
+        assert columns == scalar, name

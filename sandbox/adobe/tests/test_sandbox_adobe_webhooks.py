@@ -32,7 +32,7 @@ def test_commerce_webhooks_rsa_signature_over_base64_body(adobe, receiver):
                                                        "observer.sales_order_invoice_save_after"]})
     assert r.status_code == 201
     order_id = _place_and_invoice(adobe)
-    pem = requests.get(f"{adobe.root}/__sandbox__/webhooks/public-key", timeout=5).text
+    pem = requests.get(f"{adobe.root}/__sandbox__/webhooks/public-key", timeout=60).text
     assert pem == adobe.control("GET", "/info").json()["webhooks"]["public_key_pem"]
     names = []
     for headers, body in receiver.received:
@@ -55,7 +55,7 @@ def test_io_events_challenge_and_two_digital_signatures(adobe, receiver):
     assert receiver.received
     for headers, body in receiver.received:
         for n in (1, 2):
-            pem = requests.get(adobe.root + headers[f"x-adobe-public-key{n}-path"], timeout=5).text
+            pem = requests.get(adobe.root + headers[f"x-adobe-public-key{n}-path"], timeout=60).text
             _verify(pem, headers[f"x-adobe-digital-signature-{n}"], body)
         event = json.loads(body)
         assert event["specversion"] == "1.0" and event["recipient_client_id"] == "our-client-id"
@@ -105,3 +105,16 @@ def test_repeats_drops_and_retries(make_adobe, receiver):
     assert adobe.app.dispatcher.wait_idle(10)
     failed = [d for d in adobe.control("GET", "/webhooks").json()["deliveries"] if d["outcome"] == "failed"]
     assert [d["attempt"] for d in failed] == [1, 2, 3]
+
+
+def test_live_activity_fires_every_step(adobe, receiver):
+    adobe.control("POST", "/webhooks", {"kind": "hmac", "url": receiver.url, "secret": "k"})
+    made = adobe.control("POST", "/activity", {"orders": 40}).json()
+    assert len(made["orders"]) == 40 and len(made["invoices"]) > 30 and made["creditmemos"]
+    assert adobe.app.dispatcher.wait_idle(30)
+    names = [json.loads(body)["eventName"] for _, body in receiver.received]
+    assert names.count("observer.sales_order_place_after") == 40
+    assert names.count("observer.sales_order_invoice_save_after") == len(made["invoices"])
+    assert names.count("observer.sales_order_creditmemo_save_after") == len(made["creditmemos"])
+    orders = {o: adobe.get(f"orders/{o}").json() for o in made["orders"]}
+    assert any(len([i for i in made["invoices"] if adobe.app.store.invoices[i].order_id == o]) > 1 for o in orders)
