@@ -122,3 +122,28 @@ def test_cli_help():
                          timeout=60)
     assert out.returncode == 0
     assert "--orders" in out.stdout and "--seed" in out.stdout and "--bearer" in out.stdout
+
+
+def test_cli_serves_a_signed_call_as_a_real_process():
+    """``python -m sandbox.adobe`` as `make run` would start it: prints its credentials, answers a
+    call signed with them."""
+    import re
+
+    from sandbox.adobe.testkit import oauth_header
+
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox.adobe", "--port", "0", "--orders", "12", "--seed", "4"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stdout.readline()
+        creds_line = proc.stdout.readline()
+        root = re.search(r"(http://[\d.]+:\d+)/rest/default/V1/", banner).group(1)
+        creds = dict(part.split("=", 1) for part in creds_line.split(": ", 1)[1].split())
+        url = f"{root}/rest/default/V1/orders?searchCriteria%5BpageSize%5D=5"
+        header = oauth_header("GET", url, creds["consumer_key"], creds["consumer_secret"], creds["access_token"],
+                              creds["access_token_secret"])
+        r = requests.get(url, headers={"Authorization": header}, timeout=60)
+        assert r.status_code == 200 and r.json()["total_count"] == 12
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
