@@ -19,6 +19,7 @@ from connector.adobe import webhooks
 from connector.adobe.poller import poll_integration
 from connector.adobe.signatures import hmac_signature
 from connector.adobe.tests.fake_store import FakeAdobe
+from connector.flows import mapping_loader
 from connector.flows import stores as flow_stores
 from connector.models import InboundEvent, SyncRecord
 from connector.services.pipeline import run_record
@@ -79,7 +80,10 @@ def setup(db, fake, tmp_path):
     type(seed.integration).objects.filter(pk=seed.integration.pk).update(
         created_at=seed.integration.created_at.replace(year=2026, month=1, day=1))
     seed.integration.refresh_from_db()
-    return seed
+    yield seed
+    # Per-process caches keyed by id: the next test's store and integration may reuse these ids.
+    flow_stores._platform_of_store.clear()
+    mapping_loader._snapshots.clear()
 
 
 def run_all(seed) -> None:
