@@ -16,6 +16,7 @@ from accounts import roles
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from accounts.roles import Capability
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
+from connector.adobe.admin_actions import poll_adobe_now, test_adobe_connection
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
 from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
 from connector.flows.x3_admin import AccountMappingInline, x3_preview_urls
@@ -56,15 +57,17 @@ class StoreConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     secret_fields = StoreConnection.SECRET_FIELDS
     url_secrets = {"api_base_url": ("access_token",),
                    "base_url": ("access_token", "consumer_key", "consumer_secret", "access_token_secret",
-                                "ims_client_secret")}
+                                "ims_client_secret"),
+                   "ims_token_url": ("ims_client_secret",)}
     write_capability = Capability.EDIT_CONNECTIONS
-    actions = [test_connection]
+    actions = [test_connection, test_adobe_connection]
     fieldsets = (
-        (None, {"fields": ("tenant", "name", "platform", "verify_tls")}),
+        (None, {"fields": ("tenant", "name", "platform", "verify_tls", "tls_ca_bundle")}),
         ("BigCommerce", {"fields": ("store_hash", "api_base_url", "client_id", "access_token", "client_secret")}),
         ("Adobe Commerce", {"classes": ("collapse",), "fields": (
             "base_url", "store_code", "adobe_auth", "consumer_key", "consumer_secret", "access_token_secret",
-            "ims_client_id", "ims_client_secret", "ims_org_id")}),
+            "ims_client_id", "ims_client_secret", "ims_org_id", "ims_token_url", "adobe_webhook_public_key",
+            "adobe_io_client_id")}),
     )
 
 
@@ -140,13 +143,15 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     readonly_fields = ("webhook_url",)
     inlines = [AccountMappingInline]
     # The dry run offers each integration's own Sage edition (connector/dashboard/preview.py).
-    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_posting]
+    actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_posting, poll_adobe_now,
+               test_adobe_connection]
     fieldsets = (
         (None, {"fields": ("tenant", "name", "store", "sage", "is_active")}),
         ("Flows", {"fields": ("post_invoices", "post_receipts", "post_refunds", "push_stock", "post_gl_entries")}),
         ("Schedule", {"fields": ("poll_interval_seconds", "poll_overlap_seconds", "stock_push_interval_seconds")}),
-        ("Orders", {"fields": ("paid_status_ids", "status_after_import", "customer_strategy", "same_code_fallback",
-                               "default_tax_code", "rounding_tolerance", "stock_quantity")}),
+        ("Orders", {"fields": ("paid_status_ids", "status_after_import", "store_comment_after_posting",
+                               "customer_strategy", "same_code_fallback", "default_tax_code", "rounding_tolerance",
+                               "stock_quantity")}),
         ("Customers and currency", {"fields": ("without_email", "currency_accounts", "base_currency")}),
         ("Sage X3 GL posting", {"classes": ("collapse",), "fields": (
             "x3_entry_type", "x3_journal", "x3_site", "x3_company", "x3_refund_style", "x3_gl_date_rule",

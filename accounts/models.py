@@ -62,6 +62,7 @@ class StoreConnection(models.Model):
     class AdobeAuth(models.TextChoices):
         OAUTH1 = "oauth1", "OAuth 1.0a integration (PaaS / on-premises)"
         IMS = "ims", "Adobe IMS server-to-server (Cloud Service)"
+        BEARER = "bearer", "Integration token as Bearer (PaaS, only if the store allows it)"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="stores")
     name = models.CharField(max_length=200)
@@ -87,10 +88,21 @@ class StoreConnection(models.Model):
     ims_client_id = models.CharField(max_length=200, blank=True)
     ims_client_secret = EncryptedCharField(max_length=500, blank=True)
     ims_org_id = models.CharField(max_length=200, blank=True)
+    ims_token_url = models.URLField(blank=True, help_text="Adobe IMS token endpoint; empty = Adobe's "
+                                    "(https://ims-na1.adobelogin.com/ims/token/v3).")
+    adobe_webhook_public_key = models.TextField(
+        blank=True, help_text="Adobe Commerce Webhooks: the PEM public key shown in Admin › Stores › Configuration › "
+                              "Adobe Services › Webhooks › Digital Signature (verifies each delivery).")
+    adobe_io_client_id = models.CharField(
+        max_length=200, blank=True, help_text="Adobe I/O Events: the Developer Console client id deliveries are "
+                                              "addressed to (recipient_client_id); empty = not checked.")
     verify_tls = models.BooleanField(default=True)
     timezone = models.CharField(
         max_length=64, default="UTC",
         help_text="The store's time zone (IANA name, e.g. Europe/London): an order's day is its date there.")
+    tls_ca_bundle = models.CharField(max_length=500, blank=True,
+                                     help_text="Path of a CA bundle that signs the store's certificate "
+                                               "(a private CA); empty = the system's.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -207,6 +219,8 @@ class Integration(models.Model):
         default=list, blank=True,
         help_text="BigCommerce status ids that count as paid; empty = the default "
                   "(Awaiting Fulfillment, Awaiting Shipment, Awaiting Pickup, Partially Shipped, Shipped, Completed).")
+    store_comment_after_posting = models.BooleanField(
+        default=False, help_text="Adobe Commerce: add an order comment with the Sage invoice number once it is posted.")
     status_after_import = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="BigCommerce status id to set once an order is posted (empty = leave it).")
     customer_strategy = models.CharField(max_length=30, choices=CustomerStrategy.choices,

@@ -47,6 +47,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("bigcommerce", "sage50us"): SAGE50,
     ("bigcommerce", "sage50uk"): SAGE50,
     ("bigcommerce", "sagex3"): SAGEX3,
+    ("adobe_commerce", "sage50us"): SAGE50,
+    ("adobe_commerce", "sage50uk"): SAGE50,
+    ("adobe_commerce", "sagex3"): SAGEX3,
 }
 
 

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "mappings",
     "connector",
     "connector.bigcommerce",
+    "connector.adobe",
     "agentapi",
     "demo",  # `make run`'s management commands (runstack, seed_demo, demo_order); no models
 ]
@@ -238,6 +239,8 @@ SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60)  # pending this long pa
 CELERY_BEAT_SCHEDULE = {
     "poll due integrations": {"task": "connector.bigcommerce.poll_due_integrations",
                               "schedule": env_int("POLL_TICK_SECONDS", 10)},
+    "poll due Adobe integrations": {"task": "connector.adobe.poll_due_integrations",
+                                    "schedule": env_int("POLL_TICK_SECONDS", 10)},
     "push due stock": {"task": "connector.push_due_stock", "schedule": env_int("STOCK_TICK_SECONDS", 30)},
     "worker heartbeat": {"task": "connector.worker_heartbeat", "schedule": 30, "args": ["beat→worker"]},
     "prune archives": {"task": "connector.prune_archives", "schedule": 6 * 3600},

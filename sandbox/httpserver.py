@@ -28,6 +28,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups from the route
+    raw_query: str = ""  # the query string as sent (OAuth 1.0a signatures are computed over it)
 
     def json(self):
         if not self.body:
@@ -162,6 +163,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            raw_query=parts.query,
         )
         try:
             response = self.app.dispatch(request)

@@ -42,7 +42,9 @@ def test_a_process_that_sets_django_up_has_every_registry_filled():
     assert "post_invoice" in found["batch_handlers"]
     assert found["mappings_listeners"] == ["connector.flows.mapping_loader.mappings_changed"]
     assert found["store_work"] == {"bigcommerce": ["connector.bigcommerce.process_webhook_event",
-                                                   "connector.bigcommerce.backfill"]}
+                                                   "connector.bigcommerce.backfill"],
+                                   "adobe_commerce": ["connector.adobe.process_webhook_event",
+                                                      "connector.adobe.backfill"]}
     # The task modules are not imported by setting Django up; a lookup by name imports them.
     assert found["task_modules_before_lookup"] == []
     assert found["task"] == "connector.bigcommerce.process_webhook_event"

@@ -601,7 +601,8 @@ def _finish_when_all_done(records: list[SyncRecord], message: str) -> list[SyncR
 def _finish(finished: list[tuple[SyncRecord, str]]) -> None:
     set_states(finished, State.POSTED, step="posted", fields=("sage_id",))
     imported = [record.pk for record, _ in finished
-                if record.kind == SyncRecord.Kind.ORDER and record.integration.status_after_import is not None]
+                if record.kind == SyncRecord.Kind.ORDER and (record.integration.status_after_import is not None
+                                                             or record.integration.store_comment_after_posting)]
     if imported:
         set_store_order_status = task_named("connector.set_store_order_status")
         transaction.on_commit(lambda: [set_store_order_status.delay(pk) for pk in imported])

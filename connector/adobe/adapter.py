@@ -1,0 +1,161 @@
+"""The Adobe Commerce store adapter: its client behind the interface the flows use
+(``connector.stores.StoreAdapter``), and its normaliser into the neutral model.
+
+Raw records are Adobe's own JSON with one addition: ``id`` (= ``entity_id``), the key every flow
+and intake reads a store record by."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+
+from connector.commerce import StockLevel, StoreOrder, StoreRefund
+from mlcommon.http import NotFoundError, PermanentError
+
+from . import normalize
+from .client import AdobeCommerceClient
+
+PLATFORM = "adobe_commerce"
+DEFAULT_SOURCE = "default"  # MSI's default source
+SOURCE_ITEMS_BATCH = 500
+
+
+def with_id(record: dict) -> dict:
+    if isinstance(record, dict) and "entity_id" in record:
+        record.setdefault("id", record["entity_id"])
+    return record
+
+
+def jsonable(raw):
+    """Money parsed as Decimal goes back out as strings (what a sync record's JSON holds)."""
+    return json.loads(json.dumps(raw, default=lambda v: str(v) if isinstance(v, Decimal) else v.isoformat()))
+
+
+def _number(quantity: Decimal) -> int | float:
+    """A quantity (not money) as the JSON number the schema asks for."""
+    quantity = Decimal(quantity)
+    return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
+
+
+class AdobeCommerceAdapter:
+    platform = PLATFORM
+    store_name = normalize.STORE_NAME
+
+    def __init__(self, client: AdobeCommerceClient | None, store=None):
+        self._client = client
+        self._store = store
+        self._msi: bool | None = None
+
+    @classmethod
+    def for_store(cls, store) -> AdobeCommerceAdapter:
+        return cls(None, store)
+
+    @property
+    def client(self) -> AdobeCommerceClient:
+        if self._client is None:
+            store = self._store() if callable(self._store) else self._store
+            self._client = AdobeCommerceClient.for_store(store)
+        return self._client
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def fetch_order(self, order_id) -> dict:
+        return with_id(self.client.get_order(order_id))
+
+    def fetch_refund(self, refund_id) -> dict | None:
+        try:
+            return with_id(self.client.get_creditmemo(refund_id))
+        except NotFoundError:
+            return None
+
+    def order_refunds(self, order_id) -> list[dict]:
+        return [with_id(m) for m in self.client.order_creditmemos(order_id) if not normalize.is_canceled_memo(m)]
+
+    def order_payments(self, order_id) -> list[dict]:
+        """The order's invoices: Adobe's record of what was paid, one per (partial) invoice."""
+        return self.client.order_invoices(order_id)
+
+    def is_full_order(self, raw_order, *, with_lines: bool) -> bool:
+        if not (isinstance(raw_order, Mapping) and raw_order.get("entity_id") and "grand_total" in raw_order):
+            return False
+        return not with_lines or self.has_lines(raw_order)
+
+    def needs_payments(self, raw_order: Mapping, paid_status_ids) -> bool:
+        # The order's own total_paid says whether and how much is paid: no extra call per order.
+        return False
+
+    def has_lines(self, raw_order: Mapping) -> bool:
+        return isinstance(raw_order.get("items"), list) and bool(raw_order["items"])
+
+    def changed_orders(self, since: dt.datetime, until: dt.datetime | None = None) -> Iterator[dict]:
+        return (with_id(o) for o in self.client.changed("/V1/orders", since, until))
+
+    def changed_refunds(self, since: dt.datetime, until: dt.datetime | None = None) -> Iterator[dict]:
+        return (with_id(m) for m in self.client.changed("/V1/creditmemos", since, until)
+                if not normalize.is_canceled_memo(m))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def set_order_status(self, order_id, status) -> None:
+        """The "imported" marker. Adobe statuses are merchant labels on states, not the numeric ids
+        the integration's setting holds, so the marker is an order comment; the status stays."""
+        self.client.add_order_comment(order_id, f"Imported into Sage by ml-connector (marker {status}).")
+
+    def note_posted(self, order_id, sage_number: str, status: str | None = None) -> None:
+        """After posting: an order comment with the Sage invoice number (optional per integration)."""
+        self.client.add_order_comment(order_id, f"Posted to Sage as invoice {sage_number}.", status=status)
+
+    @property
+    def request_count(self) -> int:
+        return self.client.request_count
+
+    def push_stock(self, levels: Iterable[StockLevel]) -> set[str]:
+        """Absolute quantities per SKU: MSI source items on the default source, in batches; the legacy
+        stockItems API (one SKU a call) when the store has no MSI. Returns the SKUs it refused."""
+        levels = list(levels)
+        if self._msi is not False:
+            items = [{"sku": level.sku, "source_code": DEFAULT_SOURCE, "quantity": _number(level.quantity),
+                      "status": 1 if level.quantity > 0 else 0} for level in levels]
+            try:
+                refused: set[str] = set()
+                for start in range(0, len(items), SOURCE_ITEMS_BATCH):
+                    refused |= self._save_source_items(items[start:start + SOURCE_ITEMS_BATCH])
+                self._msi = True
+                return refused
+            except NotFoundError:
+                self._msi = False  # no MSI route on this store: Inventory modules disabled
+        refused = set()
+        for level in levels:
+            try:
+                item = self.client.stock_item(level.sku)
+                self.client.update_stock_item(level.sku, item["item_id"], _number(level.quantity), level.quantity > 0)
+            except NotFoundError:
+                refused.add(level.sku)
+        return refused
+
+    def _save_source_items(self, items: list[dict]) -> set[str]:
+        """A batch is saved as a whole; one refused SKU refuses it. Halve until the culprits are found."""
+        try:
+            self.client.save_source_items(items)
+            return set()
+        except NotFoundError:
+            raise  # the route itself is missing (no MSI), not a SKU
+        except PermanentError:
+            if len(items) == 1:
+                return {items[0]["sku"]}
+            middle = len(items) // 2
+            return self._save_source_items(items[:middle]) | self._save_source_items(items[middle:])
+
+    # -- the neutral model ---------------------------------------------------------------------
+
+    def normalize_order(self, raw_order: Mapping, *, paid_status_ids=None,
+                        payments: Iterable[Mapping] | None = None) -> StoreOrder:
+        return normalize.normalize_order(raw_order, paid_states_setting=paid_status_ids, invoices=payments)
+
+    def normalize_refund(self, raw_refund: Mapping, *, order_id=None) -> StoreRefund:
+        return normalize.normalize_refund(raw_refund, order_id=order_id)
+
+    def storable(self, raw) -> dict:
+        return jsonable(raw)

@@ -1,0 +1,94 @@
+"""Celery tasks of the Adobe Commerce package: thin, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db.models import Max
+from django.utils import timezone
+
+from mlcommon.http import ApiError
+
+logger = logging.getLogger(__name__)
+POLL_LOCK_SECONDS = 600
+
+
+def _integration(integration_id: int):
+    from accounts.models import Integration
+
+    return Integration.objects.select_related("store", "sage").filter(pk=integration_id, is_active=True).first()
+
+
+@shared_task(name="connector.adobe.poll_integration", ignore_result=True)
+def poll_integration(integration_id: int) -> str:
+    from .poller import poll_integration as poll
+
+    integration = _integration(integration_id)
+    if integration is None:
+        return "integration missing or switched off"
+    lock = f"adobe-poll-lock:{integration_id}"
+    if not cache.add(lock, 1, POLL_LOCK_SECONDS):
+        return "a poll of this integration is already running"
+    try:
+        return poll(integration).message
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(name="connector.adobe.poll_due_integrations", ignore_result=True)
+def poll_due_integrations() -> list[int]:
+    """Poll each active Adobe integration whose interval has passed since its last poll."""
+    from accounts.models import Integration, StoreConnection
+    from connector.models import SyncRun
+
+    now = timezone.now()
+    last = dict(SyncRun.objects.filter(kind=SyncRun.Kind.POLL, integration__store__platform=StoreConnection.Platform
+                                       .ADOBE_COMMERCE).values("integration_id").annotate(at=Max("started_at"))
+                .values_list("integration_id", "at"))
+    due = [pk for pk, every in Integration.objects.filter(
+        is_active=True, store__platform=StoreConnection.Platform.ADOBE_COMMERCE).values_list(
+        "pk", "poll_interval_seconds")
+        if pk not in last or now - last[pk] >= dt.timedelta(seconds=every or 300)]
+    for integration_id in due:
+        poll_integration.delay(integration_id)
+    return due
+
+
+@shared_task(name="connector.adobe.backfill", ignore_result=True)
+def backfill(integration_id: int, since: str, until: str | None = None, run_id: int | None = None) -> str:
+    from connector.models import SyncRun
+
+    from .poller import backfill as run_backfill
+
+    integration = _integration(integration_id)
+    if integration is None:
+        return "integration missing or switched off"
+    run = SyncRun.objects.filter(pk=run_id).first() if run_id else None
+    if run is not None and run.state == SyncRun.State.DONE:
+        return "already done"
+    return run_backfill(integration, _date(since), _date(until) if until else None, run=run).message
+
+
+@shared_task(name="connector.adobe.process_webhook_event", bind=True, ignore_result=True, acks_late=True,
+             max_retries=8)
+def process_webhook_event(self, event_id: int) -> str:
+    from connector.models import InboundEvent
+
+    from .webhooks import process_event
+
+    try:
+        return process_event(event_id)
+    except ApiError as error:
+        InboundEvent.objects.filter(pk=event_id).update(error=str(error)[:2000])
+        if error.retryable and self.request.retries < self.max_retries:
+            raise self.retry(countdown=error.retry_after or min(900, 10 * 2 ** self.request.retries)) from error
+        logger.warning("Adobe webhook event %s failed: %s", event_id, error)
+        return f"failed: {error}"
+
+
+def _date(value: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
