@@ -66,7 +66,8 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     fieldsets = (
         (None, {"fields": ("tenant", "name", "edition", "transport", "verify_tls")}),
         ("Sage 50 / Sage 100", {"fields": ("company_path", "company_code")}),
-        ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password")}),
+        ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password",
+                                                             "tls_ca_pem")}),
         ("Sage X3 authentication", {"classes": ("collapse",), "fields": (
             "x3_auth", "oauth_client_id", "oauth_client_secret", "oauth_token_url", "access_token",
             "refresh_token", "access_token_expires_at", "refresh_token_expires_at")}),

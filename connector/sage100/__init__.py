@@ -1,0 +1,1 @@
+"""Sage 100 ledger: the eBusiness Web Services (SOAP) transport lives in ``ebusiness.py``."""
