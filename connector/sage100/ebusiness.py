@@ -151,8 +151,7 @@ def _zeep_client(settings: EBusinessSettings) -> zeep.Client:
         if client is not None:
             _clients.move_to_end(key)
             return client
-    session = requests.Session()
-    session.verify = settings.verify
+    session = tls.TrustSession(settings.verify)
     transport = Transport(session=session, timeout=settings.timeout, operation_timeout=settings.timeout)
     wsdl = f"{settings.service_url}?wsdl"
     try:

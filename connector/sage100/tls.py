@@ -19,6 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import requests
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from accounts.certificates import load_pem_certificates
@@ -43,6 +44,20 @@ def pem_file(pem: str) -> str:
             handle.write(text)
         os.replace(tmp, path)  # another worker writing the same file writes the same bytes
     return str(path)
+
+
+class TrustSession(requests.Session):
+    """A session whose ``verify`` is what the connection says. Plain ``requests`` lets the
+    environment (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) replace a session's trust store on every
+    request, which would silently drop an uploaded certificate, or turn a "verify off" back on."""
+
+    def __init__(self, verify: bool | str):
+        super().__init__()
+        self.verify = verify
+
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, **kwargs)
 
 
 def verify_setting(*, verify_tls: bool, ca_pem: str = "") -> bool | str:
