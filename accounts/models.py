@@ -186,6 +186,12 @@ class Integration(models.Model):
     post_refunds = models.BooleanField(default=True)
     push_stock = models.BooleanField(default=True)
     post_gl_entries = models.BooleanField(default=False, help_text="Sage X3: post orders as GL journal entries.")
+    post_sales_orders = models.BooleanField(default=True, help_text="Sage 100: post orders as sales orders.")
+    sage100_settings = models.JSONField(
+        default=dict, blank=True,
+        help_text="Sage 100: division, web_customer_no, numbering, ship_via {store method: code}, default_ship_via, "
+                  "warehouses {channel id: code}, default_warehouse, tax_mode (store_tax_line or sage_tax_schedule), "
+                  "tax_item_code, tax_schedule, sales_order_prefix, options_in_comment, timezone.")
     # schedule
     poll_interval_seconds = models.PositiveIntegerField(default=300)
     stock_push_interval_seconds = models.PositiveIntegerField(default=300)

@@ -1,8 +1,8 @@
 """Which document each record becomes, for every (store platform, Sage edition) pair: one table.
 
 Intake asks it which sync records a fetched order or refund needs; the integration form asks it
-whether a pair can be saved at all. A pair without a route (Sage 100, until its ledger mapper
-lands) is refused when the integration is saved, instead of queueing records no handler takes.
+whether a pair can be saved at all. A pair without a route is refused when the integration is
+saved, instead of queueing records no handler takes.
 Pure data: no Django, no store or ledger import, so every layer may read it.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 POST_INVOICE = "post_invoice"
 POST_CREDIT_NOTE = "post_credit_note"
 POST_JOURNAL = "post_journal"
+POST_SALES_ORDER = "post_sales_order"
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,18 @@ SAGEX3 = Route(
     orders=(RecordRoute(POST_JOURNAL, enabled_by="post_gl_entries"),),
     refunds=(RecordRoute(POST_JOURNAL, enabled_by="post_gl_entries"),),
 )
+SAGE100 = Route(
+    ledger="Sage 100 sales orders with their AR customers",
+    orders=(RecordRoute(POST_SALES_ORDER, enabled_by="post_sales_orders"),),
+    refunds=(),  # Sage 100 sales orders are not credited: a refund marks the order's record instead
+)
 
 # (StoreConnection.platform, SageConnection.edition) → route.
 ROUTES: dict[tuple[str, str], Route] = {
     ("bigcommerce", "sage50us"): SAGE50,
     ("bigcommerce", "sage50uk"): SAGE50,
     ("bigcommerce", "sagex3"): SAGEX3,
+    ("bigcommerce", "sage100"): SAGE100,
 }
 
 
