@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_agent_doctor'),
+        ('accounts', '0008_integration_sage100'),
     ]
 
     operations = [

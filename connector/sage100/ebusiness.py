@@ -2,7 +2,7 @@
 
 The poster API the flow calls:
 
-    posted = post_sales_order(connection, document)       # -> PostedSalesOrder
+    posted = post_sales_order(connection, document)       # -> connector.sage100.transport.PostResult
     ref = ensure_customer(connection, customer, division="01", numbering="W")   # -> CustomerRef
 
 ``connection`` is a ``SageConnection`` (server URL of the service, 3-character company code, user,
@@ -55,6 +55,7 @@ from .ebusiness_faults import (
     error_for_fault,
     error_for_http,
 )
+from .transport import PostResult
 
 CENT = Decimal("0.01")
 COMPANY_CODE_LENGTH = 3
@@ -90,20 +91,6 @@ class CustomerRef:
 
 
 @dataclass(frozen=True)
-class PostedSalesOrder:
-    sales_order_no: str
-    ar_division_no: str
-    customer_no: str
-    existed: bool  # Sage 100 already had this sales order; nothing was created
-    customer_existed: bool = True
-    sage_total: Decimal | None = None  # lines + freight − discount + tax as Sage 100 holds them
-
-    @property
-    def customer_ref(self) -> str:
-        return f"{self.ar_division_no}-{self.customer_no}"
-
-
-@dataclass(frozen=True)
 class EBusinessSettings:
     """Everything a call needs, taken from a ``SageConnection`` once (``for_connection``)."""
 
@@ -134,6 +121,20 @@ class EBusinessSettings:
                    password=connection.password or "", verify=verify, timeout=timeout)
 
 
+class _Transport(Transport):
+    """zeep reads any XML answer as SOAP, so an IIS or proxy error page (``<html>…``, 502/503) would
+    come back as an "Unknown fault" and be taken for Sage refusing the call. An error status whose
+    body is not XML is a transport error here, classed by its status (5xx: retryable)."""
+
+    def post(self, address, message, headers):
+        response = super().post(address, message, headers)
+        content_type = (response.headers.get("Content-Type") or "").lower()
+        if response.status_code >= 400 and "xml" not in content_type:
+            raise zeep.exceptions.TransportError(f"HTTP {response.status_code}", status_code=response.status_code,
+                                                 content=response.content)
+        return response
+
+
 # -- zeep clients, one per (URL, trust) per process ------------------------------------------------
 
 _clients: OrderedDict[tuple, zeep.Client] = OrderedDict()
@@ -152,7 +153,7 @@ def _zeep_client(settings: EBusinessSettings) -> zeep.Client:
             _clients.move_to_end(key)
             return client
     session = tls.TrustSession(settings.verify)
-    transport = Transport(session=session, timeout=settings.timeout, operation_timeout=settings.timeout)
+    transport = _Transport(session=session, timeout=settings.timeout, operation_timeout=settings.timeout)
     wsdl = f"{settings.service_url}?wsdl"
     try:
         client = zeep.Client(wsdl, transport=transport, settings=zeep.Settings(strict=True))
@@ -522,17 +523,23 @@ def _check_ours(found: dict, document) -> None:
             f"order (PO {ours!r}); change the integration's sales order prefix, or renumber the order in Sage 100.")
 
 
-def post_sales_order(connection, document, *, client: EBusinessClient | None = None) -> PostedSalesOrder:
+def _result(document, found: dict, *, existed: bool, customer_created: bool = False) -> PostResult:
+    return PostResult(sales_order_no=document.sales_order_no, ar_division_no=found.get("ARDivisionNo") or "",
+                      customer_no=found.get("CustomerNo") or "", existed=existed, customer_created=customer_created,
+                      order_total=sage_order_total(found), sales_tax=_money(found.get("SalesTaxAmt")))
+
+
+def post_sales_order(connection, document, *, client: EBusinessClient | None = None) -> PostResult:
     """Post one Sage 100 sales order: look it up by its ``SalesOrderNo``, else make sure of its
-    customer and create it. Safe to run again after any failure (see the module docstring)."""
+    customer and create it, then read it back for Sage's own total. Safe to run again after any
+    failure (see the module docstring)."""
     if not document.sales_order_no:
         raise PermanentError(f"{document.reference}: the sales order has no SalesOrderNo (the Sage 100 mapper sets it)")
     client = client or EBusinessClient.for_connection(connection)
     found = client.get_sales_order(document.sales_order_no)
     if found is not None:
         _check_ours(found, document)
-        return PostedSalesOrder(document.sales_order_no, found.get("ARDivisionNo") or "",
-                                found.get("CustomerNo") or "", existed=True, sage_total=sage_order_total(found))
+        return _result(document, found, existed=True)
     if document.customer_no:
         # The web customer or a linked one: used as it is. The web customer is never created from one
         # buyer's details; a missing one is Sage's CI_NOF on create, which says what to fix.
@@ -541,21 +548,17 @@ def post_sales_order(connection, document, *, client: EBusinessClient | None = N
         customer = ensure_customer(connection, document.customer, division=document.ar_division_no,
                                    numbering=document.customer_numbering, client=client)
     payload = sales_order_payload(document, division=customer.ar_division_no, customer_no=customer.customer_no)
+    existed = False
     try:
         client.create_sales_order(payload)
     except SageAlreadyExists:
-        found = client.get_sales_order(document.sales_order_no)
-        if found is None:  # refused as existing, yet not there: Sage's view is inconsistent; try later
-            raise RetryableError(f"Sage 100 said sales order {document.sales_order_no} exists but returns none") \
-                from None
+        existed = True  # created meanwhile (another worker, or our own create whose reply was lost)
+    found = client.get_sales_order(document.sales_order_no)
+    if found is None:  # created (or refused as existing), yet not there: Sage's view lags; try later
+        raise RetryableError(f"Sage 100 does not return sales order {document.sales_order_no} after creating it")
+    if existed:
         _check_ours(found, document)
-        return PostedSalesOrder(document.sales_order_no, found.get("ARDivisionNo") or "",
-                                found.get("CustomerNo") or "", existed=True, customer_existed=customer.existed,
-                                sage_total=sage_order_total(found))
-    created = client.get_sales_order(document.sales_order_no)
-    return PostedSalesOrder(document.sales_order_no, customer.ar_division_no, customer.customer_no, existed=False,
-                            customer_existed=customer.existed,
-                            sage_total=sage_order_total(created) if created else None)
+    return _result(document, found, existed=existed, customer_created=not customer.existed)
 
 
 def check_connection(connection) -> str:
@@ -571,7 +574,7 @@ __all__ = [
     "CustomerRef",
     "EBusinessClient",
     "EBusinessSettings",
-    "PostedSalesOrder",
+    "PostResult",
     "customer_no_for_email",
     "ensure_customer",
     "post_sales_order",
