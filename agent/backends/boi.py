@@ -58,6 +58,7 @@ CUSTOMER_STRINGS = ("CustomerName", "AddressLine1", "AddressLine2", "AddressLine
                     "CountryCode", "TelephoneNo", "EmailAddress")
 HEADER_NUMBERS = ("FreightAmt", "DiscountAmt")
 LINE_NUMBERS = ("QuantityOrdered", "UnitPrice", "ExtensionAmt")
+CENT = Decimal("0.01")
 LOCKED_WORDS = ("in use", "locked", "is being accessed")
 LICENCE_WORDS = ("licen", "user limit", "maximum number of users", "no more users")
 
@@ -322,7 +323,7 @@ class BoiBackend(Sage100Backend):
             rows = [row for row in self._browse("CI_ItemCode_svc", ("ItemCode$", "StandardUnitPrice",
                                                                     "DateUpdated$", "TimeUpdated$"))
                     if f"{row['DateUpdated']}:{row['TimeUpdated']}" > after]
-            return [{"stock_code": row["ItemCode"], "price": str(Decimal(str(row["StandardUnitPrice"] or 0))),
+            return [{"stock_code": row["ItemCode"], "price": str(Decimal(str(row["StandardUnitPrice"] or 0)).quantize(CENT)),
                      "modified_at": _moment_of(row["DateUpdated"], row["TimeUpdated"])} for row in rows]
         if kind != "stock":
             raise SageValidationError(f"read_changes kind must be 'stock' or 'price', not {kind!r}")
