@@ -240,6 +240,20 @@ class Sage100Company:
             return dict(db.execute("SELECT * FROM ar_customer WHERE ARDivisionNo = ? AND CustomerNo = ?",
                                    (division, number)).fetchone())
 
+    def import_customer(self, division: str, customer_no: str, fields: dict) -> dict:
+        """A customer under a number the caller chose (BOI's SetKey on a new key, then Write)."""
+        date, time = stamp()
+        values = {name: str(fields.get(name) or "") for name in CUSTOMER_FIELDS}
+        with self.write() as db:
+            self._locked(db, "customer", f"{division}-{customer_no}")
+            if db.execute("SELECT 1 FROM ar_customer WHERE ARDivisionNo = ? AND CustomerNo = ?",
+                          (division, customer_no)).fetchone():
+                raise SageValidationError(f"customer {division}-{customer_no} already exists")
+            db.execute(f"INSERT INTO ar_customer (ARDivisionNo, CustomerNo, {', '.join(CUSTOMER_FIELDS)}, DateUpdated, "
+                       f"TimeUpdated) VALUES (?, ?, {', '.join('?' for _ in CUSTOMER_FIELDS)}, ?, ?)",
+                       (division, customer_no, *values.values(), date, time))
+        return {"ARDivisionNo": division, "CustomerNo": customer_no, **values}
+
     def update_customer(self, division: str, customer_no: str, fields: dict) -> None:
         unknown = set(fields) - set(CUSTOMER_FIELDS)
         if unknown:

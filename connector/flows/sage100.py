@@ -44,7 +44,7 @@ State = SyncRecord.State
 OP = "create_sales_order"
 SALES_ORDER_PRIORITY = 10
 SETTINGS_FIELDS = {"ship_via", "default_ship_via", "warehouses", "default_warehouse", "tax_mode", "tax_item_code",
-                   "tax_schedule", "sales_order_prefix", "options_in_comment", "timezone"}
+                   "tax_schedule", "sales_order_prefix", "options_in_comment", "timezone", "rounding_item_code"}
 
 
 def sage100_mappings(integration) -> Sage100Mappings:

@@ -18,8 +18,9 @@ Shape of the document (``mlcommon.ledger.SalesOrder`` with its Sage 100 fields):
 - comment lines: the order's label, payment, coupons, gift certificates and store credit spent, the
   shopper's message.
 
-The order total (``SalesOrder.order_total``) must equal the store's total to the cent; otherwise
-``TotalsMismatch`` holds the record with the difference shown.
+The order total (``SalesOrder.order_total``) must equal the store's total to the cent: a difference
+within the rounding tolerance (the store's own rounding) becomes a ``/ROUND`` misc-charge line;
+anything else is ``TotalsMismatch``, which holds the record with the difference shown.
 """
 
 from __future__ import annotations
@@ -249,6 +250,11 @@ def map_sales_order(order: StoreOrder, *, mappings: Sage100Mappings, customer_re
         tax_schedule=mappings.tax_schedule, store_tax=store_tax, comments=_comments(order),
         customer_numbering=mappings.customers.numbering,
     )
+    difference = store_total - document.order_total
+    if difference and mappings.rounding_item_code and abs(difference) <= mappings.rounding_tolerance:
+        lines.append(DocumentLine(kind=LineKind.ROUNDING, description="Rounding (the store's own)",
+                                  quantity=Decimal("1"), unit_net=difference, net=difference, tax=ZERO,
+                                  tax_code=NON_TAXABLE, stock_code=mappings.rounding_item_code))
     if document.order_total != store_total:
         raise TotalsMismatch(reference, store_total, document.order_total,
                              f"Check the order in {order.store_name}: its lines, charges, discounts and tax do not add "

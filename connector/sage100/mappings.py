@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from mlcommon.ledger import TaxMode
 
@@ -58,6 +59,10 @@ class Sage100Mappings:
     tax_mode: str = TaxMode.STORE_TAX_LINE
     tax_item_code: str = "/TAX"  # the misc-charge item that carries the store's tax
     tax_schedule: str = "NONTAX"  # with the store's tax as a line, the order itself is not taxable
+    # A cent or two the store's own rounding leaves between its lines and its total goes on this
+    # misc-charge line; a larger difference (or no rounding item) holds the order with it shown.
+    rounding_item_code: str = "/ROUND"
+    rounding_tolerance: Decimal = Decimal("0.02")
     sales_order_prefix: str = "W"  # 0-3 characters before the store order id
     options_in_comment: bool = True  # chosen product options into the line's comment text
     timezone: str = "UTC"
