@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Min, Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -8,6 +8,12 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import Agent, Integration, Membership, SageConnection, StoreConnection, Tenant
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
+from connector.flows.sage100_soap_admin import (
+    SageConnectionForm,
+    product_data_warning,
+    test_sage100_ebusiness,
+    transport_note,
+)
 from connector.flows.x3_admin import AccountMappingInline, preview_x3_posting, x3_preview_urls
 
 
@@ -62,18 +68,24 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     search_fields = ("name", "company_code", "server_url")
     secret_fields = SageConnection.SECRET_FIELDS
     editable_by = (Membership.Role.OWNER,)
-    readonly_fields = ("access_token_expires_at", "refresh_token_expires_at")
+    form = SageConnectionForm
+    actions = [test_sage100_ebusiness]
+    readonly_fields = ("access_token_expires_at", "refresh_token_expires_at", "what_this_transport_does")
     fieldsets = (
-        (None, {"fields": ("tenant", "name", "edition", "transport", "verify_tls")}),
+        (None, {"fields": ("tenant", "name", "edition", "transport", "what_this_transport_does", "verify_tls")}),
         ("Sage 50 / Sage 100", {"fields": ("company_path", "company_code")}),
         ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password",
-                                                             "tls_ca_pem")}),
+                                                             "tls_ca_pem", "tls_certificate_file")}),
         ("Sage X3 authentication", {"classes": ("collapse",), "fields": (
             "x3_auth", "oauth_client_id", "oauth_client_secret", "oauth_token_url", "access_token",
             "refresh_token", "access_token_expires_at", "refresh_token_expires_at")}),
         ("Sage X3 journal entry publication", {"classes": ("collapse",), "fields": (
             "x3_rest_class", "x3_rest_representation", "x3_graphql_endpoint", "x3_graphql_mutation")}),
     )
+
+    @admin.display(description="what this transport does")
+    def what_this_transport_does(self, obj):
+        return transport_note(obj)
 
     @admin.display(description="refresh token")
     def refresh_token_status(self, obj):
@@ -114,6 +126,12 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
 
     def get_urls(self):
         return x3_preview_urls(self) + super().get_urls()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        warning = product_data_warning(obj)
+        if warning:
+            self.message_user(request, f"{obj}: {warning}", messages.WARNING)
 
 
 @admin.register(Agent)
