@@ -20,9 +20,8 @@ import tempfile
 from pathlib import Path
 
 import requests
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-
-from accounts.certificates import load_pem_certificates
 
 
 def trust_store_dir() -> Path:
@@ -30,9 +29,21 @@ def trust_store_dir() -> Path:
     return Path(base) / "tls-trust"
 
 
+def load_certificates(pem: str) -> list[x509.Certificate]:
+    """The certificates in ``pem``; ValueError when there are none. (The connection form checks the
+    text with a merchant's words when it is saved: ``accounts.certificates``.)"""
+    text = (pem or "").strip()
+    if "PRIVATE KEY" in text:
+        raise ValueError("this is a private key, not the server's certificate")
+    try:
+        return x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not PEM certificates ({exc})") from exc
+
+
 def pem_file(pem: str) -> str:
-    """The path of a file holding ``pem`` (validated first), written atomically if missing."""
-    certificates = load_pem_certificates(pem)  # ValueError with the reason when it is not certificates
+    """The path of a file holding ``pem`` (checked first), written atomically if missing."""
+    certificates = load_certificates(pem)
     text = "".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in certificates)
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
     folder = trust_store_dir()
