@@ -35,7 +35,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 import requests
@@ -97,7 +97,7 @@ class EBusinessSettings:
     service_url: str  # the service endpoint; its WSDL is at ``service_url + "?wsdl"``
     company_code: str
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or an error's repr
     verify: bool | str = True  # requests' verify: True, False or a trust-store path
     timeout: float = 30.0
 

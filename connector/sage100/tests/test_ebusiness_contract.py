@@ -282,3 +282,12 @@ def test_an_incomplete_connection_is_refused_before_any_call(fields, says, certi
         setattr(conn, name, value)
     with pytest.raises(PermanentError, match=says):
         ebusiness.post_sales_order(conn, order())
+
+
+def test_the_password_never_shows_in_a_repr_or_an_error(sage, certificate):
+    _, server = sage
+    client = ebusiness.EBusinessClient.for_connection(connection(server, certificate, password="wrong-but-secret"))
+    assert "wrong-but-secret" not in repr(client.settings) and "wrong-but-secret" not in repr(client)
+    with pytest.raises(SageLogonFailed) as caught:
+        client.get_sales_order("W000001")
+    assert "wrong-but-secret" not in str(caught.value)
