@@ -56,6 +56,16 @@ def push_stock(integration_id: int) -> None:
         push(integration)
 
 
+@shared_task(name="connector.push_prices", ignore_result=True, acks_late=True)
+def push_prices(integration_id: int) -> None:
+    from accounts.models import Integration
+    from connector.flows.stock import push_prices as push
+
+    integration = Integration.objects.select_related("store").get(pk=integration_id)
+    if integration.is_active and integration.push_stock:
+        push(integration)
+
+
 @shared_task(name="connector.push_due_stock", ignore_result=True)
 def push_due_stock() -> list[int]:
     """Beat tick: push stock for integrations whose stock interval elapsed since their last push."""

@@ -149,12 +149,16 @@ class Sage100Company:
         touched gets a fresh DateUpdated/TimeUpdated (what the change poll reads)."""
         date, time = stamp()
         with self.write() as db:
-            db.execute("INSERT INTO ci_item (ItemCode, ItemCodeDesc, ItemType, StandardUnitPrice, DateUpdated, "
-                       "TimeUpdated) VALUES (?, ?, '1', ?, ?, ?) ON CONFLICT (ItemCode) DO UPDATE SET "
-                       "ItemCodeDesc = COALESCE(NULLIF(excluded.ItemCodeDesc, ''), ItemCodeDesc), "
-                       "StandardUnitPrice = COALESCE(excluded.StandardUnitPrice, StandardUnitPrice), "
-                       "DateUpdated = excluded.DateUpdated, TimeUpdated = excluded.TimeUpdated",
-                       (item_code, description or item_code, None if price is None else str(money(price)), date, time))
+            exists = db.execute("SELECT 1 FROM ci_item WHERE ItemCode = ?", (item_code,)).fetchone()
+            # Only quantities changed: the item record (and so the price poll) keeps its stamp.
+            if not exists or price is not None or description or levels:
+                db.execute("INSERT INTO ci_item (ItemCode, ItemCodeDesc, ItemType, StandardUnitPrice, DateUpdated, "
+                           "TimeUpdated) VALUES (?, ?, '1', ?, ?, ?) ON CONFLICT (ItemCode) DO UPDATE SET "
+                           "ItemCodeDesc = COALESCE(NULLIF(excluded.ItemCodeDesc, ''), ItemCodeDesc), "
+                           "StandardUnitPrice = COALESCE(excluded.StandardUnitPrice, StandardUnitPrice), "
+                           "DateUpdated = excluded.DateUpdated, TimeUpdated = excluded.TimeUpdated",
+                           (item_code, description or item_code, None if price is None else str(money(price)), date,
+                            time))
             for level, value in (levels or {}).items():
                 db.execute("INSERT OR REPLACE INTO im_price_level VALUES (?, ?, ?)", (item_code, level, str(money(value))))
             for warehouse, qty in (warehouses or {}).items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 
-from connector.commerce import StockLevel, StoreOrder, StoreRefund
+from connector.commerce import StockLevel, StoreOrder, StorePrice, StoreRefund
 
 from . import normalize
 from .client import BigCommerceClient
@@ -91,6 +91,19 @@ class BigCommerceAdapter:
         for start in range(0, len(items), STOCK_BATCH):
             refused |= self._refused(items[start:start + STOCK_BATCH])
         return refused
+
+    def push_prices(self, prices: Iterable[StorePrice]) -> set[str]:
+        """Variant prices by SKU: the variants looked up 50 SKUs a call, then PUT
+        /v3/catalog/variants 50 variants a call (the store's limit); SKUs with no variant are
+        returned, not sent (one unknown id would refuse its whole batch)."""
+        prices = list(prices)
+        variants = self.client.variants_by_sku(price.sku for price in prices)
+        # v3 wants a JSON number; a two-decimal price survives float's shortest repr exactly ("9.5").
+        items = [{"id": variants[price.sku]["id"], "price": float(price.price)} for price in prices
+                 if price.sku in variants]
+        if items:
+            self.client.update_variants(items)
+        return {price.sku for price in prices if price.sku not in variants}
 
     def _refused(self, items: list[dict]) -> set[str]:
         """Send items; return the SKUs the store refused. The store validates an absolute

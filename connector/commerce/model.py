@@ -233,3 +233,11 @@ class StoreRefund:
 class StockLevel:
     sku: str
     quantity: Decimal
+
+
+@dataclass(slots=True, frozen=True)
+class StorePrice:
+    """A selling price for one SKU (ex tax, the store's default currency)."""
+
+    sku: str
+    price: Decimal
