@@ -59,6 +59,7 @@ class SyncRecord(models.Model):
         POST_CREDIT_NOTE = "post_credit_note", "Post credit note (+ refund payment)"
         POST_SALES_ORDER = "post_sales_order", "Post sales order"
         POST_JOURNAL = "post_journal", "Post GL journal entry"
+        NOTE_REFUND = "note_refund", "Mark the Sage document for the accountant (refund)"
         PUSH_STOCK = "push_stock", "Push stock to store"
 
     class State(models.TextChoices):

@@ -15,6 +15,7 @@ POST_INVOICE = "post_invoice"
 POST_CREDIT_NOTE = "post_credit_note"
 POST_JOURNAL = "post_journal"
 POST_SALES_ORDER = "post_sales_order"
+NOTE_REFUND = "note_refund"
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ SAGEX3 = Route(
 SAGE100 = Route(
     ledger="Sage 100 sales orders with their AR customers",
     orders=(RecordRoute(POST_SALES_ORDER, enabled_by="post_sales_orders"),),
-    refunds=(),  # Sage 100 sales orders are not credited: a refund marks the order's record instead
+    # Sage 100 sales orders are not credited: a refund marks the order's record for the accountant.
+    refunds=(RecordRoute(NOTE_REFUND, enabled_by="post_sales_orders"),),
 )
 
 # (StoreConnection.platform, SageConnection.edition) → route.

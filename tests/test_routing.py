@@ -32,7 +32,7 @@ def test_every_routed_action_has_a_handler():
     ("sage50us", {"post_refunds": False}, ["post_invoice"], []),
     ("sagex3", {"post_gl_entries": True}, ["post_journal"], ["post_journal"]),
     ("sagex3", {"post_gl_entries": False}, [], []),
-    ("sage100", {}, ["post_sales_order"], []),
+    ("sage100", {}, ["post_sales_order"], ["note_refund"]),
     ("sage100", {"post_sales_orders": False}, [], []),
 ])
 def test_actions_come_from_the_route_and_the_integration_s_switches(edition, flags, orders, refunds):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 
-from connector.commerce import StockLevel, StoreOrder, StorePrice, StoreRefund
+from connector.commerce import Settlement, StockLevel, StoreOrder, StorePrice, StoreRefund
+from mlcommon.ledger import ZERO, money
 
 from . import normalize
 from .client import BigCommerceClient
@@ -60,6 +61,15 @@ class BigCommerceAdapter:
 
     def order_payments(self, order_id) -> list[dict]:
         return self.client.order_transactions(int(order_id))
+
+    def order_settlement(self, order_id) -> Settlement:
+        """GET /v3/orders/{id}/transactions and /v3/orders/{id}/payment_actions/refunds: captured
+        money by gateway (gift certificates and store credit are not captures) and the refunds."""
+        captures = [t for t in self.order_payments(order_id) if normalize.is_capture(t)]
+        return Settlement(
+            order_id=str(order_id), captured=sum((money(t.get("amount")) for t in captures), ZERO),
+            gateways=sorted({str(t.get("gateway") or t.get("method") or "") for t in captures} - {""}),
+            refunds=[self.normalize_refund(refund, order_id=order_id) for refund in self.order_refunds(order_id)])
 
     def needs_payments(self, raw_order: Mapping, paid_status_ids) -> bool:
         return normalize.needs_transactions(raw_order, self.paid_statuses(paid_status_ids))
