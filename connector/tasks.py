@@ -68,9 +68,10 @@ def sage100_reconcile(record_id: int) -> None:
 def push_prices(integration_id: int) -> None:
     from accounts.models import Integration
     from connector.flows.stock import push_prices as push
+    from connector.routing import pushes_prices
 
-    integration = Integration.objects.select_related("store").get(pk=integration_id)
-    if integration.is_active and integration.push_stock:
+    integration = Integration.objects.select_related("store", "sage").get(pk=integration_id)
+    if integration.is_active and integration.push_stock and pushes_prices(integration):
         push(integration)
 
 

@@ -62,3 +62,9 @@ def test_an_unrouted_pair_is_refused_when_saved_with_what_to_do():
 def test_routed_pairs_pass_validation(edition):
     integration = IntegrationFactory(sage=SageConnectionFactory(edition=edition))
     integration.full_clean()
+
+
+@pytest.mark.parametrize(("edition", "expected"), [("sage100", True), ("sage50uk", False), ("sage50us", False),
+                                                   ("sagex3", False)])
+def test_only_sage100_pushes_prices_to_the_store(edition, expected):
+    assert routing.pushes_prices(IntegrationFactory(sage=SageConnectionFactory(edition=edition))) is expected

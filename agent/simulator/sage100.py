@@ -348,6 +348,8 @@ class Sage100Company:
                               "ORDER BY i.DateUpdated, i.TimeUpdated", (level, after))
             return [{"stock_code": row["ItemCode"], "price": str(money(row["Price"] or row["StandardUnitPrice"])),
                      "modified_at": moment_of(row["DateUpdated"], row["TimeUpdated"])} for row in rows]
+        if kind == "customer":
+            return []  # customers flow from the store to Sage 100, not back
         if kind != "stock":
             raise SageValidationError(f"read_changes kind must be 'stock' or 'price', not {kind!r}")
         warehouses = list(options.get("warehouses") or [])

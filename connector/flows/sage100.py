@@ -258,6 +258,10 @@ def note_refund(record: SyncRecord) -> None:
     order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, order_id,
                                           SyncRecord.Action.POST_SALES_ORDER,
                                           reason=f"Refund {record.external_id} needs its sales order.")
+    if order_record.state == State.SKIPPED:
+        set_state(record, State.SKIPPED, f"Order {order_id} was not posted to Sage 100 ({order_record.message}); its "
+                                         f"refund {record.external_id} has nothing to mark.", step="skipped")
+        return
     if order_record.state != State.POSTED:
         if created or order_record.state in (State.PENDING, State.FAILED):
             enqueue(order_record.pk)
