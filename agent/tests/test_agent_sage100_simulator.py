@@ -181,3 +181,14 @@ def test_simulator_commands(tmp_path, capsys):
     assert "is not KEY=VALUE" in capsys.readouterr().err
     assert main(["simulator", "sage100", "inspect", "--company", path, "sales-orders"]) == 0
     assert "(0 sales-orders)" in capsys.readouterr().out
+
+
+def test_doctor_checks_the_session_and_the_item_codes(company):
+    from agent import doctor
+
+    backend = create_backend("sage100sim", str(company.path))
+    report = doctor.run(backend, doctor.MappedCodes(stock=["MUG-WHITE", "NOPE-9"], tax=["T1"]), company="ABC",
+                        os_user="svc")
+    failed = [finding.message for finding in report.findings if not finding.ok]
+    assert len(failed) == 1 and "Item code NOPE-9" in failed[0]
+    assert company.seats() == []  # the doctor's session gave its seat back
