@@ -10,6 +10,7 @@ from connector.models import (
     AgentJob,
     AuditEntry,
     InboundEvent,
+    PriceLevel,
     ServiceHeartbeat,
     StockLevel,
     SyncCursor,
@@ -170,6 +171,16 @@ class SyncCursorAdmin(TenantScopedAdmin):
 class StockLevelAdmin(TenantScopedAdmin):
     list_display = ("sku", "sage_in_stock", "sage_allocated", "pushed_quantity", "pushed_at", "matched",
                     "message", "integration")
+    list_filter = ("matched", "integration")
+    search_fields = ("sku",)
+
+
+@admin.register(PriceLevel)
+class PriceLevelAdmin(TenantScopedAdmin):
+    """Sage 100 prices and what was pushed to the store's variants."""
+
+    list_display = ("sku", "sage_price", "sage_modified_at", "pushed_price", "pushed_at", "matched", "message",
+                    "integration")
     list_filter = ("matched", "integration")
     search_fields = ("sku",)
 

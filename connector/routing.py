@@ -15,6 +15,7 @@ POST_INVOICE = "post_invoice"
 POST_CREDIT_NOTE = "post_credit_note"
 POST_JOURNAL = "post_journal"
 POST_SALES_ORDER = "post_sales_order"
+NOTE_REFUND = "note_refund"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Route:
     ledger: str  # for people: "Sage 50 invoices, receipts and credit notes"
     orders: tuple[RecordRoute, ...]
     refunds: tuple[RecordRoute, ...]
+    pushes_prices: bool = False  # Sage's selling prices go to the store's catalog (with the stock)
 
 
 SAGE50 = Route(
@@ -45,7 +47,9 @@ SAGEX3 = Route(
 SAGE100 = Route(
     ledger="Sage 100 sales orders with their AR customers",
     orders=(RecordRoute(POST_SALES_ORDER, enabled_by="post_sales_orders"),),
-    refunds=(),  # Sage 100 sales orders are not credited: a refund marks the order's record instead
+    # Sage 100 sales orders are not credited: a refund marks the order's record for the accountant.
+    refunds=(RecordRoute(NOTE_REFUND, enabled_by="post_sales_orders"),),
+    pushes_prices=True,
 )
 
 # (StoreConnection.platform, SageConnection.edition) → route.
@@ -59,6 +63,12 @@ ROUTES: dict[tuple[str, str], Route] = {
 
 def route_for(platform: str, edition: str) -> Route | None:
     return ROUTES.get((str(platform), str(edition)))
+
+
+def pushes_prices(integration) -> bool:
+    """Whether Sage's prices are pushed to this integration's store (the price push's switch)."""
+    route = route_for(integration.store.platform, integration.sage.edition)
+    return bool(route and route.pushes_prices)
 
 
 def _actions(integration, kind: str) -> list[str]:

@@ -32,7 +32,7 @@ def test_every_routed_action_has_a_handler():
     ("sage50us", {"post_refunds": False}, ["post_invoice"], []),
     ("sagex3", {"post_gl_entries": True}, ["post_journal"], ["post_journal"]),
     ("sagex3", {"post_gl_entries": False}, [], []),
-    ("sage100", {}, ["post_sales_order"], []),
+    ("sage100", {}, ["post_sales_order"], ["note_refund"]),
     ("sage100", {"post_sales_orders": False}, [], []),
 ])
 def test_actions_come_from_the_route_and_the_integration_s_switches(edition, flags, orders, refunds):
@@ -62,3 +62,9 @@ def test_an_unrouted_pair_is_refused_when_saved_with_what_to_do():
 def test_routed_pairs_pass_validation(edition):
     integration = IntegrationFactory(sage=SageConnectionFactory(edition=edition))
     integration.full_clean()
+
+
+@pytest.mark.parametrize(("edition", "expected"), [("sage100", True), ("sage50uk", False), ("sage50us", False),
+                                                   ("sagex3", False)])
+def test_only_sage100_pushes_prices_to_the_store(edition, expected):
+    assert routing.pushes_prices(IntegrationFactory(sage=SageConnectionFactory(edition=edition))) is expected

@@ -180,3 +180,52 @@ def test_bad_settings_fail_the_record_with_the_reason(setup, store_server):
     run_record(record.pk)
     record.refresh_from_db()
     assert record.state == State.FAILED and "tax_mode must be" in record.message
+
+
+def test_reconciliation_reads_the_store_s_payments_beside_the_sales_order(setup, store_server):
+    from connector.flows.sage100 import reconcile
+
+    [order] = paid_orders(store_server)
+    record = record_for(setup, order.id)
+    run_record(record.pk)
+    drain_agent(setup)
+    reconcile(record.pk)
+    record.refresh_from_db()
+    view = record.document["reconciliation"]
+    assert Decimal(view["captured"]) == order.card_amount and view["refunds"] == []
+    assert view["gateways"] and not record.message.startswith("Needs the accountant")
+    assert record.audit.filter(step="reconciled").exists()
+
+
+def test_a_refund_after_posting_marks_the_sales_order_s_record(setup, store_server):
+    from connector.bigcommerce.client import BigCommerceClient
+    from connector.bigcommerce.intake import take_refunds
+    from connector.models import InboundEvent
+
+    client = BigCommerceClient(store_server.url, demo.STORE_HASH, demo.STORE_TOKEN)
+    posted, waiting = paid_orders(store_server, 2)
+    order_record = record_for(setup, posted.id)
+    run_record(order_record.pk)
+    drain_agent(setup)
+    refunds = [store_server.app.store.create_refund(order.id, kind="item") for order in (posted, waiting)]
+    for order in (posted, waiting):
+        take_refunds(setup.integration, client.order_refunds(order.id), source=InboundEvent.Source.POLL,
+                     reason="test")
+    after, before = (SyncRecord.objects.get(kind=SyncRecord.Kind.REFUND, external_id=str(r.id)) for r in refunds)
+    assert after.action == SyncRecord.Action.NOTE_REFUND
+
+    run_record(after.pk)
+    after.refresh_from_db()
+    order_record.refresh_from_db()
+    assert after.state == State.SKIPPED and "noted on sales order" in after.message, after.message
+    assert order_record.state == State.POSTED
+    assert order_record.message.startswith("Needs the accountant: ")
+    assert Decimal(order_record.document["reconciliation"]["refunded"]) == refunds[0].total_amount
+    assert order_record.audit.filter(step="attention").exists()
+    assert len(sales_orders(setup)) == 1  # nothing written to Sage for the refund
+
+    # A refund of an order not posted yet waits for its sales order (and queues the order).
+    run_record(before.pk)
+    before.refresh_from_db()
+    assert before.state == State.PENDING and "not a Sage 100 sales order yet" in before.message
+    assert SyncRecord.objects.filter(kind=SyncRecord.Kind.ORDER, external_id=str(waiting.id)).exists()

@@ -325,6 +325,8 @@ class BoiBackend(Sage100Backend):
                     if f"{row['DateUpdated']}:{row['TimeUpdated']}" > after]
             return [{"stock_code": row["ItemCode"], "price": str(Decimal(str(row["StandardUnitPrice"] or 0)).quantize(CENT)),
                      "modified_at": _moment_of(row["DateUpdated"], row["TimeUpdated"])} for row in rows]
+        if kind == "customer":
+            return []  # customers flow from the store to Sage 100, not back
         if kind != "stock":
             raise SageValidationError(f"read_changes kind must be 'stock' or 'price', not {kind!r}")
         warehouses = set(options.get("warehouses") or [])

@@ -149,12 +149,16 @@ class Sage100Company:
         touched gets a fresh DateUpdated/TimeUpdated (what the change poll reads)."""
         date, time = stamp()
         with self.write() as db:
-            db.execute("INSERT INTO ci_item (ItemCode, ItemCodeDesc, ItemType, StandardUnitPrice, DateUpdated, "
-                       "TimeUpdated) VALUES (?, ?, '1', ?, ?, ?) ON CONFLICT (ItemCode) DO UPDATE SET "
-                       "ItemCodeDesc = COALESCE(NULLIF(excluded.ItemCodeDesc, ''), ItemCodeDesc), "
-                       "StandardUnitPrice = COALESCE(excluded.StandardUnitPrice, StandardUnitPrice), "
-                       "DateUpdated = excluded.DateUpdated, TimeUpdated = excluded.TimeUpdated",
-                       (item_code, description or item_code, None if price is None else str(money(price)), date, time))
+            exists = db.execute("SELECT 1 FROM ci_item WHERE ItemCode = ?", (item_code,)).fetchone()
+            # Only quantities changed: the item record (and so the price poll) keeps its stamp.
+            if not exists or price is not None or description or levels:
+                db.execute("INSERT INTO ci_item (ItemCode, ItemCodeDesc, ItemType, StandardUnitPrice, DateUpdated, "
+                           "TimeUpdated) VALUES (?, ?, '1', ?, ?, ?) ON CONFLICT (ItemCode) DO UPDATE SET "
+                           "ItemCodeDesc = COALESCE(NULLIF(excluded.ItemCodeDesc, ''), ItemCodeDesc), "
+                           "StandardUnitPrice = COALESCE(excluded.StandardUnitPrice, StandardUnitPrice), "
+                           "DateUpdated = excluded.DateUpdated, TimeUpdated = excluded.TimeUpdated",
+                           (item_code, description or item_code, None if price is None else str(money(price)), date,
+                            time))
             for level, value in (levels or {}).items():
                 db.execute("INSERT OR REPLACE INTO im_price_level VALUES (?, ?, ?)", (item_code, level, str(money(value))))
             for warehouse, qty in (warehouses or {}).items():
@@ -344,6 +348,8 @@ class Sage100Company:
                               "ORDER BY i.DateUpdated, i.TimeUpdated", (level, after))
             return [{"stock_code": row["ItemCode"], "price": str(money(row["Price"] or row["StandardUnitPrice"])),
                      "modified_at": moment_of(row["DateUpdated"], row["TimeUpdated"])} for row in rows]
+        if kind == "customer":
+            return []  # customers flow from the store to Sage 100, not back
         if kind != "stock":
             raise SageValidationError(f"read_changes kind must be 'stock' or 'price', not {kind!r}")
         warehouses = list(options.get("warehouses") or [])

@@ -164,3 +164,31 @@ def test_changes_by_date_and_time_updated(backend, company):
     assert [(i["stock_code"], i["in_stock"]) for i in later["items"]] == [("LANTERN01", "7")]
     prices = execute(backend, "read_changes", {"kind": "price", "since": None, "options": {"price_level": "1"}})
     assert {(i["stock_code"], i["price"]) for i in prices["items"]} == {("MUG-WHITE", "7.99"), ("LANTERN01", "24.99")}
+
+
+def test_simulator_commands(tmp_path, capsys):
+    from agent.cli import main
+
+    path = str(tmp_path / "c.sqlite3")
+    assert main(["simulator", "sage100", "init", "--company", path, "--sku", "MUG", "--seats", "3"]) == 0
+    assert main(["simulator", "sage100", "set-item", "--company", path, "MUG", "--price", "9.5", "--level", "1=8.99",
+                 "--qty", "000=40", "--qty", "EST=2"]) == 0
+    capsys.readouterr()
+    assert main(["simulator", "sage100", "inspect", "--company", path, "items"]) == 0
+    shown = capsys.readouterr().out
+    assert "MUG" in shown and "warehouse EST: on hand 2" in shown and "price level 1: 8.99" in shown
+    assert main(["simulator", "sage100", "set-item", "--company", path, "MUG", "--qty", "000"]) == 1
+    assert "is not KEY=VALUE" in capsys.readouterr().err
+    assert main(["simulator", "sage100", "inspect", "--company", path, "sales-orders"]) == 0
+    assert "(0 sales-orders)" in capsys.readouterr().out
+
+
+def test_doctor_checks_the_session_and_the_item_codes(company):
+    from agent import doctor
+
+    backend = create_backend("sage100sim", str(company.path))
+    report = doctor.run(backend, doctor.MappedCodes(stock=["MUG-WHITE", "NOPE-9"], tax=["T1"]), company="ABC",
+                        os_user="svc")
+    failed = [finding.message for finding in report.findings if not finding.ok]
+    assert len(failed) == 1 and "Item code NOPE-9" in failed[0]
+    assert company.seats() == []  # the doctor's session gave its seat back

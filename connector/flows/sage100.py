@@ -21,6 +21,7 @@ import importlib
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import SageConnection
 from connector import exceptions as outcomes
@@ -32,9 +33,11 @@ from connector.sage100.transport import PostResult
 from connector.services.audit import audit, audit_many
 from connector.services.jobs import dispatch_job, on_job_done, on_job_failed
 from connector.services.pipeline import handles
-from connector.services.records import set_state, set_states
+from connector.services.records import enqueue, set_state, set_states, upsert_record
+from connector.services.taskqueue import task_named
 from mappings.links import save_links
 from mappings.models import RecordLink
+from mlcommon.http import RetryableError
 from mlcommon.ledger import SalesOrder, from_payload, to_payload
 
 from .mapping_loader import mapping_tables
@@ -43,6 +46,8 @@ from .stores import store_adapter
 State = SyncRecord.State
 OP = "create_sales_order"
 SALES_ORDER_PRIORITY = 10
+REFUND_RECHECK_SECONDS = 30
+ATTENTION = "Needs the accountant: "
 SETTINGS_FIELDS = {"ship_via", "default_ship_via", "warehouses", "default_warehouse", "tax_mode", "tax_item_code",
                    "tax_schedule", "sales_order_prefix", "options_in_comment", "timezone", "rounding_item_code"}
 
@@ -167,6 +172,8 @@ def _apply(record: SyncRecord, order_id: str, document: dict, result: dict) -> N
     message = " ".join([f"Posted as Sage 100 sales order {number}{customer}{found}.", *notes])
     set_state(record, State.POSTED, message, step="posted", data=result, sage_id=number,
               document=record.document or {"sales_order": document}, sage_reference=number)
+    reconcile_task = task_named("connector.sage100_reconcile")
+    transaction.on_commit(lambda: reconcile_task.delay(record.pk))
 
 
 @on_job_done(OP)
@@ -197,3 +204,81 @@ def document_of(record: SyncRecord) -> SalesOrder | None:
     """The record's sales order as the mapper made it (admin, reconciliation)."""
     payload = (record.document or {}).get("sales_order")
     return from_payload(OP, payload) if payload else None
+
+
+# -- reconciliation (read only) and refunds after posting ------------------------------------------
+
+def _settlement_view(settlement) -> dict:
+    return {"read_at": timezone.now().isoformat(), "captured": str(settlement.captured),
+            "gateways": settlement.gateways, "refunded": str(settlement.refunded),
+            "refunds": [{"refund_id": refund.refund_id, "amount": str(refund.total),
+                         "created_at": refund.created_at.isoformat() if refund.created_at else None,
+                         "reason": refund.reason} for refund in settlement.refunds]}
+
+
+def reconcile(record_id: int) -> None:
+    """The store's captured payments and refunds, read for a posted sales order and kept beside it
+    (``document["reconciliation"]``); never written back. A refund marks the record."""
+    record = SyncRecord.objects.select_related("integration__store").filter(
+        pk=record_id, action=SyncRecord.Action.POST_SALES_ORDER, state=State.POSTED).first()
+    if record is None:
+        return
+    settlement = store_adapter(record.integration).order_settlement(record.external_id)
+    view = _settlement_view(settlement)
+    with transaction.atomic():
+        record = SyncRecord.objects.select_for_update().get(pk=record.pk)
+        document = dict(record.document or {})
+        document["reconciliation"] = view
+        sales_order = document.get("sales_order") or {}
+        note = (f"Store: {settlement.captured} captured through {', '.join(settlement.gateways) or 'no gateway'}"
+                f"{f', {settlement.refunded} refunded' if settlement.refunds else ''}; the sales order is "
+                f"{sales_order.get('store_total', '?')}.")
+        fields = {"document": document}
+        if settlement.refunds and not record.message.startswith(ATTENTION):
+            fields["message"] = _attention(record, settlement.refunded)
+        SyncRecord.objects.filter(pk=record.pk).update(**fields)
+        audit(record, "reconciled", note, view)
+
+
+def _attention(record: SyncRecord, refunded) -> str:
+    return (f"{ATTENTION}{refunded} was refunded in the store after Sage 100 sales order {record.sage_id} was "
+            f"posted. Sage 100 sales orders are not credited: adjust or cancel the order in Sage 100. "
+            f"{record.message}")
+
+
+@handles(SyncRecord.Action.NOTE_REFUND)
+def note_refund(record: SyncRecord) -> None:
+    """A store refund against an order posted as a Sage 100 sales order: the order's record is
+    marked for the accountant, the refund beside it; nothing is written to Sage."""
+    payload = record.payload or {}
+    if payload.get("order_id") is None:
+        raise outcomes.RecordOutcome(f"Refund {record.external_id} has no stored order id; replay it from the store.")
+    order_id = str(payload["order_id"])
+    integration = record.integration
+    order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, order_id,
+                                          SyncRecord.Action.POST_SALES_ORDER,
+                                          reason=f"Refund {record.external_id} needs its sales order.")
+    if order_record.state == State.SKIPPED:
+        set_state(record, State.SKIPPED, f"Order {order_id} was not posted to Sage 100 ({order_record.message}); its "
+                                         f"refund {record.external_id} has nothing to mark.", step="skipped")
+        return
+    if order_record.state != State.POSTED:
+        if created or order_record.state in (State.PENDING, State.FAILED):
+            enqueue(order_record.pk)
+        raise RetryableError(f"Order {order_id} is not a Sage 100 sales order yet (its record is "
+                             f"{order_record.get_state_display().lower()}); the refund note waits for it",
+                             retry_after=REFUND_RECHECK_SECONDS)
+    settlement = store_adapter(integration).order_settlement(order_id)
+    with transaction.atomic():
+        order_record = SyncRecord.objects.select_for_update().get(pk=order_record.pk)
+        document = dict(order_record.document or {})
+        document["reconciliation"] = _settlement_view(settlement)
+        message = order_record.message if order_record.message.startswith(ATTENTION) else \
+            _attention(order_record, settlement.refunded)
+        SyncRecord.objects.filter(pk=order_record.pk).update(document=document, message=message)
+        audit(order_record, "attention", f"Refund {record.external_id} after posting: {settlement.refunded} refunded "
+                                         f"in total. Adjust Sage 100 sales order {order_record.sage_id}.",
+              document["reconciliation"])
+        set_state(record, State.SKIPPED, f"Sage 100 sales orders are not credited: refund {record.external_id} is "
+                                         f"noted on sales order {order_record.sage_id}'s record for the accountant.",
+                  step="noted", sage_id=order_record.sage_id)

@@ -12,9 +12,9 @@ Shape of the document (``mlcommon.ledger.SalesOrder`` with its Sage 100 fields):
   after the line's discounts); chosen options go into the line comment.
 - ``freight``: shipping + handling + wrapping, ex tax. ``discount``: an order discount the store did
   not spread over its lines.
-- sales tax, per the integration: the store's total tax as a misc-charge line (``/TAX``) on a
-  non-taxable order, or Sage's own tax schedule with the store's tax carried in ``store_tax`` so the
-  agent can report Sage's figure beside it.
+- sales tax, per the integration: the store's tax (as its lines and charges carry it, see
+  ``_store_tax``) as a misc-charge line (``/TAX``) on a non-taxable order, or Sage's own tax
+  schedule with the store's tax carried in ``store_tax`` so Sage's figure is shown beside it.
 - comment lines: the order's label, payment, coupons, gift certificates and store credit spent, the
   shopper's message.
 
@@ -212,6 +212,18 @@ def _comments(order: StoreOrder) -> list[str]:
     return comments
 
 
+def _store_tax(order: StoreOrder) -> Decimal:
+    """The tax the store charged, as its lines and charges carry it: their net + tax is what the
+    order total is made of. A store's total tax can miss that sum by a few cents (tax-inclusive
+    prices rounded per line) or, with a coupon in a tax-inclusive store, by the coupon's tax; the
+    lines are what the shopper paid. Only an order discount the store did not spread over its lines
+    takes tax off outside them: then the order's own total tax is the one."""
+    undistributed = order.discount_total > ZERO and not any(line.discount for line in order.lines)
+    if undistributed:
+        return order.totals.total_tax
+    return sum((line.tax for line in order.lines), ZERO) + sum((charge.tax for charge in order.charges), ZERO)
+
+
 def map_sales_order(order: StoreOrder, *, mappings: Sage100Mappings, customer_ref: str | None = None) -> SalesOrder:
     """One store order → its Sage 100 sales order. ``customer_ref`` ("01-ABF") is the customer the
     record links keep for the buyer's email. Raises NotPostable, NeedsMapping or TotalsMismatch."""
@@ -227,7 +239,7 @@ def map_sales_order(order: StoreOrder, *, mappings: Sage100Mappings, customer_re
     if problems.items:
         raise NeedsMapping(reference, problems.items)
 
-    store_total, store_tax = order.totals.total_inc_tax, order.totals.total_tax
+    store_total, store_tax = order.totals.total_inc_tax, _store_tax(order)
     freight = sum((charge.net for charge in order.charges), ZERO)
     tax_mode = mappings.tax_mode
     if tax_mode == TaxMode.STORE_TAX_LINE and store_tax:
