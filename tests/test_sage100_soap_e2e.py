@@ -123,7 +123,7 @@ def test_orders_post_once_over_soap_https_to_the_cent(process_env, tmp_path):
             assert created.status_code in (200, 201), created.text
         wait_settled(integration, stack, 420, "webhook-driven records to settle")
         poll_integration(integration, BigCommerceClient(bc, STORE_HASH, BC_TOKEN))  # the poll overlaps them all
-        wait_settled(integration, stack, 120, "polled records to settle")
+        wait_settled(integration, stack, 300, "polled records (and the refund notes only the poll finds) to settle")
 
         client = BigCommerceClient(bc, STORE_HASH, BC_TOKEN)
         orders = {o["id"]: o for o in client.iter_v2("/v2/orders")}
@@ -142,18 +142,15 @@ def test_orders_post_once_over_soap_https_to_the_cent(process_env, tmp_path):
     postable = {i for i, o in orders.items() if o["status_id"] in POSTABLE}
     held = dict(records.filter(state=State.HELD).values_list("external_id", "message"))
     waiting = dict(records.filter(state=State.WAITING_MAPPING).values_list("external_id", "message"))
+    # Every paid order is posted: none held for a totals difference, none waiting for a mapping.
+    assert not held, list(held.items())[:3]
     assert not waiting, list(waiting.items())[:3]
-    # The Sage 100 mapper holds an order whose document does not come to the store's total (with the
-    # difference shown) rather than post it; such orders must not reach Sage. (On this store's
-    # generated orders that is some with coupons, order discounts or taxed charges: the mapper's
-    # matter, reported to the lead; the transport's job is that nothing held is posted.)
-    assert all("does not add up" in message or "do not add up" in message for message in held.values()), held
 
     # Exactly once: one Sage sales order per posted store order, under its own number.
     by_po = Counter(o["CustomerPONo"] for o in sales_orders)
     assert max(by_po.values()) == 1, [po for po, n in by_po.items() if n > 1]
     expected = {str(i) for i in postable if str(i) not in held}
-    assert expected and not set(by_po) & set(held)
+    assert expected
     assert set(by_po) == expected, (sorted(set(by_po) - expected)[:5], sorted(expected - set(by_po))[:5])
     posted = {r.external_id: r for r in records.filter(state=State.POSTED)}
     assert set(posted) == expected
@@ -178,5 +175,5 @@ def test_orders_post_once_over_soap_https_to_the_cent(process_env, tmp_path):
     assert repeat_buyers > 0  # the run did exercise several orders from one email
 
     print(f"\nSage 100 SOAP e2e: {ORDERS} orders, {len(sales_orders)} sales orders, {len(customers)} customers "
-          f"({repeat_buyers} with several orders), {len(held)} held, {retries} retries after 503s and lost replies, "
+          f"({repeat_buyers} with several orders), {retries} retries after 503s and lost replies, "
           f"{len(deliveries)} webhook deliveries, SOAP calls {dict(operations)}, {elapsed:.0f} s")
