@@ -99,7 +99,6 @@ def test_orders_post_once_over_soap_https_to_the_cent(process_env, tmp_path):
         web_port = free_port()
         web_url = f"http://127.0.0.1:{web_port}"
         stack.env["PUBLIC_BASE_URL"] = web_url
-        stack.env["ML_DATA_DIR"] = str(tmp_path / "worker-data")
         stack.web(web_port)
         stack.worker(concurrency=2)
         stack.wait_http(f"{web_url}/admin/login/", "web")
