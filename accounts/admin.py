@@ -19,6 +19,12 @@ from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.adobe.admin_actions import poll_adobe_now, test_adobe_connection
 from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
 from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
+from connector.flows.sage100_soap_admin import (
+    SageConnectionForm,
+    product_data_warning,
+    test_sage100_ebusiness,
+    transport_note,
+)
 from connector.flows.x3_admin import AccountMappingInline, x3_preview_urls
 
 
@@ -80,17 +86,24 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     url_secrets = {"server_url": ("password", "access_token", "refresh_token"),
                    "oauth_token_url": ("oauth_client_secret", "refresh_token")}
     write_capability = Capability.EDIT_CONNECTIONS
-    readonly_fields = ("access_token_expires_at", "refresh_token_expires_at")
+    form = SageConnectionForm
+    actions = [test_sage100_ebusiness]
+    readonly_fields = ("access_token_expires_at", "refresh_token_expires_at", "what_this_transport_does")
     fieldsets = (
-        (None, {"fields": ("tenant", "name", "edition", "transport", "verify_tls")}),
+        (None, {"fields": ("tenant", "name", "edition", "transport", "what_this_transport_does", "verify_tls")}),
         ("Sage 50 / Sage 100", {"fields": ("company_path", "company_code")}),
-        ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password")}),
+        ("Server (X3, eBusiness Web Services)", {"fields": ("server_url", "folder", "username", "password",
+                                                             "tls_ca_pem", "tls_certificate_file")}),
         ("Sage X3 authentication", {"classes": ("collapse",), "fields": (
             "x3_auth", "oauth_client_id", "oauth_client_secret", "oauth_token_url", "access_token",
             "refresh_token", "access_token_expires_at", "refresh_token_expires_at")}),
         ("Sage X3 journal entry publication", {"classes": ("collapse",), "fields": (
             "x3_rest_class", "x3_rest_representation", "x3_graphql_endpoint", "x3_graphql_mutation")}),
     )
+
+    @admin.display(description="what this transport does")
+    def what_this_transport_does(self, obj):
+        return transport_note(obj)
 
     @admin.display(description="refresh token")
     def refresh_token_status(self, obj):
@@ -165,6 +178,12 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
 
     def get_urls(self):
         return x3_preview_urls(self) + super().get_urls()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        warning = product_data_warning(obj)
+        if warning:
+            self.message_user(request, f"{obj}: {warning}", messages.WARNING)
 
 
 @admin.register(Agent)

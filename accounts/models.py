@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
+from accounts.certificates import validate_pem_certificates
 from connector.routing import unrouted_reason
 
 
@@ -158,7 +159,13 @@ class SageConnection(models.Model):
     x3_graphql_endpoint = models.CharField(max_length=100, blank=True,
                                            help_text="Value of the x-xtrem-endpoint header.")
     x3_graphql_mutation = models.TextField(blank=True, help_text="Leave blank for the documented default.")
-    verify_tls = models.BooleanField(default=True, help_text="Turn off only for self-signed on-premises servers.")
+    verify_tls = models.BooleanField(default=True, help_text="Turn off only for self-signed on-premises servers; "
+                                     "better: paste the server's certificate below.")
+    tls_ca_pem = models.TextField(
+        blank=True, validators=[validate_pem_certificates], verbose_name="trusted server certificate (PEM)",
+        help_text="For a server with a self-signed or private-CA certificate (Sage 100 eBusiness Web Services in "
+                  "your IIS): paste that certificate, or the CA that signed it (Base-64 X.509, starting with "
+                  "-----BEGIN CERTIFICATE-----). Only it is then trusted, and the host name is still checked.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -209,6 +216,12 @@ class Integration(models.Model):
     post_refunds = models.BooleanField(default=True)
     push_stock = models.BooleanField(default=True)
     post_gl_entries = models.BooleanField(default=False, help_text="Sage X3: post orders as GL journal entries.")
+    post_sales_orders = models.BooleanField(default=True, help_text="Sage 100: post orders as sales orders.")
+    sage100_settings = models.JSONField(
+        default=dict, blank=True,
+        help_text="Sage 100: division, web_customer_no, numbering, ship_via {store method: code}, default_ship_via, "
+                  "warehouses {channel id: code}, default_warehouse, tax_mode (store_tax_line or sage_tax_schedule), "
+                  "tax_item_code, tax_schedule, sales_order_prefix, options_in_comment, timezone.")
     # schedule
     poll_interval_seconds = models.PositiveIntegerField(default=300)
     stock_push_interval_seconds = models.PositiveIntegerField(default=300)

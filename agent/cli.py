@@ -112,6 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
     nominal.add_argument("--bank", action="store_true", help="a bank account")
 
     company_arg(simsub.add_parser("clear-logins", help="remove every login (like deleting QUEUE.DTA)"))
+
+    s100 = simsub.add_parser("sage100", help="manage a simulated Sage 100 company file")
+    s100sub = s100.add_subparsers(dest="sage100_command", required=True)
+    init100 = company_arg(s100sub.add_parser("init", help="create a Sage 100 company file"))
+    init100.add_argument("--code", default="ABC", help="3-character company code")
+    init100.add_argument("--seats", type=int, default=5, help="concurrent licence seats")
+    init100.add_argument("--sku", action="append", default=[], help="item code to create (repeatable)")
+    init100.add_argument("--qty", default="50", help="on hand in warehouse 000 for each --sku")
+    init100.add_argument("--price", default="10.00")
+    inspect100 = company_arg(s100sub.add_parser("inspect", help="print sales orders, customers, items or seats"))
+    inspect100.add_argument("what", choices=["sales-orders", "customers", "items", "seats"])
+    inspect100.add_argument("--json", action="store_true")
+    item100 = company_arg(s100sub.add_parser("set-item", help="change an item's price, price levels or quantities"))
+    item100.add_argument("item_code")
+    item100.add_argument("--price")
+    item100.add_argument("--level", action="append", default=[], help="LEVEL=PRICE (repeatable)")
+    item100.add_argument("--qty", action="append", default=[], help="WAREHOUSE=QUANTITY on hand (repeatable)")
+    lock100 = company_arg(s100sub.add_parser("lock", help="a person opens a sales order or customer"))
+    lock100.add_argument("kind", choices=["sales_order", "customer"])
+    lock100.add_argument("key", help="SalesOrderNo, or division-customer (01-ABF)")
+    lock100.add_argument("--holder", default="bookkeeper")
+    unlock100 = company_arg(s100sub.add_parser("unlock", help="the person closes it"))
+    unlock100.add_argument("kind", choices=["sales_order", "customer"])
+    unlock100.add_argument("key")
+    seats100 = company_arg(s100sub.add_parser("seats", help="set the number of licence seats"))
+    seats100.add_argument("count", type=int)
+    company_arg(s100sub.add_parser("clear-seats", help="free every licence seat (sessions that were never cleaned up)"))
     return parser
 
 
@@ -267,6 +294,8 @@ def simulator_command(args) -> int:
     from agent.simulator.company import SimCompany
     from agent.simulator.inspect import render
 
+    if args.sim_command == "sage100":
+        return sage100_simulator_command(args)
     try:
         if args.sim_command == "init":
             company = SimCompany.create(args.company, name=args.name, data_version=args.data_version)
@@ -304,6 +333,48 @@ def simulator_command(args) -> int:
             print(f"cleared {company.clear_logins()} login(s)")
         return 0
     except (SageError, OSError) as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 1
+
+
+def sage100_simulator_command(args) -> int:
+    from agent.errors import SageError
+    from agent.simulator.inspect import render_sage100
+    from agent.simulator.sage100 import Sage100Company
+
+    def pairs(values: list[str]) -> dict[str, str]:
+        out = {}
+        for value in values:
+            key, sep, amount = value.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{value!r} is not KEY=VALUE")
+            out[key] = str(Decimal(amount))
+        return out
+
+    try:
+        cmd = args.sage100_command
+        if cmd == "init":
+            company = Sage100Company.create(args.company, company_code=args.code, seats=args.seats)
+            for sku in args.sku:
+                company.set_item(sku, price=args.price, warehouses={"000": args.qty})
+            print(f"simulated Sage 100 company {args.code} at {args.company} ({args.seats} licence seats)")
+            return 0
+        company = Sage100Company(args.company)
+        if cmd == "inspect":
+            print(render_sage100(company, args.what, as_json=args.json))
+        elif cmd == "set-item":
+            company.set_item(args.item_code, price=args.price, levels=pairs(args.level), warehouses=pairs(args.qty))
+            print(f"{args.item_code} updated")
+        elif cmd == "lock":
+            company.lock_record(args.kind, args.key, args.holder)
+        elif cmd == "unlock":
+            company.unlock_record(args.kind, args.key)
+        elif cmd == "seats":
+            company.set_seats(args.count)
+        elif cmd == "clear-seats":
+            print(f"freed {company.clear_seats()} seat(s)")
+        return 0
+    except (SageError, OSError, ValueError, ArithmeticError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.backends.base import SageBackend
+from agent.backends.sage100 import Sage100Backend
 from agent.errors import (
     BackendUnavailable,
     SageBusy,
@@ -122,6 +123,9 @@ def run(backend: SageBackend, codes: MappedCodes, *, company: str = "", os_user:
     if not connect(report, backend):
         return report
     try:
+        if isinstance(backend, Sage100Backend):
+            check_item_codes(report, backend, codes)
+            return report
         check_version_after_login(report, backend)
         check_members(report, backend)
         check_codes(report, backend, codes)
@@ -238,6 +242,19 @@ def check_codes(report: DoctorReport, backend: SageBackend, codes: MappedCodes) 
                    "for it would wait until then.")
     if codes.stock and not missing:
         report.add("stock", True, f"{len(codes.stock)} mapped stock code(s) checked: all exist.")
+
+
+def check_item_codes(report: DoctorReport, backend: Sage100Backend, codes: MappedCodes) -> None:
+    """Sage 100: the session opened (user, company, licence seat), and the mapped item codes exist.
+    Sage 100 has no nominal, bank or tax codes on a sales order: nothing else to check."""
+    missing = backend.missing_item_codes([c for c in codes.stock if c])
+    for code in missing:
+        report.add("stock", False,
+                   f"Item code {code} is mapped to a store product but is not in this Sage 100 company. Create it "
+                   "in Item Maintenance with exactly this code, or correct the SKU mapping; orders for it would "
+                   "wait until then.")
+    if codes.stock and not missing:
+        report.add("stock", True, f"{len(codes.stock)} mapped item code(s) checked: all exist.")
 
 
 def check_tax_codes(report: DoctorReport, backend: SageBackend, codes: MappedCodes) -> None:

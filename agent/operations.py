@@ -22,8 +22,10 @@ from agent.backends.base import (
     PostLine,
     SageBackend,
 )
+from agent.backends.sage100 import Sage100Backend
 from agent.errors import SageError, SageNotFound, SageValidationError
 from agent.refs import account_ref_candidates, is_valid_account_ref
+from agent.sage100_operations import OPERATIONS as SAGE100_OPERATIONS
 from mlcommon.ledger import Customer, DocumentLine, LineKind, from_payload, money
 
 logger = logging.getLogger(__name__)
@@ -299,6 +301,8 @@ def reconciliation(backend: SageBackend, reference: str) -> dict | None:
 
 def _execute_one(backend: SageBackend, op: str, payload: dict, settings: OperationSettings | None) -> dict:
     handler = OPERATIONS.get(op)
+    if isinstance(backend, Sage100Backend):  # Sage 100 keys its records its own way (SalesOrderNo, division)
+        handler = SAGE100_OPERATIONS.get(op)
     if handler is None:
         raise SageValidationError(f"this agent does not know the operation {op!r}")
     try:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Agent
-from connector.models import InboundEvent, StockLevel, SyncCursor
+from connector.models import InboundEvent, PriceLevel, StockLevel, SyncCursor
 from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,25 @@ def upsert_stock(integration_id: int, items: list[dict]) -> int:
     return len(rows)
 
 
+def upsert_prices(integration_id: int, items: list[dict]) -> int:
+    rows = [PriceLevel(integration_id=integration_id, sku=sku, sage_price=item["price"],
+                       sage_modified_at=item["modified_at"]) for sku, item in _latest_per_sku(items).items()]
+    PriceLevel.objects.bulk_create(rows, batch_size=UPSERT_BATCH, update_conflicts=True,
+                                   unique_fields=["integration", "sku"], update_fields=["sage_price", "sage_modified_at"])
+    return len(rows)
+
+
+def kick_price_push(integration_id: int) -> bool:
+    from connector.tasks import push_prices
+
+    try:
+        push_prices.delay(integration_id)
+    except Exception:  # the prices are stored; the next price change kicks the push again
+        logger.warning("could not enqueue the price push for integration %s", integration_id, exc_info=True)
+        return False
+    return True
+
+
 def _store_inbound(integration_id: int, kind: str, items: list[dict], cursor: str | None,
                    processed: bool) -> None:
     body = json.dumps({"kind": kind, "items": items, "cursor": cursor}, cls=DjangoJSONEncoder, sort_keys=True)
@@ -139,15 +158,18 @@ def kick_stock_push(integration_id: int) -> bool:
 def store_changes(agent: Agent, kind: str, items: list[dict], cursor: str | None) -> str | None:
     """Store what Sage changed and the agent's cursor; returns the cursor now stored.
 
-    Stock goes into StockLevel (the stock push reads it). Price and customer changes have no
-    consumer yet: they are kept as an InboundEvent (source=agent) for the flows to come.
+    Stock goes into StockLevel and prices into PriceLevel (the stock and price pushes read them).
+    Customer changes have no consumer yet: they are kept as an InboundEvent (source=agent).
     """
     integration_id = agent.integration_id
     with transaction.atomic():
-        _store_inbound(integration_id, kind, items, cursor, processed=(kind == "stock"))
+        _store_inbound(integration_id, kind, items, cursor, processed=kind in ("stock", "price"))
         if kind == "stock" and items:
             upsert_stock(integration_id, items)
             transaction.on_commit(lambda: kick_stock_push(integration_id))
+        if kind == "price" and items:
+            upsert_prices(integration_id, items)
+            transaction.on_commit(lambda: kick_price_push(integration_id))
         if cursor:
             SyncCursor.objects.update_or_create(integration_id=integration_id, stream=cursor_stream(kind),
                                                 defaults={"value": cursor})

@@ -270,6 +270,7 @@ def main(argv=None) -> int:
         "webhook_ingest": args.deliveries or (1000 if args.quick else 5000),
         "stock_push": args.skus or (2000 if args.quick else 10000),
         "pipeline": args.pipeline_orders or (1000 if args.quick else 10000),
+        "sage100": args.pipeline_orders or (500 if args.quick else 2000),
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
@@ -310,7 +311,7 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -336,6 +337,10 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
             f"run_latency_bench({size}, interval_s={latency_interval})"
         return _in_child(f"from bench.pipeline import run_pipeline_bench, run_latency_bench\nresult = {call}",
                          outer_env)
+    if name == "sage100":
+        # Orders → Sage 100 sales orders through the sage100sim agent, in a fresh interpreter.
+        return _in_child(f"from bench.pipeline import run_pipeline_bench\n"
+                         f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
     raise ValueError(name)
@@ -457,6 +462,14 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         else:
             rows.append(("backfill → posted", "", str(pl.get("missing") or pl.get("error"))[:60],
                          "≥ 200 orders/s, all posted", "MISSED"))
+    if s100 := r("sage100"):
+        if "orders_per_s" in s100:
+            rows.append(("backfill → Sage 100", f"{s100['orders']} orders → sales orders",
+                         f"{s100['orders_per_s']} orders/s, {s100['agent_round_trips_per_order']} trips/order",
+                         "all posted", _mark(s100.get("settled"))))
+        else:
+            rows.append(("backfill → Sage 100", "", str(s100.get("missing") or s100.get("error"))[:60], "all posted",
+                         "MISSED"))
     if lt := r("latency"):
         p95 = (lt.get("webhook_to_posted_s") or {}).get("p95")
         if p95 is not None:

@@ -31,10 +31,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class Plan:
     # Without faults, retries back off at most ~80 s (5 s doubling); nothing moving for longer is stuck.
     stall_s: float = 120
     poll_seconds: int = 5  # integration poll interval and beat tick: the poll finds dropped webhooks
+    sage: str = "sage50"  # "sage100": sales orders through the sage100sim agent, with licence exhaustion
 
     @property
     def flow_seconds(self) -> float:
@@ -125,6 +127,14 @@ def full_plan(orders: int = 1000, seed: int = 20261124) -> Plan:
         at += 35
     return Plan(seeded_orders=seeded, live_orders=live, batch=batch, interval_s=1.0, refunds=max(5, orders // 12),
                 events=tuple(sorted(events)), settle_timeout_s=600, seed=seed)
+
+
+def sage100_plan(plan: Plan) -> Plan:
+    """The same run against a Sage 100 integration: every licence seat taken for a while, a few
+    times (the agent cannot open a session and retries), besides the plan's own faults."""
+    last = max((at for at, _ in plan.events), default=0.0)
+    licence = tuple((at, "licence 4") for at in (3.0, last / 2 + 1, last + 2))
+    return replace(plan, events=tuple(sorted(plan.events + licence)), sage="sage100")
 
 
 # -- a Redis of our own -------------------------------------------------------------------------
@@ -232,6 +242,28 @@ class ChaosRun:
         self.system.stack.kill("agent")
         self.counts["agent_kills"] += 1
         self.timeline.note(f"kill -9 agent at a random moment ({busy} jobs leased)")
+
+    def licence_exhaustion(self, seconds: str) -> None:
+        """Sage 100: every concurrent-user seat taken for ``seconds`` (a new session is refused)."""
+        from agent.simulator.sage100 import Sage100Company
+
+        company = Sage100Company(self.system.company_path)
+        try:
+            seats = company.meta("licence_seats")
+            company.set_seats(0)
+        finally:
+            company.close()
+
+        def restore():
+            again = Sage100Company(self.system.company_path)
+            try:
+                again.set_seats(seats)
+            finally:
+                again.close()
+
+        threading.Timer(float(seconds), restore).start()
+        self.counts["licence_exhaustions"] += 1
+        self.timeline.note(f"Sage 100 licence seats all taken for {seconds} s")
 
     def rate_limit_storm(self, seconds: str) -> None:
         self.faults(rate_limit_storm=float(seconds))
@@ -399,6 +431,7 @@ ACTIONS_WITH_ARGUMENT: dict[str, Callable[[ChaosRun, str], None]] = {
     "kill": ChaosRun.kill_process,  # a worker by name
     "start": ChaosRun.start_worker,  # a worker by name, after its kill
     "storm": ChaosRun.rate_limit_storm,  # seconds of 429 from the store
+    "licence": ChaosRun.licence_exhaustion,  # seconds with every Sage 100 licence seat taken
     "errors": ChaosRun.store_errors,  # share of store API calls answered 503
     "repeat": ChaosRun.repeat_webhooks,  # deliveries of every webhook
     "drop": ChaosRun.drop_webhooks,  # share of webhooks never delivered
@@ -503,10 +536,39 @@ def reconcile(orders: dict[int, dict], refunds: list[dict], captured_by_order: d
     return out
 
 
-def reconcile_system(system) -> dict:
+def reconcile_sage100(orders: dict[int, dict], sales_orders: dict[str, list[dict]], records: list[dict],
+                      postable_ids: frozenset[int]) -> dict:
+    """Compare the store with the Sage 100 company: one sales order per postable order (by its
+    customer PO, the store order number), equal to the order's total; nothing stuck."""
+    postable = {i for i, o in orders.items() if o["status_id"] in postable_ids}
+    expected = {str(i) for i in postable}
+    out: dict = {"orders": len(orders), "postable_orders": len(postable)}
+    out["sales_order_duplicates"] = sorted(po for po, rows in sales_orders.items() if len(rows) > 1)
+    out["sales_orders_lost"] = sorted(expected - set(sales_orders))
+    out["sales_orders_unexpected"] = sorted(set(sales_orders) - expected)
+    out["cent_differences"] = [
+        {"reference": po, "what": "sales order total", "sage": str(money(rows[0]["OrderTotal"])),
+         "store": str(money(orders[int(po)]["total_inc_tax"]))}
+        for po, rows in sorted(sales_orders.items())
+        if po in expected and money(rows[0]["OrderTotal"]) != money(orders[int(po)]["total_inc_tax"])]
+    out["stuck"] = [{k: r[k] for k in ("kind", "external_id", "action", "state", "message")}
+                    for r in records if r["state"] not in ("posted", "skipped")]
+    out["duplicates"] = len(out["sales_order_duplicates"])
+    out["lost"] = len(out["sales_orders_lost"])
+    out["cent_difference_count"] = len(out["cent_differences"])
+    out["ok"] = not (out["duplicates"] or out["lost"] or out["cent_differences"] or out["stuck"]
+                     or out["sales_orders_unexpected"])
+    return out
+
+
+def reconcile_system(system, sage: str = "sage50") -> dict:
     """Read the store (faults off) and the Sage company and reconcile them."""
     from connector.models import SyncRecord
 
+    if sage == "sage100":
+        records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+        return reconcile_sage100({o["id"]: o for o in system.store_orders()}, system.sales_orders_100(), records,
+                                 postable_statuses())
     orders = {o["id"]: o for o in system.store_orders()}
     refunds = system.store_refunds()
     statuses = postable_statuses()
@@ -517,9 +579,12 @@ def reconcile_system(system) -> dict:
     return reconcile(orders, refunds, captured_by_order, system.sage_documents(), records, statuses)
 
 
-def expected_postings(system) -> int:
+def expected_postings(system, sage: str = "sage50") -> int:
+    """Records that end posted: the postable orders, and for Sage 50 the refunds (a Sage 100 refund
+    is a note on its order's record, skipped)."""
     statuses = postable_statuses()
-    return sum(1 for o in system.store_orders() if o["status_id"] in statuses) + len(system.store_refunds())
+    orders = sum(1 for o in system.store_orders() if o["status_id"] in statuses)
+    return orders + (len(system.store_refunds()) if sage == "sage50" else 0)
 
 
 # -- one whole run ----------------------------------------------------------------------------------
@@ -531,7 +596,8 @@ def start_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
     env = {**process_env, "POLL_TICK_SECONDS": str(plan.poll_seconds), "LOG_LEVEL": "INFO",
            "SWEEP_GRACE_SECONDS": "20", "SWEEP_TICK_SECONDS": "5"}
     return start_system(env, work_dir, orders=plan.seeded_orders, workers=plan.workers, concurrency=2,
-                        agent=False, kick=False, webhook_repeat=2, poll_interval_seconds=plan.poll_seconds)
+                        agent=False, kick=False, webhook_repeat=2, poll_interval_seconds=plan.poll_seconds,
+                        sage=plan.sage)
 
 
 def run_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis | None = None,
@@ -542,10 +608,10 @@ def run_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis | Non
     run.start_agent()
     system.kick_sync()
     run.drive()
-    expected = expected_postings(system)
+    expected = expected_postings(system, plan.sage)
     settled = run.settle(expected)
     run.trigger.unlink(missing_ok=True)
-    result = reconcile_system(system)
+    result = reconcile_system(system, plan.sage)
     result.update({
         "settled": settled, "expected_postings": expected, "wall_s": round(time.monotonic() - started, 1),
         "faults": dict(run.counts), "live_orders": len(run.live_ids), "refunds_placed": len(run.refunds_placed),
@@ -598,8 +664,13 @@ def main(argv=None) -> int:
     parser.add_argument("--orders", type=int, help="orders in all (default 1000, quick 80)")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--keep", action="store_true", help="keep the run's data folder (logs, Sage company)")
+    parser.add_argument("--sage", choices=["sage50", "sage100"], default="sage50",
+                        help="the integration's Sage: sage100 posts sales orders through the sage100sim agent and "
+                             "adds licence exhaustion to the faults")
     args = parser.parse_args(argv)
     plan = (quick_plan(args.orders or 80, args.seed) if args.quick else full_plan(args.orders or 1000, args.seed))
+    if args.sage == "sage100":
+        plan = sage100_plan(plan)
 
     work_dir = Path(tempfile.mkdtemp(prefix="mlc-chaos-"))
     os.environ["ML_DATA_DIR"] = str(work_dir)  # own broker folder, logs and SQLite file

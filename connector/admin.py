@@ -22,6 +22,7 @@ from connector.models import (
     AuditEntry,
     InboundEvent,
     Notification,
+    PriceLevel,
     ServiceHeartbeat,
     StockLevel,
     SyncCursor,
@@ -371,6 +372,16 @@ class StockLevelAdmin(TenantScopedAdmin):
     @admin.display(description="allocated in Sage", ordering="sage_allocated")
     def allocated(self, obj):
         return _quantity(obj.sage_allocated)
+    list_filter = ("matched", "integration")
+    search_fields = ("sku",)
+
+
+@admin.register(PriceLevel)
+class PriceLevelAdmin(TenantScopedAdmin):
+    """Sage 100 prices and what was pushed to the store's variants."""
+
+    list_display = ("sku", "sage_price", "sage_modified_at", "pushed_price", "pushed_at", "matched", "message",
+                    "integration")
     list_filter = ("matched", "integration")
     search_fields = ("sku",)
 

@@ -59,6 +59,7 @@ class SyncRecord(models.Model):
         POST_CREDIT_NOTE = "post_credit_note", "Post credit note (+ refund payment)"
         POST_SALES_ORDER = "post_sales_order", "Post sales order"
         POST_JOURNAL = "post_journal", "Post GL journal entry"
+        NOTE_REFUND = "note_refund", "Mark the Sage document for the accountant (refund)"
         PUSH_STOCK = "push_stock", "Push stock to store"
 
     class State(models.TextChoices):
@@ -201,6 +202,7 @@ class SyncRun(models.Model):
         POLL = "poll", "Poll"
         BACKFILL = "backfill", "Backfill"
         STOCK_PUSH = "stock_push", "Stock push"
+        PRICE_PUSH = "price_push", "Price push"
         REPLAY = "replay", "Bulk replay"
 
     class State(models.TextChoices):
@@ -272,6 +274,27 @@ class StockLevel(models.Model):
 
     def __str__(self):
         return f"{self.sku}: {self.sage_in_stock}"
+
+
+class PriceLevel(models.Model):
+    """Per Sage item code: the price Sage says (at the integration's price level), and what we
+    last pushed to the store."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="price_levels")
+    sku = models.CharField(max_length=255, help_text="Sage item code (mapped to store SKUs by the item mapping).")
+    sage_price = models.DecimalField(max_digits=14, decimal_places=4)
+    sage_modified_at = models.DateTimeField(null=True, blank=True)
+    pushed_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    matched = models.BooleanField(null=True, help_text="Did the SKU match a variant in the store?")
+    message = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [models.UniqueConstraint(fields=["integration", "sku"], name="uniq_price_level")]
+
+    def __str__(self):
+        return f"{self.sku}: {self.sage_price}"
 
 
 class ServiceHeartbeat(models.Model):

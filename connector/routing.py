@@ -1,8 +1,8 @@
 """Which document each record becomes, for every (store platform, Sage edition) pair: one table.
 
 Intake asks it which sync records a fetched order or refund needs; the integration form asks it
-whether a pair can be saved at all. A pair without a route (Sage 100, until its ledger mapper
-lands) is refused when the integration is saved, instead of queueing records no handler takes.
+whether a pair can be saved at all. A pair without a route is refused when the integration is
+saved, instead of queueing records no handler takes.
 Pure data: no Django, no store or ledger import, so every layer may read it.
 """
 
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 POST_INVOICE = "post_invoice"
 POST_CREDIT_NOTE = "post_credit_note"
 POST_JOURNAL = "post_journal"
+POST_SALES_ORDER = "post_sales_order"
+NOTE_REFUND = "note_refund"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Route:
     ledger: str  # for people: "Sage 50 invoices, receipts and credit notes"
     orders: tuple[RecordRoute, ...]
     refunds: tuple[RecordRoute, ...]
+    pushes_prices: bool = False  # Sage's selling prices go to the store's catalog (with the stock)
 
 
 SAGE50 = Route(
@@ -41,6 +44,13 @@ SAGEX3 = Route(
     orders=(RecordRoute(POST_JOURNAL, enabled_by="post_gl_entries"),),
     refunds=(RecordRoute(POST_JOURNAL, enabled_by="post_gl_entries"),),
 )
+SAGE100 = Route(
+    ledger="Sage 100 sales orders with their AR customers",
+    orders=(RecordRoute(POST_SALES_ORDER, enabled_by="post_sales_orders"),),
+    # Sage 100 sales orders are not credited: a refund marks the order's record for the accountant.
+    refunds=(RecordRoute(NOTE_REFUND, enabled_by="post_sales_orders"),),
+    pushes_prices=True,
+)
 
 # (StoreConnection.platform, SageConnection.edition) → route.
 ROUTES: dict[tuple[str, str], Route] = {
@@ -50,11 +60,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("adobe_commerce", "sage50us"): SAGE50,
     ("adobe_commerce", "sage50uk"): SAGE50,
     ("adobe_commerce", "sagex3"): SAGEX3,
+    ("bigcommerce", "sage100"): SAGE100,
 }
 
 
 def route_for(platform: str, edition: str) -> Route | None:
     return ROUTES.get((str(platform), str(edition)))
+
+
+def pushes_prices(integration) -> bool:
+    """Whether Sage's prices are pushed to this integration's store (the price push's switch)."""
+    route = route_for(integration.store.platform, integration.sage.edition)
+    return bool(route and route.pushes_prices)
 
 
 def _actions(integration, kind: str) -> list[str]:

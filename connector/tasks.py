@@ -56,6 +56,25 @@ def push_stock(integration_id: int) -> None:
         push(integration)
 
 
+@shared_task(name="connector.sage100_reconcile", ignore_result=True, acks_late=True)
+def sage100_reconcile(record_id: int) -> None:
+    """Read the store's captured payments and refunds for a posted Sage 100 sales order."""
+    from connector.flows.sage100 import reconcile
+
+    reconcile(record_id)
+
+
+@shared_task(name="connector.push_prices", ignore_result=True, acks_late=True)
+def push_prices(integration_id: int) -> None:
+    from accounts.models import Integration
+    from connector.flows.stock import push_prices as push
+    from connector.routing import pushes_prices
+
+    integration = Integration.objects.select_related("store", "sage").get(pk=integration_id)
+    if integration.is_active and integration.push_stock and pushes_prices(integration):
+        push(integration)
+
+
 @shared_task(name="connector.push_due_stock", ignore_result=True)
 def push_due_stock() -> list[int]:
     """Beat tick: push stock for integrations whose stock interval elapsed since their last push."""

@@ -76,11 +76,12 @@ def sandbox_argv(port: int, *, orders: int = DEMO_ORDERS, seed: int = SANDBOX_SE
             "--quota", "100000", *(extra or [])]
 
 
-def agent_argv(server: str, company: Path, journal: Path, *, extra: list[str] | None = None) -> list[str]:
+def agent_argv(server: str, company: Path, journal: Path, *, extra: list[str] | None = None,
+               backend: str = "simulator") -> list[str]:
     from connector.devstack import PYTHON
 
     # The key travels in ML_AGENT_KEY, never on the command line (visible in `ps`).
-    return [PYTHON, "-m", "agent", "run", "--server", server, "--backend", "simulator",
+    return [PYTHON, "-m", "agent", "run", "--server", server, "--backend", backend,
             "--company", str(company), "--journal", str(journal), *(extra or [])]
 
 
@@ -158,6 +159,31 @@ def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[st
     key = agent.issue_key()
     agent.save()
     return DemoSeed(integration, agent, key, company_path)
+
+
+SAGE100_SETTINGS = {"default_ship_via": "UPS GROUND", "default_warehouse": "000", "numbering": "W"}
+
+
+def seed_sage100(seed: DemoSeed, company_path: Path, skus: list[str], *, qty: str = "100000") -> DemoSeed:
+    """Turn the demo integration into BigCommerce → Sage 100 (agent transport) and create the
+    simulated Sage 100 company: an item per SKU with a quantity in warehouse 000."""
+    from agent.simulator.sage100 import Sage100Company
+
+    SageConnection.objects.filter(pk=seed.integration.sage_id).update(
+        edition=SageConnection.Edition.SAGE100, company_code="ABC", name="Sage 100 (simulated)")
+    integration = Integration.objects.select_related("store", "sage").get(pk=seed.integration.pk)
+    integration.sage100_settings = dict(SAGE100_SETTINGS)
+    integration.post_sales_orders = True
+    integration.save(update_fields=["sage100_settings", "post_sales_orders"])
+    company = Sage100Company.create(company_path) if not company_path.exists() else Sage100Company(company_path)
+    try:
+        known = {item["ItemCode"] for item in company.query("SELECT ItemCode FROM ci_item")}
+        for sku in skus:
+            if sku not in known:
+                company.set_item(sku, price="10.00", warehouses={"000": qty})
+    finally:
+        company.close()
+    return DemoSeed(integration, seed.agent, seed.agent_key, company_path)
 
 
 def register_hooks(integration, public_base_url: str) -> str:

@@ -41,6 +41,7 @@ class System:
     journal_path: Path
     agent_runs: int = 0
     extra: dict = field(default_factory=dict)
+    backend: str = "simulator"  # the agent's backend: "sage100sim" for a Sage 100 system
 
     @property
     def integration(self):
@@ -55,7 +56,7 @@ class System:
         """Start the agent. ``wrapper``: Python source run before the agent's main in the same
         process (fault injection); it must not print the key."""
         argv = demo.agent_argv(self.web_url, self.company_path, self.journal_path,
-                               extra=["--heartbeat-seconds", "5", *(extra or [])])
+                               extra=["--heartbeat-seconds", "5", *(extra or [])], backend=self.backend)
         if wrapper is not None:
             argv = [PYTHON, "-c", wrapper + "\nimport sys\nfrom agent.cli import main\nsys.exit(main(sys.argv[1:]))",
                     *argv[3:]]
@@ -122,15 +123,25 @@ class System:
             out[row["type"]][row["inv_ref"]].append(row)
         return out
 
+    def sales_orders_100(self) -> dict[str, list[dict]]:
+        """Sage 100 sales orders by CustomerPONo (the store order number): lists, so an order
+        posted twice shows as two rows."""
+        out: dict[str, list[dict]] = defaultdict(list)
+        for row in self.query("SELECT * FROM so_header"):
+            out[row["CustomerPONo"]].append(row)
+        return out
+
     def invoice_count(self, reference: str) -> int:
         return len(self.query("SELECT number FROM invoices WHERE cust_order_number = ?", (reference,)))
 
 
 def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers: int = 1, concurrency: int = 2,
                  beat: bool = True, agent: bool = True, kick: bool = True, webhook_repeat: int = 2,
-                 poll_interval_seconds: int = 60, sandbox_extra: list[str] | None = None) -> System:
+                 poll_interval_seconds: int = 60, sandbox_extra: list[str] | None = None,
+                 sage: str = "sage50") -> System:
     """Seed the (test or benchmark) database and start everything; ``process_env`` points the child
-    processes at that database (tests: the ``process_env`` fixture)."""
+    processes at that database (tests: the ``process_env`` fixture). ``sage="sage100"``: the
+    integration posts Sage 100 sales orders through an agent on the simulated Sage 100 company."""
     stack = Stack(env=dict(process_env), log_dir=work_dir / "logs")
     web_port, sandbox_port = free_port(), free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
@@ -148,11 +159,13 @@ def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers
         seed = demo.seed_demo(store_url=sandbox_url, company_path=work_dir / "sage50-company.sqlite3", skus=skus,
                               poll_interval_seconds=poll_interval_seconds)
         demo.init_company(seed.company_path, skus, qty="100000")
+        if sage == "sage100":
+            seed = demo.seed_sage100(seed, work_dir / "sage100-company.sqlite3", skus)
         demo.ensure_poll_schedule()
         report = demo.register_hooks(seed.integration, web_url)
         stack.wait_http(f"{web_url}/admin/login/", "web")
         system = System(stack, web_url, sandbox_url, seed, work_dir / "agent-journal.sqlite3",
-                        extra={"hooks": report})
+                        extra={"hooks": report}, backend="sage100sim" if sage == "sage100" else "simulator")
         if agent:
             system.start_agent()
         if kick:

@@ -120,11 +120,54 @@ class SalesInvoice(_LinesDocument):
 
 
 @dataclass
+class ShipTo:
+    """Where a sales order goes (Sage 100's ShipToName$, ShipToAddress1..3$, ShipToCity$ ...)."""
+
+    name: str = ""
+    address_lines: list[str] = field(default_factory=list)
+    city: str = ""
+    region: str = ""
+    postcode: str = ""
+    country: str = ""
+
+
+class TaxMode:
+    """How a Sage 100 sales order carries the store's sales tax."""
+
+    STORE_TAX_LINE = "store_tax_line"  # non-taxable order, the store's tax as one misc-charge line
+    SAGE_TAX_SCHEDULE = "sage_tax_schedule"  # Sage computes tax with its schedule; the store's is held
+
+
+@dataclass
 class SalesOrder(_LinesDocument):
     order_id: str = ""
     store_total: Decimal = ZERO
     notes: str = ""
+    # Sage 100 (all optional, so Sage 50's sales orders are unchanged). ``sales_order_no`` is the
+    # stable 7-character number the agent looks up before it creates (Sage 100 has no other key).
+    sales_order_no: str = ""
+    ar_division_no: str = ""
+    customer_no: str = ""  # blank: the agent matches the customer by email, or creates one
+    customer_po_no: str = ""
+    ship_to: ShipTo | None = None
+    ship_via: str = ""
+    warehouse_code: str = ""
+    freight: Decimal = ZERO  # header FreightAmt: shipping, handling and wrapping, ex tax
+    discount: Decimal = ZERO  # header DiscountAmt: an order discount the store did not spread
+    tax_mode: str = ""
+    tax_schedule: str = ""
+    store_tax: Decimal = ZERO  # the store's total tax, for Sage's own figure to be checked against
+    comments: list[str] = field(default_factory=list)  # comment lines ("/C") after the item lines
+    customer_numbering: str = ""  # prefix for new customer numbers; blank: Sage's next number
     op = "create_sales_order"
+
+    @property
+    def order_total(self) -> Decimal:
+        """What Sage 100 shows as the order total: lines + freight - discount + tax (the tax line
+        is one of the lines in store-tax mode; with Sage's schedule, the store's tax is expected)."""
+        lines = sum((line.net for line in self.lines), ZERO)
+        tax = ZERO if self.tax_mode == TaxMode.STORE_TAX_LINE else self.store_tax
+        return lines + self.freight - self.discount + tax
 
 
 @dataclass
@@ -256,6 +299,8 @@ def _decode_into(cls, data: dict):
             value = [_decode_into(DocumentLine, v) for v in value]
         elif ftype == "list[Tender]":
             value = [_decode_into(Tender, v) for v in value]
+        elif ftype == "ShipTo | None":
+            value = None if value is None else _decode_into(ShipTo, value)
         elif ftype == "list[JournalLine]":
             value = [_decode_into(JournalLine, v) for v in value]
         kwargs[name] = value

@@ -8,7 +8,9 @@ import pytest
 from bench import chaos
 
 
-@pytest.mark.parametrize("plan", [chaos.quick_plan(), chaos.full_plan()], ids=["quick", "full"])
+@pytest.mark.parametrize("plan", [chaos.quick_plan(), chaos.full_plan(), chaos.sage100_plan(chaos.quick_plan()),
+                                  chaos.sage100_plan(chaos.full_plan())],
+                         ids=["quick", "full", "quick-sage100", "full-sage100"])
 def test_every_planned_action_names_a_method(plan):
     for _, action in plan.events:
         method, argument = chaos.resolve_action(action)
@@ -44,3 +46,21 @@ def test_act_runs_the_resolved_method_with_its_argument(monkeypatch):
 def test_unknown_or_incomplete_actions_are_refused(action):
     with pytest.raises(ValueError, match="unknown chaos action"):
         chaos.resolve_action(action)
+
+
+def test_the_sage100_plan_adds_licence_exhaustion():
+    plan = chaos.sage100_plan(chaos.quick_plan())
+    assert plan.sage == "sage100"
+    assert [action for _, action in plan.events if action.startswith("licence")] == ["licence 4"] * 3
+    assert chaos.resolve_action("licence 4") == (chaos.ChaosRun.licence_exhaustion, "4")
+
+
+def test_sage100_reconciliation_counts_duplicates_losses_and_cents():
+    orders = {1: {"status_id": 11, "total_inc_tax": "10.00"}, 2: {"status_id": 11, "total_inc_tax": "5.00"},
+              3: {"status_id": 11, "total_inc_tax": "7.00"}}
+    sales_orders = {"1": [{"OrderTotal": "10.00"}, {"OrderTotal": "10.00"}], "2": [{"OrderTotal": "5.01"}]}
+    result = chaos.reconcile_sage100(orders, sales_orders, [], frozenset({11}))
+    assert (result["duplicates"], result["lost"], result["cent_difference_count"], result["ok"]) == (1, 1, 1, False)
+    clean = chaos.reconcile_sage100(orders, {"1": [{"OrderTotal": "10"}], "2": [{"OrderTotal": "5"}],
+                                             "3": [{"OrderTotal": "7.00"}]}, [], frozenset({11}))
+    assert clean["ok"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LEDGERS = ("connector/sage50", "connector/sagex3")
+LEDGERS = ("connector/sage50", "connector/sagex3", "connector/sage100")
 STORE_WORDS = re.compile(r"bigcommerce|BigCommerce|BC-")
 
 
@@ -42,6 +42,7 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("package,allowed", [
     ("connector/sage50", ("connector.commerce", "mlcommon.ledger")),
     ("connector/sagex3", ("connector.commerce", "mlcommon.ledger", "mlcommon.http")),
+    ("connector/sage100", ("connector.commerce", "mlcommon.ledger", "mlcommon.http")),
     ("connector/commerce", ()),
 ])
 def test_neutral_packages_import_no_store_and_no_django(package, allowed):

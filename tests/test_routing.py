@@ -32,22 +32,24 @@ def test_every_routed_action_has_a_handler():
     ("sage50us", {"post_refunds": False}, ["post_invoice"], []),
     ("sagex3", {"post_gl_entries": True}, ["post_journal"], ["post_journal"]),
     ("sagex3", {"post_gl_entries": False}, [], []),
+    ("sage100", {}, ["post_sales_order"], ["note_refund"]),
+    ("sage100", {"post_sales_orders": False}, [], []),
 ])
 def test_actions_come_from_the_route_and_the_integration_s_switches(edition, flags, orders, refunds):
     integration = IntegrationFactory(sage=SageConnectionFactory(edition=edition), **flags)
     assert (actions_for(integration), refund_actions_for(integration)) == (orders, refunds)
 
 
-def test_sage100_integration_is_refused_when_saved_with_what_to_do():
+def test_an_unrouted_pair_is_refused_when_saved_with_what_to_do():
     tenant = TenantFactory()
-    store = StoreConnectionFactory(tenant=tenant, name="Outdoor shop")
+    store = StoreConnectionFactory(tenant=tenant, name="Outdoor shop", platform="adobe_commerce")
     sage = SageConnectionFactory(tenant=tenant, name="Head office", edition=SageConnection.Edition.SAGE100)
     integration = Integration(tenant=tenant, name="Shop to Sage 100", store=store, sage=sage)
     with pytest.raises(ValidationError) as caught:
         integration.full_clean()
     message = " ".join(caught.value.message_dict["sage"])
     assert "cannot post to Head office (Sage 100) yet" in message
-    assert "bigcommerce → sagex3" in message
+    assert "bigcommerce → sagex3" in message and "bigcommerce → sage100" in message
 
     form_class = forms.modelform_factory(Integration, fields=["tenant", "name", "store", "sage"])
     form = form_class(data={"tenant": tenant.pk, "name": "Shop to Sage 100", "store": store.pk, "sage": sage.pk})
@@ -56,6 +58,13 @@ def test_sage100_integration_is_refused_when_saved_with_what_to_do():
     assert not Integration.objects.filter(name="Shop to Sage 100").exists()
 
 
-def test_routed_pairs_pass_validation():
-    integration = IntegrationFactory(sage=SageConnectionFactory(edition="sagex3"))
+@pytest.mark.parametrize("edition", ["sagex3", "sage100"])
+def test_routed_pairs_pass_validation(edition):
+    integration = IntegrationFactory(sage=SageConnectionFactory(edition=edition))
     integration.full_clean()
+
+
+@pytest.mark.parametrize(("edition", "expected"), [("sage100", True), ("sage50uk", False), ("sage50us", False),
+                                                   ("sagex3", False)])
+def test_only_sage100_pushes_prices_to_the_store(edition, expected):
+    assert routing.pushes_prices(IntegrationFactory(sage=SageConnectionFactory(edition=edition))) is expected

@@ -47,3 +47,37 @@ def render(company: SimCompany, what: str, *, as_json: bool = False) -> str:
             lines.append(f"    -> allocated {alloc['amount']} to invoice {alloc['invoice_number']}")
     lines.append(f"({len(rows)} {what})")
     return "\n".join(lines)
+
+
+SAGE100_VIEWS = {
+    "sales-orders": (lambda c: c.sales_orders(),
+                     ["SalesOrderNo", "CustomerPONo", "ARDivisionNo", "CustomerNo", "OrderDate", "FreightAmt",
+                      "DiscountAmt", "SalesTaxAmt", "OrderTotal"]),
+    "customers": (lambda c: c.customers(), ["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress", "City",
+                                            "DateUpdated"]),
+    "items": (lambda c: c.items(), ["ItemCode", "StandardUnitPrice", "DateUpdated", "TimeUpdated"]),
+    "seats": (lambda c: c.seats(), ["token", "user", "pid", "taken_at"]),
+}
+
+
+def render_sage100(company, what: str, *, as_json: bool = False) -> str:
+    """What ``agent simulator sage100 inspect`` prints."""
+    fetch, columns = SAGE100_VIEWS[what]
+    rows = fetch(company)
+    if as_json:
+        return json.dumps(rows, indent=2, default=str)
+    table = [[str(r.get(c) if r.get(c) is not None else "") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    for row, record in zip(table, rows, strict=True):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        for line in record.get("lines", []):
+            lines.append(f"    - {line['ItemCode']} x{line['QuantityOrdered']} @ {line['UnitPrice']} = "
+                         f"{line['ExtensionAmt']} {line['TaxClass']} {line['CommentText']}".rstrip())
+        for place in record.get("warehouses", []):
+            lines.append(f"    - warehouse {place['WarehouseCode']}: on hand {place['QuantityOnHand']}, "
+                         f"on sales orders {place['QuantityOnSalesOrder']}")
+        for level in record.get("price_levels", []):
+            lines.append(f"    - price level {level['PriceLevel']}: {level['Price']}")
+    lines.append(f"({len(rows)} {what})")
+    return "\n".join(lines)

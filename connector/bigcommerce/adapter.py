@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 
-from connector.commerce import StockLevel, StoreOrder, StoreRefund
+from connector.commerce import Settlement, StockLevel, StoreOrder, StorePrice, StoreRefund
+from mlcommon.ledger import ZERO, money
 
 from . import normalize
 from .client import BigCommerceClient
@@ -61,6 +62,15 @@ class BigCommerceAdapter:
     def order_payments(self, order_id) -> list[dict]:
         return self.client.order_transactions(int(order_id))
 
+    def order_settlement(self, order_id) -> Settlement:
+        """GET /v3/orders/{id}/transactions and /v3/orders/{id}/payment_actions/refunds: captured
+        money by gateway (gift certificates and store credit are not captures) and the refunds."""
+        captures = [t for t in self.order_payments(order_id) if normalize.is_capture(t)]
+        return Settlement(
+            order_id=str(order_id), captured=sum((money(t.get("amount")) for t in captures), ZERO),
+            gateways=sorted({str(t.get("gateway") or t.get("method") or "") for t in captures} - {""}),
+            refunds=[self.normalize_refund(refund, order_id=order_id) for refund in self.order_refunds(order_id)])
+
     def needs_payments(self, raw_order: Mapping, paid_status_ids) -> bool:
         return normalize.needs_transactions(raw_order, self.paid_statuses(paid_status_ids))
 
@@ -100,6 +110,19 @@ class BigCommerceAdapter:
         for start in range(0, len(items), STOCK_BATCH):
             refused |= self._refused(items[start:start + STOCK_BATCH])
         return refused
+
+    def push_prices(self, prices: Iterable[StorePrice]) -> set[str]:
+        """Variant prices by SKU: the variants looked up 50 SKUs a call, then PUT
+        /v3/catalog/variants 50 variants a call (the store's limit); SKUs with no variant are
+        returned, not sent (one unknown id would refuse its whole batch)."""
+        prices = list(prices)
+        variants = self.client.variants_by_sku(price.sku for price in prices)
+        # v3 wants a JSON number; a two-decimal price survives float's shortest repr exactly ("9.5").
+        items = [{"id": variants[price.sku]["id"], "price": float(price.price)} for price in prices
+                 if price.sku in variants]
+        if items:
+            self.client.update_variants(items)
+        return {price.sku for price in prices if price.sku not in variants}
 
     def _refused(self, items: list[dict]) -> set[str]:
         """Send items; return the SKUs the store refused. The store validates an absolute

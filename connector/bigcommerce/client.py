@@ -38,6 +38,7 @@ V2_MAX_LIMIT = 250
 V3_MAX_LIMIT = 250
 CUSTOMER_BATCH = 10
 INVENTORY_BATCH = 2000
+VARIANT_BATCH = 50  # PUT /v3/catalog/variants takes at most 50 variants a call
 ORDER_INCLUDE = "consignments.line_items"
 
 
@@ -295,6 +296,21 @@ class BigCommerceClient(BaseApiClient):
 
     def iter_variants(self, params: dict | None = None) -> Iterator[dict]:
         return self.iter_v3("/v3/catalog/variants", params)
+
+    def variants_by_sku(self, skus: Iterable[str]) -> dict[str, dict]:
+        """The variants with these SKUs (50 SKUs a call), by SKU."""
+        skus = sorted({s for s in skus if s})
+        found: dict[str, dict] = {}
+        for start in range(0, len(skus), VARIANT_BATCH):
+            for variant in self.iter_v3("/v3/catalog/variants", {"sku:in": ",".join(skus[start:start + VARIANT_BATCH])}):
+                found[variant.get("sku")] = variant
+        return found
+
+    def update_variants(self, items: list[dict]) -> None:
+        """PUT /v3/catalog/variants in batches of 50 (the store's limit), one after the other.
+        Setting a price is safe to repeat, so a transient failure is retried."""
+        for start in range(0, len(items), VARIANT_BATCH):
+            self.request("PUT", "/v3/catalog/variants", json_body=items[start:start + VARIANT_BATCH])
 
     # -- inventory v3 --------------------------------------------------------------------
     def set_absolute_stock(self, items: list[dict], reason: str = "Stock from Sage") -> BatchResult:

@@ -233,3 +233,27 @@ class StoreRefund:
 class StockLevel:
     sku: str
     quantity: Decimal
+
+
+@dataclass(slots=True, frozen=True)
+class StorePrice:
+    """A selling price for one SKU (ex tax, the store's default currency)."""
+
+    sku: str
+    price: Decimal
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What the store's payment records say about one order, for reconciliation beside its Sage
+    document (read only, never written back): the money captured, through which gateways, and
+    the refunds made since."""
+
+    order_id: str
+    captured: Decimal
+    gateways: list[str]
+    refunds: list[StoreRefund]
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((refund.total for refund in self.refunds), ZERO)

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector import commerce
-from connector.models import StockLevel, SyncRun
+from connector.models import PriceLevel, StockLevel, SyncRun
 from connector.stores import StoreAdapter, adapter_for
 from mappings.models import ItemMapping
 
@@ -72,5 +72,39 @@ def push_stock(integration, adapter: StoreAdapter | None = None) -> SyncRun:
     run.api_calls = adapter.request_count - before
     run.state, run.finished_at = SyncRun.State.DONE, timezone.now()
     run.message = f"Pushed {run.succeeded} SKU(s) in {run.api_calls} call(s); {run.failed} matched nothing."
+    run.save()
+    return run
+
+
+def push_prices(integration, adapter: StoreAdapter | None = None) -> SyncRun:
+    """Sage prices → store variant prices: only the codes whose Sage price differs from what we
+    last pushed, through the item mapping read backwards (as stock), batched by the adapter."""
+    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.PRICE_PUSH)
+    changed = [level for level in PriceLevel.objects.filter(integration=integration)
+               if level.pushed_price != level.sage_price]
+    run.total = len(changed)
+    if not changed:
+        run.state, run.finished_at, run.message = SyncRun.State.DONE, timezone.now(), "Nothing changed."
+        run.save()
+        return run
+    adapter = adapter or adapter_for(integration.store)
+    before = adapter.request_count
+    by_code = store_skus_by_code(integration)
+    refused = adapter.push_prices([commerce.StorePrice(sku=sku, price=level.sage_price.quantize(Decimal("0.01")))
+                                   for level in changed for sku in by_code.get(level.sku, [level.sku])])
+    now = timezone.now()
+    unmatched = 0
+    for level in changed:
+        missing = [sku for sku in by_code.get(level.sku, [level.sku]) if sku in refused]
+        level.pushed_price, level.pushed_at, level.matched = level.sage_price, now, not missing
+        level.message = "" if not missing else (
+            f"The store has no variant with SKU {', '.join(repr(s) for s in missing)}: add it in {adapter.store_name}, "
+            f"or map Sage code '{level.sku}' to the store's SKU under Mappings → Item mappings.")[:255]
+        unmatched += bool(missing)
+    PriceLevel.objects.bulk_update(changed, ["pushed_price", "pushed_at", "matched", "message"], batch_size=1000)
+    run.seen, run.failed, run.succeeded = len(changed), unmatched, len(changed) - unmatched
+    run.api_calls = adapter.request_count - before
+    run.state, run.finished_at = SyncRun.State.DONE, timezone.now()
+    run.message = f"Pushed {run.succeeded} price(s) in {run.api_calls} call(s); {run.failed} matched nothing."
     run.save()
     return run

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from connector.commerce import StockLevel, StoreOrder, StoreRefund
+from connector.commerce import Settlement, StockLevel, StoreOrder, StorePrice, StoreRefund
 
 
 class UnknownPlatform(LookupError):
@@ -58,6 +58,14 @@ class StoreAdapter(Protocol):
 
     def push_stock(self, levels: Iterable[StockLevel]) -> set[str]:
         """Set absolute on-hand quantities per SKU; returns the SKUs the store does not know."""
+        ...
+
+    def order_settlement(self, order_id) -> Settlement:
+        """The order's captured payments and refunds, read from the store for reconciliation."""
+        ...
+
+    def push_prices(self, prices: Iterable[StorePrice]) -> set[str]:
+        """Set selling prices per SKU, batched as the store allows; returns the SKUs it does not know."""
         ...
 
     @property

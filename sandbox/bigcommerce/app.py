@@ -193,6 +193,7 @@ class BigCommerceApp(SandboxApp):
         r("GET", P + rf"/v3/catalog/products/{ID}", self.get_product)
         r("GET", P + rf"/v3/catalog/products/{ID}/variants", self.product_variants)
         r("GET", P + r"/v3/catalog/variants", self.list_variants)
+        r("PUT", P + r"/v3/catalog/variants", self.update_variants)
         r("PUT", P + r"/v3/inventory/adjustments/absolute", self.absolute_adjustment)
         r("GET", P + r"/v3/inventory/items", self.inventory_items)
         r("GET", P + r"/v3/hooks", self.list_hooks)
@@ -506,6 +507,28 @@ class BigCommerceApp(SandboxApp):
                         and (not vid or str(v.id) == vid)]
             data = [self.store.catalog.variant_json(v) for v in variants]
         return Response(200, self._v3_list(request, data))
+
+    def update_variants(self, request: Request) -> Response:
+        """PUT /v3/catalog/variants: a batch of at most 50 variants, each with its id; all or none."""
+        self._store_ok(request)
+        body = request.json()
+        if not isinstance(body, list) or not body:
+            return v3_error(422, "a list of variants is required", problem=True)
+        if len(body) > 50:
+            return v3_error(413, "The maximum number of variants per request is 50.")
+        with self.store.lock:
+            found = []
+            for n, item in enumerate(body):
+                variant = self.store.catalog.variants.get(int(item.get("id") or 0)) if isinstance(item, dict) else None
+                if variant is None:
+                    return v3_error(422, f"[{n}].id: no variant with id {item.get('id') if isinstance(item, dict) else item}")
+                found.append((variant, item))
+            for variant, item in found:
+                if "price" in item:
+                    variant.price = Decimal(str(item["price"]))
+                self.store.touch_product(variant.product_id)
+            data = [self.store.catalog.variant_json(v) for v, _ in found]
+        return Response(200, {"data": data, "meta": {}})
 
     # -- inventory -----------------------------------------------------------------------------
     def absolute_adjustment(self, request: Request) -> Response:

@@ -103,7 +103,7 @@ def test_a_deleted_order_is_not_an_error(integration, box):
                                                  ("sage50uk", False, ["post_invoice"]),
                                                  ("sagex3", True, ["post_journal"]),
                                                  ("sagex3", False, []),
-                                                 ("sage100", False, [])])
+                                                 ("sage100", False, ["post_sales_order"])])
 def test_actions_for_each_sage_edition(edition, gl, expected):
     integration = make_integration(edition=edition, post_gl_entries=gl)
     assert actions_for(integration) == expected
