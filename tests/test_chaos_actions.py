@@ -64,3 +64,18 @@ def test_sage100_reconciliation_counts_duplicates_losses_and_cents():
     clean = chaos.reconcile_sage100(orders, {"1": [{"OrderTotal": "10"}], "2": [{"OrderTotal": "5"}],
                                              "3": [{"OrderTotal": "7.00"}]}, [], frozenset({11}))
     assert clean["ok"]
+
+
+def test_the_summary_prints_a_sage100_run(capsys):
+    # A Sage 100 run reconciles sales orders and has no refunds or invoice keys: the summary printed
+    # after it raised KeyError, so `make chaos` failed after a run that had settled.
+    from bench.chaos import print_summary, reconcile_sage100
+
+    orders = {1: {"status_id": 11, "total_inc_tax": "10.00"}, 2: {"status_id": 11, "total_inc_tax": "5.00"}}
+    result = reconcile_sage100(orders, {"1": [{"OrderTotal": "10.00"}], "2": [{"OrderTotal": "5.00"}]},
+                               records=[], postable_ids=frozenset({11}))
+    result.update({"settled": True, "faults": {}, "webhook_deliveries": 4, "wall_s": 1.0})
+    print_summary(result)
+    out = capsys.readouterr().out
+    assert "PASS: settled" in out
+    assert "duplicates (invoices, receipts, credit notes, refund payments)" in out
