@@ -6,36 +6,20 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
+from connector.services.polling import active_integration, poll_once
 from mlcommon.http import ApiError
 
 logger = logging.getLogger(__name__)
-POLL_LOCK_SECONDS = 600
-
-
-def _integration(integration_id: int):
-    from accounts.models import Integration
-
-    return Integration.objects.select_related("store", "sage").filter(pk=integration_id, is_active=True).first()
 
 
 @shared_task(name="connector.adobe.poll_integration", ignore_result=True)
 def poll_integration(integration_id: int) -> str:
     from .poller import poll_integration as poll
 
-    integration = _integration(integration_id)
-    if integration is None:
-        return "integration missing or switched off"
-    lock = f"adobe-poll-lock:{integration_id}"
-    if not cache.add(lock, 1, POLL_LOCK_SECONDS):
-        return "a poll of this integration is already running"
-    try:
-        return poll(integration).message
-    finally:
-        cache.delete(lock)
+    return poll_once(integration_id, lock_prefix="adobe-poll-lock", poll=poll)
 
 
 @shared_task(name="connector.adobe.poll_due_integrations", ignore_result=True)
@@ -63,7 +47,7 @@ def backfill(integration_id: int, since: str, until: str | None = None, run_id: 
 
     from .poller import backfill as run_backfill
 
-    integration = _integration(integration_id)
+    integration = active_integration(integration_id)
     if integration is None:
         return "integration missing or switched off"
     run = SyncRun.objects.filter(pk=run_id).first() if run_id else None
