@@ -1,6 +1,7 @@
 """The per-process wake-up hub (connector/services/wakeup.py), without a database."""
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -68,7 +69,7 @@ def _redis_available(url):
         return False
 
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")  # see test_agentapi_e2e_longpoll
 
 
 @pytest.mark.skipif(not _redis_available(REDIS_URL), reason="no Redis on 127.0.0.1:6379")
