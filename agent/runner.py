@@ -492,10 +492,18 @@ class Runner:
     def poll_changes(self) -> None:
         options = self.change_options()
         extra = () if options is None else (options,)
+        found = {}
         try:
             with self.backend.session():
-                found = {kind: self.backend.read_changes(kind, self.cursors.get(kind), *extra)
-                         for kind in self.config.change_kinds}
+                for kind in self.config.change_kinds:
+                    try:
+                        found[kind] = self.backend.read_changes(kind, self.cursors.get(kind), *extra)
+                    except SageError as exc:
+                        if exc.retryable:
+                            raise
+                        # One kind Sage cannot give (the boi backend and a price level) must not
+                        # stop the others: stock still flows.
+                        logger.warning("%s changes not read: %s", kind, exc)
         except SageError as exc:
             logger.info("change poll skipped: Sage unavailable (%s: %s)", exc.code, exc)
             return
