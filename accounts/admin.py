@@ -166,6 +166,7 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
                                "customer_strategy", "same_code_fallback", "default_tax_code", "rounding_tolerance",
                                "stock_quantity")}),
         ("Customers and currency", {"fields": ("without_email", "currency_accounts", "base_currency")}),
+        ("Sage 100", {"classes": ("collapse",), "fields": ("post_sales_orders", "sage100_price_level")}),
         ("Sage X3 GL posting", {"classes": ("collapse",), "fields": (
             "x3_entry_type", "x3_journal", "x3_site", "x3_company", "x3_refund_style", "x3_gl_date_rule",
             "x3_cost_posting", "x3_collective_accounts")}),

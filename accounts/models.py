@@ -222,6 +222,11 @@ class Integration(models.Model):
         help_text="Sage 100: division, web_customer_no, numbering, ship_via {store method: code}, default_ship_via, "
                   "warehouses {channel id: code}, default_warehouse, tax_mode (store_tax_line or sage_tax_schedule), "
                   "tax_item_code, tax_schedule, sales_order_prefix, options_in_comment, timezone.")
+    sage100_price_level = models.CharField(
+        max_length=10, blank=True, default="", verbose_name="Sage 100 price level pushed to the store",
+        help_text="Sage 100: the price level whose item prices become the store's selling prices (as set up in "
+                  "Sage 100's pricing, e.g. 1 or 2). Leave blank for each item's standard price. Two integrations "
+                  "on one Sage 100 company may use different levels.")
     # schedule
     poll_interval_seconds = models.PositiveIntegerField(default=300)
     stock_push_interval_seconds = models.PositiveIntegerField(default=300)

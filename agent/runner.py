@@ -54,6 +54,7 @@ class ServerSettings:
     max_jobs: int = 10
     poll_changes_seconds: float = 60.0
     stock_quantity: str = "available"
+    price_level: str | None = None  # Sage 100: the integration's price level; None: the server names none
 
 
 class Runner:
@@ -237,14 +238,22 @@ class Runner:
             info["doctor"] = summary  # the admin's agent page shows the last self-check
         answer = self.client.heartbeat(info)
         config = answer.get("config") or {}
+        previous_level = self.server.price_level
         self.server = ServerSettings(
             lease_wait_seconds=int(config.get("lease_wait_seconds", self.server.lease_wait_seconds)),
             max_jobs=int(config.get("max_jobs", self.server.max_jobs)),
             poll_changes_seconds=float(config.get("poll_changes_seconds", self.server.poll_changes_seconds)),
-            stock_quantity=config.get("stock_quantity", self.server.stock_quantity))
+            stock_quantity=config.get("stock_quantity", self.server.stock_quantity),
+            price_level=config.get("price_level", self.server.price_level))
         if not self._heartbeat_ok:
             # The server's cursors are where a restarted agent resumes; afterwards ours run ahead.
             self.cursors.update(config.get("cursors") or {})
+        elif previous_level != self.server.price_level:
+            # The accountant chose another price level: every price again, at the new level.
+            self.cursors["price"] = (config.get("cursors") or {}).get("price")
+            self._pushed_at_cursor.pop("price", None)
+            logger.info("price level now %r: prices are read again from %s", self.server.price_level,
+                        self.cursors["price"] or "the beginning")
         self._heartbeat_ok = True
         return answer
 
@@ -469,11 +478,32 @@ class Runner:
             logger.info("job %s acknowledged from the journal", entry.job_id)
 
     # -- changes ---------------------------------------------------------------------------------
+    def change_options(self) -> dict | None:
+        """What a Sage 100 backend reads changes with: its own options (warehouses, price level from
+        the config file) with the integration's price level from the server over them. None for a
+        backend without options (Sage 50)."""
+        own = getattr(self.backend, "change_options", None)
+        if own is None:
+            return None
+        if self.server.price_level is None:
+            return dict(own)
+        return {**own, "price_level": self.server.price_level}
+
     def poll_changes(self) -> None:
+        options = self.change_options()
+        extra = () if options is None else (options,)
+        found = {}
         try:
             with self.backend.session():
-                found = {kind: self.backend.read_changes(kind, self.cursors.get(kind))
-                         for kind in self.config.change_kinds}
+                for kind in self.config.change_kinds:
+                    try:
+                        found[kind] = self.backend.read_changes(kind, self.cursors.get(kind), *extra)
+                    except SageError as exc:
+                        if exc.retryable:
+                            raise
+                        # One kind Sage cannot give (the boi backend and a price level) must not
+                        # stop the others: stock still flows.
+                        logger.warning("%s changes not read: %s", kind, exc)
         except SageError as exc:
             logger.info("change poll skipped: Sage unavailable (%s: %s)", exc.code, exc)
             return

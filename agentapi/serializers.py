@@ -108,6 +108,10 @@ class AgentConfigSerializer(serializers.Serializer):
     max_jobs = serializers.IntegerField()
     poll_changes_seconds = serializers.IntegerField()
     stock_quantity = serializers.ChoiceField(choices=["available", "in_stock"])
+    price_level = serializers.CharField(
+        allow_blank=True, required=False,
+        help_text="Sage 100: the price level the agent reads prices at for this integration; blank = the standard "
+                  "price. It overrides the agent's own price_level backend option.")
     cursors = CursorsSerializer()
     mapped_codes = MappedCodesSerializer(required=False, help_text="only when the heartbeat asked for it")
 

@@ -27,20 +27,27 @@ CHANGE_KINDS = ("stock", "price", "customer")
 UPSERT_BATCH = 500
 
 
-def cursor_stream(kind: str) -> str:
+def cursor_stream(kind: str, price_level: str = "") -> str:
+    """The SyncCursor stream of one kind of change. Prices are read at the integration's price
+    level: a cursor per level, so a level changed in admin starts its prices from the beginning."""
+    if kind == "price" and price_level:
+        return f"agent:price@{price_level}"
     return f"agent:{kind}"
 
 
 def agent_config(agent: Agent) -> dict:
-    stored = dict(SyncCursor.objects.filter(integration_id=agent.integration_id,
-                                            stream__in=[cursor_stream(k) for k in CHANGE_KINDS])
+    level = agent.integration.sage100_price_level
+    streams = {kind: cursor_stream(kind, level) for kind in CHANGE_KINDS}
+    stored = dict(SyncCursor.objects.filter(integration_id=agent.integration_id, stream__in=streams.values())
                   .values_list("stream", "value"))
     return {
         "lease_wait_seconds": LEASE_WAIT_SECONDS,
         "max_jobs": MAX_JOBS,
         "poll_changes_seconds": POLL_CHANGES_SECONDS,
         "stock_quantity": agent.integration.stock_quantity,
-        "cursors": {kind: stored.get(cursor_stream(kind)) or None for kind in CHANGE_KINDS},
+        # Sage 100: the integration's price level for the prices its agent reads ("" = standard price).
+        "price_level": agent.integration.sage100_price_level,
+        "cursors": {kind: stored.get(streams[kind]) or None for kind in CHANGE_KINDS},
     }
 
 
@@ -162,6 +169,7 @@ def store_changes(agent: Agent, kind: str, items: list[dict], cursor: str | None
     Customer changes have no consumer yet: they are kept as an InboundEvent (source=agent).
     """
     integration_id = agent.integration_id
+    stream = cursor_stream(kind, agent.integration.sage100_price_level)
     with transaction.atomic():
         _store_inbound(integration_id, kind, items, cursor, processed=kind in ("stock", "price"))
         if kind == "stock" and items:
@@ -171,9 +179,9 @@ def store_changes(agent: Agent, kind: str, items: list[dict], cursor: str | None
             upsert_prices(integration_id, items)
             transaction.on_commit(lambda: kick_price_push(integration_id))
         if cursor:
-            SyncCursor.objects.update_or_create(integration_id=integration_id, stream=cursor_stream(kind),
+            SyncCursor.objects.update_or_create(integration_id=integration_id, stream=stream,
                                                 defaults={"value": cursor})
-        stored = (SyncCursor.objects.filter(integration_id=integration_id, stream=cursor_stream(kind))
+        stored = (SyncCursor.objects.filter(integration_id=integration_id, stream=stream)
                   .values_list("value", flat=True).first())
     logger.info("agent %s pushed %d %s change(s) for integration %s, cursor %r", agent.pk, len(items), kind,
                 integration_id, cursor)

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+from bench import sage100 as sage100_bench
 from bench.environment import BASE_DIR, machine, prepare_database
 
 
@@ -463,13 +464,7 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             rows.append(("backfill → posted", "", str(pl.get("missing") or pl.get("error"))[:60],
                          "≥ 200 orders/s, all posted", "MISSED"))
     if s100 := r("sage100"):
-        if "orders_per_s" in s100:
-            rows.append(("backfill → Sage 100", f"{s100['orders']} orders → sales orders",
-                         f"{s100['orders_per_s']} orders/s, {s100['agent_round_trips_per_order']} trips/order",
-                         "all posted", _mark(s100.get("settled"))))
-        else:
-            rows.append(("backfill → Sage 100", "", str(s100.get("missing") or s100.get("error"))[:60], "all posted",
-                         "MISSED"))
+        rows += sage100_bench.rows(s100)
     if lt := r("latency"):
         p95 = (lt.get("webhook_to_posted_s") or {}).get("p95")
         if p95 is not None:

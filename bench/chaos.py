@@ -1,6 +1,6 @@
 """`make chaos` (QUICK=1 for the short run): the whole system under faults, then reconciled to the cent.
 
-    python -m bench.chaos [--quick] [--orders N] [--seed S]
+    python -m bench.chaos [--quick] [--orders N] [--seed S] [--sage sage100 [--transport soap]]
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
@@ -11,6 +11,13 @@ kill -9 of a worker and its restart; the agent killed right after a Sage write a
 the server (a crash hook in the agent process), or at a random busy moment, and restarted; a restart
 of Redis (a dedicated redis-server started for the run, never a shared one); 429 storms and 503s
 from the store; every webhook delivered two or three times; 20 % of webhooks dropped.
+
+With ``--sage sage100`` the integration posts Sage 100 sales orders through the sage100sim agent
+(licence exhaustion added to the faults); with ``--transport soap`` as well, the workers post them
+over eBusiness Web Services to the emulator over HTTPS and no agent runs: the agent's faults give
+way to SOAP ones, 503 windows (nothing applied) and, all along, creates Sage applied whose answer is
+lost (502), dropped (connection closed, no answer) or late (past the client's timeout), where only
+the look-up by SalesOrderNo before a new create keeps each order once.
 
 Then it waits (bounded) for the system to settle and checks, from the simulated Sage company and the
 store: every paid order invoiced exactly once, every refund credited exactly once, invoice gross =
@@ -79,6 +86,7 @@ class Plan:
     stall_s: float = 120
     poll_seconds: int = 5  # integration poll interval and beat tick: the poll finds dropped webhooks
     sage: str = "sage50"  # "sage100": sales orders through the sage100sim agent, with licence exhaustion
+    transport: str = "agent"  # Sage 100 only: "soap" posts from the workers over eBusiness Web Services
 
     @property
     def flow_seconds(self) -> float:
@@ -135,6 +143,27 @@ def sage100_plan(plan: Plan) -> Plan:
     last = max((at for at, _ in plan.events), default=0.0)
     licence = tuple((at, "licence 4") for at in (3.0, last / 2 + 1, last + 2))
     return replace(plan, events=tuple(sorted(plan.events + licence)), sage="sage100")
+
+
+# The SOAP run: the workers' client gives up on an answer after SOAP_TIMEOUT_S; a late answer comes
+# SOAP_LATE_S after the create was applied, past that timeout.
+SOAP_TIMEOUT_S = 4
+SOAP_LATE_S = 6
+# All along the fault phase: of the creates Sage 100 applied, these shares lose their answer.
+SOAP_AFTER_WRITE = (("soap-lost", "0.05"), ("soap-drop", "0.05"), ("soap-slow", "0.03"))
+
+
+def sage100_soap_plan(plan: Plan) -> Plan:
+    """The plan against Sage 100 over eBusiness Web Services: no agent, so each agent fault becomes a
+    window of SOAP 503s (20 % of calls, nothing applied, 5 s); creates applied and then answered
+    502, never answered or answered late throughout; the store's and the workers' faults stay."""
+    agent_faults = ("agent crash after write", "agent kill")
+    events = [(at, action) for at, action in plan.events if action not in agent_faults]
+    for at, action in plan.events:
+        if action in agent_faults:
+            events += [(at, "soap-errors 0.2"), (at + 5, "soap-errors 0")]
+    events += [(0.0, f"{verb} {rate}") for verb, rate in SOAP_AFTER_WRITE]
+    return replace(plan, events=tuple(sorted(events)), sage="sage100", transport="soap")
 
 
 # -- a Redis of our own -------------------------------------------------------------------------
@@ -230,11 +259,21 @@ class ChaosRun:
         self.system.stack.worker(name=name, concurrency=2, extra=WORKER_INCLUDE)
         self.timeline.note(f"started {name} again")
 
+    @property
+    def has_agent(self) -> bool:
+        return self.plan.transport != "soap"
+
     def arm_agent_crash(self, _: str = "") -> None:
+        if not self.has_agent:
+            self.timeline.note("agent crash skipped: no agent in a SOAP run")
+            return
         self.trigger.touch()
         self.timeline.note("armed the agent's crash hook: SIGKILL after the next Sage write, before its ack")
 
     def kill_agent(self, _: str = "") -> None:
+        if not self.has_agent:
+            self.timeline.note("agent kill skipped: no agent in a SOAP run")
+            return
         deadline = time.monotonic() + 5  # a moment when it holds work, if one comes soon
         while not (busy := self._leased_jobs()) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -264,6 +303,27 @@ class ChaosRun:
         threading.Timer(float(seconds), restore).start()
         self.counts["licence_exhaustions"] += 1
         self.timeline.note(f"Sage 100 licence seats all taken for {seconds} s")
+
+    def soap_errors(self, rate: str) -> None:
+        """Sage 100 over SOAP: IIS answers 503 to this share of every call (nothing applied)."""
+        self.system.soap_faults(error_rate=float(rate))
+        if float(rate):
+            self.counts["soap_5xx_windows"] += 1
+        self.timeline.note(f"Sage 100 eBusiness Web Services answers 503 to {float(rate):.0%} of calls")
+
+    def soap_lost_answers(self, rate: str) -> None:
+        self.system.soap_faults(lost_reply_rate=float(rate))
+        self.timeline.note(f"{float(rate):.0%} of the creates Sage 100 applies are answered 502 (answer lost)")
+
+    def soap_dropped_answers(self, rate: str) -> None:
+        self.system.soap_faults(drop_reply_rate=float(rate))
+        self.timeline.note(f"{float(rate):.0%} of the creates Sage 100 applies end with the connection closed, "
+                           "no answer")
+
+    def soap_late_answers(self, rate: str) -> None:
+        self.system.soap_faults(slow_reply_rate=float(rate), slow_reply_s=float(SOAP_LATE_S))
+        self.timeline.note(f"{float(rate):.0%} of the creates Sage 100 applies are answered {SOAP_LATE_S} s late "
+                           f"(the client gives up after {SOAP_TIMEOUT_S} s)")
 
     def rate_limit_storm(self, seconds: str) -> None:
         self.faults(rate_limit_storm=float(seconds))
@@ -326,6 +386,8 @@ class ChaosRun:
 
     # -- the agent ------------------------------------------------------------------------------
     def start_agent(self) -> None:
+        if not self.has_agent:
+            return
         self.system.stack.env["CHAOS_AGENT_TRIGGER"] = str(self.trigger)
         self.system.start_agent("agent", wrapper=AGENT_CRASH_HOOK)
 
@@ -336,7 +398,7 @@ class ChaosRun:
 
         from connector.models import AgentJob
 
-        if self.system.stack.alive("agent"):
+        if not self.has_agent or self.system.stack.alive("agent"):
             return
         code = self.system.stack.processes["agent"].popen.returncode
         if code == -signal.SIGKILL and not self.agent_killed_by_us:
@@ -388,6 +450,8 @@ class ChaosRun:
             self.supervise()
             time.sleep(0.1)
         self.faults(error_rate=0.0, rate_limit_storm=0.0)
+        if not self.has_agent:
+            self.system.soap_faults(error_rate=0.0, lost_reply_rate=0.0, drop_reply_rate=0.0, slow_reply_rate=0.0)
         self.timeline.note(f"fault phase over: {len(self.live_ids)} orders and {len(self.refunds_placed)} "
                            f"refunds placed; errors off")
 
@@ -435,6 +499,10 @@ ACTIONS_WITH_ARGUMENT: dict[str, Callable[[ChaosRun, str], None]] = {
     "errors": ChaosRun.store_errors,  # share of store API calls answered 503
     "repeat": ChaosRun.repeat_webhooks,  # deliveries of every webhook
     "drop": ChaosRun.drop_webhooks,  # share of webhooks never delivered
+    "soap-errors": ChaosRun.soap_errors,  # share of Sage 100 SOAP calls answered 503, nothing applied
+    "soap-lost": ChaosRun.soap_lost_answers,  # share of applied SOAP creates answered 502
+    "soap-drop": ChaosRun.soap_dropped_answers,  # share of applied SOAP creates never answered
+    "soap-slow": ChaosRun.soap_late_answers,  # share of applied SOAP creates answered past the timeout
 }
 
 
@@ -537,9 +605,10 @@ def reconcile(orders: dict[int, dict], refunds: list[dict], captured_by_order: d
 
 
 def reconcile_sage100(orders: dict[int, dict], sales_orders: dict[str, list[dict]], records: list[dict],
-                      postable_ids: frozenset[int]) -> dict:
+                      postable_ids: frozenset[int], customer_emails: list[str] | None = None) -> dict:
     """Compare the store with the Sage 100 company: one sales order per postable order (by its
-    customer PO, the store order number), equal to the order's total; nothing stuck."""
+    customer PO, the store order number), equal to the order's total; one AR customer per buyer
+    email (``customer_emails``: every customer's, as Sage holds them); nothing stuck."""
     postable = {i for i, o in orders.items() if o["status_id"] in postable_ids}
     expected = {str(i) for i in postable}
     out: dict = {"orders": len(orders), "postable_orders": len(postable)}
@@ -553,7 +622,9 @@ def reconcile_sage100(orders: dict[int, dict], sales_orders: dict[str, list[dict
         if po in expected and money(rows[0]["OrderTotal"]) != money(orders[int(po)]["total_inc_tax"])]
     out["stuck"] = [{k: r[k] for k in ("kind", "external_id", "action", "state", "message")}
                     for r in records if r["state"] not in ("posted", "skipped")]
-    out["duplicates"] = len(out["sales_order_duplicates"])
+    by_email = Counter((email or "").strip().lower() for email in customer_emails or ())
+    out["customer_duplicates"] = sorted(email for email, n in by_email.items() if email and n > 1)
+    out["duplicates"] = len(out["sales_order_duplicates"]) + len(out["customer_duplicates"])
     out["lost"] = len(out["sales_orders_lost"])
     out["cent_difference_count"] = len(out["cent_differences"])
     out["ok"] = not (out["duplicates"] or out["lost"] or out["cent_differences"] or out["stuck"]
@@ -564,11 +635,14 @@ def reconcile_sage100(orders: dict[int, dict], sales_orders: dict[str, list[dict
 def reconcile_system(system, sage: str = "sage50") -> dict:
     """Read the store (faults off) and the Sage company and reconcile them."""
     from connector.models import SyncRecord
+    from demo.seed import SOAP_COMPANY
 
     if sage == "sage100":
         records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+        emails = [c.get("EmailAddress") or "" for c in system.soap(f"companies/{SOAP_COMPANY}/customers")] \
+            if system.soap_url else [r["EmailAddress"] or "" for r in system.query("SELECT EmailAddress FROM ar_customer")]
         return reconcile_sage100({o["id"]: o for o in system.store_orders()}, system.sales_orders_100(), records,
-                                 postable_statuses())
+                                 postable_statuses(), emails)
     orders = {o["id"]: o for o in system.store_orders()}
     refunds = system.store_refunds()
     statuses = postable_statuses()
@@ -594,10 +668,10 @@ def start_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
 
     # Lost messages (killed workers) are re-sent by the sweeper: tighter ticks keep the run short.
     env = {**process_env, "POLL_TICK_SECONDS": str(plan.poll_seconds), "LOG_LEVEL": "INFO",
-           "SWEEP_GRACE_SECONDS": "20", "SWEEP_TICK_SECONDS": "5"}
+           "SWEEP_GRACE_SECONDS": "20", "SWEEP_TICK_SECONDS": "5", "SAGE100_SOAP_TIMEOUT_SECONDS": str(SOAP_TIMEOUT_S)}
     return start_system(env, work_dir, orders=plan.seeded_orders, workers=plan.workers, concurrency=2,
                         agent=False, kick=False, webhook_repeat=2, poll_interval_seconds=plan.poll_seconds,
-                        sage=plan.sage)
+                        sage=plan.sage, transport=plan.transport, soap_extra=["--seed", str(plan.seed)])
 
 
 def run_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis | None = None,
@@ -618,8 +692,23 @@ def run_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis | Non
         "webhook_deliveries": len(system.sandbox("webhooks")["deliveries"]), "timeline": run.timeline.entries,
         "plan": {k: v for k, v in asdict(plan).items() if k != "events"},
     })
+    if system.soap_url:
+        result["soap_operations"] = system.soap("operations")
     result["ok"] = result["ok"] and settled
     return result
+
+
+def _soap_rows(result: dict) -> list[tuple[str, object, str]]:
+    """A SOAP run's own faults, as the emulator counted them."""
+    ops = result.get("soap_operations")
+    if ops is None:
+        return []
+    return [("SOAP 503 windows / creates applied then answered 502, dropped, late",
+             "{} / {}, {}, {}".format(result["faults"].get("soap_5xx_windows", 0),
+                                      *(ops.get(k, 0) for k in ("(answer lost: 502)", "(answer dropped)",
+                                                                "(answer late)"))), ""),
+            ("SOAP calls: GetSalesOrder / CreateSalesOrder",
+             f"{ops.get('GetSalesOrder', 0)} / {ops.get('CreateSalesOrder', 0)}", "")]
 
 
 def print_summary(result: dict) -> None:
@@ -639,6 +728,7 @@ def print_summary(result: dict) -> None:
         ("429 storms / Redis restarts", "{} / {}".format(result["faults"].get("storms", 0),
                                                          result["faults"].get("redis_restarts", 0)), ""),
         ("webhook deliveries sent by the store", result["webhook_deliveries"], "2-3x each, 20 % dropped"),
+        *_soap_rows(result),
         ("wall time (s)", result["wall_s"], ""),
     ]
     print()
@@ -651,7 +741,7 @@ def print_summary(result: dict) -> None:
         print(f"  DIFF {diff['reference']} {diff['what']}: Sage {diff['sage']} store {diff['store']}")
     for key in ("invoice_duplicates", "credit_duplicates", "receipt_duplicates", "invoices_lost", "credits_lost",
                 "invoices_unexpected", "credits_unexpected", "skipped_but_postable",
-                "sales_order_duplicates", "sales_orders_lost", "sales_orders_unexpected"):
+                "sales_order_duplicates", "sales_orders_lost", "sales_orders_unexpected", "customer_duplicates"):
         if result.get(key):
             print(f"  {key}: {result[key][:30]}")
     if result.get("skipped"):
@@ -669,10 +759,15 @@ def main(argv=None) -> int:
     parser.add_argument("--sage", choices=["sage50", "sage100"], default="sage50",
                         help="the integration's Sage: sage100 posts sales orders through the sage100sim agent and "
                              "adds licence exhaustion to the faults")
+    parser.add_argument("--transport", choices=["agent", "soap"], default="agent",
+                        help="Sage 100 only: soap posts from the workers over eBusiness Web Services (HTTPS emulator) "
+                             "with SOAP 503s and lost, dropped and late answers to applied creates")
     args = parser.parse_args(argv)
+    if args.transport == "soap" and args.sage != "sage100":
+        parser.error("--transport soap is for --sage sage100")
     plan = (quick_plan(args.orders or 80, args.seed) if args.quick else full_plan(args.orders or 1000, args.seed))
     if args.sage == "sage100":
-        plan = sage100_plan(plan)
+        plan = sage100_soap_plan(plan) if args.transport == "soap" else sage100_plan(plan)
 
     work_dir = Path(tempfile.mkdtemp(prefix="mlc-chaos-"))
     os.environ["ML_DATA_DIR"] = str(work_dir)  # own broker folder, logs and SQLite file
@@ -687,7 +782,9 @@ def main(argv=None) -> int:
         os.environ["CELERY_BROKER_URL"] = os.environ["COORDINATION_REDIS_URL"] = redis.url
     system = None
     try:
-        db_url = prepare_database("mlconnector_chaos", work_dir / "chaos.sqlite3")
+        # CHAOS_DATABASE: a name of one's own when several runs share a PostgreSQL server (the
+        # database is dropped and created at the start of a run).
+        db_url = prepare_database(os.environ.get("CHAOS_DATABASE") or "mlconnector_chaos", work_dir / "chaos.sqlite3")
         import django
 
         django.setup()

@@ -42,6 +42,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import sage100 as sage100_bench
 from bench.environment import BASE_DIR, prepare_database
 
 # One folder (and SQLite file / PostgreSQL database) per bench process: two runs at once (make bench
@@ -172,10 +173,11 @@ class MemoryWatch:
 def _start(env: dict, *, orders: int, workers: int, concurrency: int, log_dir: Path, sage: str = "sage50"):
     from demo.system import start_system
 
-    env = {**env, "ML_BENCH_AGENT_LOG": str(log_dir / REQUEST_LOG_NAME)}
+    env = {**env, "ML_BENCH_AGENT_LOG": str(log_dir / REQUEST_LOG_NAME),
+           "ML_BENCH_SAGE100_LOG": str(sage100_bench.call_log(log_dir))}
     system = start_system(env, log_dir, orders=orders, workers=workers, concurrency=concurrency, agent=False,
                           kick=False, webhook_repeat=1, sage=sage)
-    system.start_agent(wrapper=AGENT_COUNTER)
+    system.start_agent(wrapper=AGENT_COUNTER + (sage100_bench.AGENT_SAGE100_COUNTER if sage == "sage100" else ""))
     return system
 
 
@@ -247,6 +249,7 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
         time.sleep(1.0)  # let the agent's first heartbeat and idle poll happen before the clock starts
         calls_before = system.sandbox("requests")["count"]
         agent_before = _agent_requests(log_dir)
+        sage_before = sage100_bench.sage_calls(log_dir)
         started = time.monotonic()
         system.kick_sync()
         settled = False
@@ -280,6 +283,8 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
             "peak_rss_mb": memory.result(), "stages": _stages(system.integration.pk),
             "workers": workers, "concurrency": concurrency, "database": database, "broker": broker, "sage": sage,
         }
+        if sage == "sage100":
+            result.update(sage100_bench.measured(sage_before, sage100_bench.sage_calls(log_dir), postable))
         if not settled:
             result["unsettled"] = {r.external_id: (r.state, r.message[:160]) for r in
                                    SyncRecord.objects.exclude(state__in=("posted", "skipped"))[:5]}

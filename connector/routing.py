@@ -8,7 +8,7 @@ Pure data: no Django, no store or ledger import, so every layer may read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # SyncRecord.Action values (connector.models), spelled out to keep this module import-free.
 POST_INVOICE = "post_invoice"
@@ -51,6 +51,9 @@ SAGE100 = Route(
     refunds=(RecordRoute(NOTE_REFUND, enabled_by="post_sales_orders"),),
     pushes_prices=True,
 )
+# The Adobe adapter has no price push yet (its stock push exists): Sage 100's on-hand quantities
+# reach an Adobe store, its prices do not.
+SAGE100_TO_ADOBE = replace(SAGE100, pushes_prices=False)
 
 # (StoreConnection.platform, SageConnection.edition) → route.
 ROUTES: dict[tuple[str, str], Route] = {
@@ -61,6 +64,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("adobe_commerce", "sage50uk"): SAGE50,
     ("adobe_commerce", "sagex3"): SAGEX3,
     ("bigcommerce", "sage100"): SAGE100,
+    # The Sage 100 mapper reads only the neutral order, so an Adobe order is a sales order too; a
+    # credit memo after posting is a note on the order's record, as a BigCommerce refund is.
+    ("adobe_commerce", "sage100"): SAGE100_TO_ADOBE,
 }
 
 

@@ -186,6 +186,35 @@ def seed_sage100(seed: DemoSeed, company_path: Path, skus: list[str], *, qty: st
     return DemoSeed(integration, seed.agent, seed.agent_key, company_path)
 
 
+SOAP_USER, SOAP_PASSWORD, SOAP_COMPANY = "WEBUSER", "demo-sandbox-sage100-password", "ABC"
+
+
+def sage100_soap_argv(port: int, cert_dir: Path, *, seed: int = SANDBOX_SEED, extra: list[str] | None = None) -> list[str]:
+    """The Sage 100 eBusiness Web Services emulator over HTTPS with a self-signed certificate
+    (written to ``cert_dir``/cert.pem), one company and one web-services user."""
+    from connector.devstack import PYTHON
+
+    return [PYTHON, "-m", "sandbox.sage100", "serve", "--https", "--port", str(port), "--cert-dir", str(cert_dir),
+            "--user", f"{SOAP_USER}:{SOAP_PASSWORD}", "--company", SOAP_COMPANY, "--seed", str(seed), *(extra or [])]
+
+
+def seed_sage100_soap(seed: DemoSeed, service_url: str, cert_pem: str) -> DemoSeed:
+    """Turn the demo integration into BigCommerce → Sage 100 over eBusiness Web Services: no agent
+    posts; a worker calls the emulator at ``service_url``, trusting only its certificate."""
+    SageConnection.objects.filter(pk=seed.integration.sage_id).update(
+        edition=SageConnection.Edition.SAGE100, transport=SageConnection.Transport.EBUSINESS_SOAP,
+        name="Sage 100 (eBusiness Web Services emulator)", server_url=service_url, company_code=SOAP_COMPANY,
+        company_path="", verify_tls=True, tls_ca_pem=cert_pem)
+    connection = SageConnection.objects.get(pk=seed.integration.sage_id)
+    connection.username, connection.password = SOAP_USER, SOAP_PASSWORD  # encrypted fields: through save()
+    connection.save(update_fields=["username", "password"])
+    integration = Integration.objects.select_related("store", "sage").get(pk=seed.integration.pk)
+    integration.sage100_settings = dict(SAGE100_SETTINGS)
+    integration.post_sales_orders = True
+    integration.save(update_fields=["sage100_settings", "post_sales_orders"])
+    return DemoSeed(integration, seed.agent, seed.agent_key, seed.company_path)
+
+
 def register_hooks(integration, public_base_url: str) -> str:
     """Point the sandbox store's webhooks at our web process (the BigCommerce package's service)."""
     from connector.bigcommerce.hooks import ensure_hooks

@@ -20,16 +20,18 @@ import os
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import requests
 
-from connector.devstack import PYTHON, Stack, free_port
+from connector.devstack import PYTHON, Stack, free_port, wait_for
 from demo import seed as demo
 
 # The worker must know the BigCommerce package's tasks even while that package is not an
 # installed app (Celery's autodiscovery only looks at INSTALLED_APPS).
 WORKER_INCLUDE = ["-I", "connector.bigcommerce.tasks"]
+SOAP_SERVICE_PATH = "/eBusinessWebServices/eBusinessWebServices.svc"  # the emulator's (and IIS's) endpoint
 
 
 @dataclass
@@ -42,6 +44,8 @@ class System:
     agent_runs: int = 0
     extra: dict = field(default_factory=dict)
     backend: str = "simulator"  # the agent's backend: "sage100sim" for a Sage 100 system
+    soap_url: str = ""  # Sage 100 over eBusiness Web Services: the emulator's base URL (no agent posts)
+    soap_cert: str = ""  # and its self-signed certificate, the only one trusted
 
     @property
     def integration(self):
@@ -125,23 +129,69 @@ class System:
 
     def sales_orders_100(self) -> dict[str, list[dict]]:
         """Sage 100 sales orders by CustomerPONo (the store order number): lists, so an order
-        posted twice shows as two rows."""
+        posted twice shows as two rows. Over SOAP, read from the emulator, each with its
+        ``OrderTotal`` as Sage 100 computes it (line extensions + freight − discount + tax)."""
         out: dict[str, list[dict]] = defaultdict(list)
+        if self.soap_url:
+            for row in self.soap("companies/" + demo.SOAP_COMPANY + "/sales-orders"):
+                out[row["CustomerPONo"]].append({**row, "OrderTotal": str(soap_order_total(row))})
+            return out
         for row in self.query("SELECT * FROM so_header"):
             out[row["CustomerPONo"]].append(row)
         return out
+
+    def soap(self, path: str):
+        """The eBusiness emulator's control view (``/__sandbox__/sage100/<path>``) over HTTPS."""
+        response = requests.get(f"{self.soap_url}/__sandbox__/sage100/{path}", verify=self.soap_cert, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def soap_faults(self, **knobs) -> dict:
+        response = requests.post(f"{self.soap_url}/__sandbox__/faults", json=knobs, verify=self.soap_cert,
+                                 timeout=10)
+        response.raise_for_status()
+        return response.json()
 
     def invoice_count(self, reference: str) -> int:
         return len(self.query("SELECT number FROM invoices WHERE cust_order_number = ?", (reference,)))
 
 
+def soap_order_total(order: dict) -> Decimal:
+    """Sage 100's order total of a sales order as the eBusiness emulator lists it."""
+    lines = (order.get("Lines") or {}).get("SalesOrderLine") or []
+    extensions = sum((Decimal(str(line.get("ExtensionAmt") or 0)) for line in lines
+                      if line.get("ItemCode") != "/C"), Decimal("0.00"))
+    return (extensions + Decimal(str(order.get("FreightAmt") or 0)) - Decimal(str(order.get("DiscountAmt") or 0))
+            + Decimal(str(order.get("SalesTaxAmt") or 0))).quantize(Decimal("0.01"))
+
+
+def _start_soap_emulator(stack: Stack, work_dir: Path, extra: list[str] | None) -> tuple[str, str]:
+    """The eBusiness emulator over HTTPS; returns its base URL and certificate path once it answers."""
+    port, cert_dir = free_port(), work_dir / "sage100-tls"
+    stack.start("sage100-soap", demo.sage100_soap_argv(port, cert_dir, extra=extra))
+    url, cert = f"https://127.0.0.1:{port}", cert_dir / "cert.pem"
+
+    def up() -> bool:
+        if not stack.alive("sage100-soap"):
+            raise RuntimeError(f"the eBusiness emulator exited early:\n{stack.log('sage100-soap')}")
+        try:
+            return cert.exists() and requests.get(f"{url}/__sandbox__/faults", verify=str(cert), timeout=2).ok
+        except (requests.RequestException, OSError):
+            return False
+
+    wait_for(up, timeout=60, what="the Sage 100 eBusiness emulator over HTTPS")
+    return url, str(cert)
+
+
 def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers: int = 1, concurrency: int = 2,
                  beat: bool = True, agent: bool = True, kick: bool = True, webhook_repeat: int = 2,
                  poll_interval_seconds: int = 60, sandbox_extra: list[str] | None = None,
-                 sage: str = "sage50") -> System:
+                 sage: str = "sage50", transport: str = "agent", soap_extra: list[str] | None = None) -> System:
     """Seed the (test or benchmark) database and start everything; ``process_env`` points the child
     processes at that database (tests: the ``process_env`` fixture). ``sage="sage100"``: the
-    integration posts Sage 100 sales orders through an agent on the simulated Sage 100 company."""
+    integration posts Sage 100 sales orders through an agent on the simulated Sage 100 company, or
+    with ``transport="soap"`` from the workers over eBusiness Web Services to the emulator over
+    HTTPS (``soap_extra``: its fault flags); no agent is started then."""
     stack = Stack(env=dict(process_env), log_dir=work_dir / "logs")
     web_port, sandbox_port = free_port(), free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
@@ -159,13 +209,19 @@ def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers
         seed = demo.seed_demo(store_url=sandbox_url, company_path=work_dir / "sage50-company.sqlite3", skus=skus,
                               poll_interval_seconds=poll_interval_seconds)
         demo.init_company(seed.company_path, skus, qty="100000")
-        if sage == "sage100":
+        soap_url = soap_cert = ""
+        if sage == "sage100" and transport == "soap":
+            soap_url, soap_cert = _start_soap_emulator(stack, work_dir, soap_extra)
+            seed = demo.seed_sage100_soap(seed, soap_url + SOAP_SERVICE_PATH, Path(soap_cert).read_text())
+            agent = False  # nothing for an agent to do: the workers post over SOAP
+        elif sage == "sage100":
             seed = demo.seed_sage100(seed, work_dir / "sage100-company.sqlite3", skus)
         demo.ensure_poll_schedule()
         report = demo.register_hooks(seed.integration, web_url)
         stack.wait_http(f"{web_url}/admin/login/", "web")
         system = System(stack, web_url, sandbox_url, seed, work_dir / "agent-journal.sqlite3",
-                        extra={"hooks": report}, backend="sage100sim" if sage == "sage100" else "simulator")
+                        extra={"hooks": report}, backend="sage100sim" if sage == "sage100" else "simulator",
+                        soap_url=soap_url, soap_cert=soap_cert)
         if agent:
             system.start_agent()
         if kick:

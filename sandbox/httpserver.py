@@ -20,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 
+class DropConnection(Exception):  # noqa: N818 - a signal to the handler, not an error
+    """Raised by a handler: close the connection without writing any answer (a server that applied
+    the call and then died, or a proxy that dropped the connection mid-answer)."""
+
+
 @dataclass
 class Request:
     method: str
@@ -167,6 +172,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         try:
             response = self.app.dispatch(request)
+        except DropConnection:
+            self.close_connection = True  # nothing written: the client reads EOF where the answer was
+            return
         except json.JSONDecodeError:
             response = Response(400, {"status": 400, "title": "Malformed JSON body"})
         payload = response.encode()

@@ -111,3 +111,18 @@ def test_saving_a_soap_integration_that_pushes_stock_warns(owner, client, emulat
     assert "through the agent (BOI)" in product_data_warning(integration)
     integration.push_stock = False
     assert product_data_warning(integration) is None
+
+
+def test_a_price_level_with_a_boi_agent_warns_that_only_standard_prices_are_read(owner):
+    from connector.flows.sage100_soap_admin import product_data_warning
+    from tests.support.factories import AgentFactory
+
+    integration = make_integration(None, SageConnection.Edition.SAGE100, tenant=owner.tenant,
+                                   sage100_price_level="2")
+    agent = AgentFactory(tenant=owner.tenant, integration=integration, backend="sage100sim")
+    assert product_data_warning(integration) is None  # the simulator reads price levels
+    agent.backend = "boi"
+    agent.save(update_fields=["backend"])
+    assert "standard price only" in product_data_warning(integration)
+    integration.sage100_price_level = ""
+    assert product_data_warning(integration) is None

@@ -24,7 +24,7 @@ def test_heartbeat_records_the_agent_and_answers_config(client):
     body = response.json()
     assert body["agent_id"] == agent.pk and body["integration_id"] == integration.pk and body["server_time"]
     assert body["config"] == {"lease_wait_seconds": 25, "max_jobs": 100, "poll_changes_seconds": 60,
-                              "stock_quantity": "in_stock",
+                              "stock_quantity": "in_stock", "price_level": "",
                               "cursors": {"stock": None, "price": None, "customer": None}}
     agent.refresh_from_db()
     assert agent.is_online

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
-from connector.commerce import StockLevel, StoreOrder, StoreRefund
+from connector.commerce import Settlement, StockLevel, StoreOrder, StoreRefund, TenderKind
 from mlcommon.http import NotFoundError, PermanentError
 
 from . import normalize
@@ -103,6 +103,17 @@ class AdobeCommerceAdapter:
     def order_payments(self, order_id) -> list[dict]:
         """The order's invoices: Adobe's record of what was paid, one per (partial) invoice."""
         return self.client.order_invoices(order_id)
+
+    def order_settlement(self, order_id) -> Settlement:
+        """GET /V1/orders/{id}, its invoices and credit memos, for reconciliation beside a posted
+        document (read only): the money captured (paid invoices, else total_paid; gift cards, store
+        credit and reward points are not captures), the payment method, and the credit memos."""
+        order = normalize.normalize_order(self.fetch_order(order_id), invoices=self.order_payments(order_id))
+        captures = [t for t in order.tenders if t.kind == TenderKind.PAYMENT]
+        return Settlement(
+            order_id=str(order_id), captured=sum((t.amount for t in captures), Decimal("0.00")),
+            gateways=sorted({t.method for t in captures} - {"", "unknown"}),
+            refunds=[self.normalize_refund(memo, order_id=order_id) for memo in self.order_refunds(order_id)])
 
     def is_full_order(self, raw_order, *, with_lines: bool) -> bool:
         if not (isinstance(raw_order, Mapping) and raw_order.get("entity_id") and "grand_total" in raw_order):

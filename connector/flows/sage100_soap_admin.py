@@ -88,11 +88,21 @@ def transport_note(connection: SageConnection | None) -> str:
     return " ".join(notes) or "—"
 
 
+# The boi backend reads CI_ItemCode's standard price only (agent/backends/boi.py says why).
+PRICE_LEVEL_NEEDS_STANDARD_PRICE = (
+    "This integration's agent reads Sage 100 through BOI, which gives each item's standard price only: with a "
+    "price level chosen, no prices reach the store (stock still does). Clear the Sage 100 price level, or keep "
+    "the store's prices at the standard price.")
+
+
 def product_data_warning(integration) -> str | None:
     sage = integration.sage
     if sage.edition == SageConnection.Edition.SAGE100 and sage.transport == SageConnection.Transport.EBUSINESS_SOAP \
             and integration.push_stock and not integration.agents.filter(revoked_at__isnull=True).exists():
         return PRODUCT_DATA_NEEDS_AGENT
+    if sage.edition == SageConnection.Edition.SAGE100 and integration.sage100_price_level \
+            and integration.agents.filter(revoked_at__isnull=True, backend="boi").exists():
+        return PRICE_LEVEL_NEEDS_STANDARD_PRICE
     return None
 
 

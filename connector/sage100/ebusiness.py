@@ -31,6 +31,7 @@ inventory: prices and stock out of Sage 100 need the agent (BOI) even when order
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import time
@@ -90,6 +91,9 @@ class CustomerRef:
         return f"{self.ar_division_no}-{self.customer_no}"
 
 
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class EBusinessSettings:
     """Everything a call needs, taken from a ``SageConnection`` once (``for_connection``)."""
@@ -102,7 +106,11 @@ class EBusinessSettings:
     timeout: float = 30.0
 
     @classmethod
-    def for_connection(cls, connection, *, timeout: float = 30.0) -> EBusinessSettings:
+    def for_connection(cls, connection, *, timeout: float | None = None) -> EBusinessSettings:
+        # Connect and read timeout of every call; SAGE100_SOAP_TIMEOUT_SECONDS shortens it for a run
+        # that makes answers late on purpose (make chaos), where a 30 s wait would only slow it down.
+        if timeout is None:
+            timeout = float(os.environ.get("SAGE100_SOAP_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS)
         if not (connection.server_url or "").strip():
             raise PermanentError(f"Sage connection '{connection}' has no server URL: enter the eBusiness Web "
                                  "Services address (https://…).")

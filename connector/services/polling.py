@@ -8,7 +8,12 @@ from django.core.cache import cache
 
 from accounts.models import Integration
 
-POLL_LOCK_SECONDS = 600
+# How long a poll's lock outlives a worker killed mid-poll (kill -9, OOM, a lost node): no poll of
+# that integration runs meanwhile, so webhooks the store never delivered wait that long. A poll
+# reads only what changed since its watermark and takes seconds; one that runs longer than this
+# overlaps the next, which is harmless (records dedup). At 600 s, `make chaos` lost an order whose
+# webhooks were dropped: the worker killed 4 s in held the lock past the run's settle window.
+POLL_LOCK_SECONDS = 90
 
 
 def active_integration(integration_id: int) -> Integration | None:

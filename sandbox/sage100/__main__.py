@@ -52,6 +52,7 @@ def serve(args) -> int:
                 "ARDivisionNo": division, "CustomerNo": customer_no.upper(), "CustomerName": "Web sales"}
     app = EBusinessSandboxApp(users=users, companies=companies, seed=args.seed, faults=EBusinessFaults(
         latency_ms=args.latency_ms, error_rate=args.error_rate, lost_reply_rate=args.lost_reply_rate,
+        drop_reply_rate=args.drop_reply_rate, slow_reply_rate=args.slow_reply_rate, slow_reply_s=args.slow_reply_s,
         record_in_use_rate=args.record_in_use_rate))
     cert = key = None
     if args.https:
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--latency-ms", type=int, default=0)
     run.add_argument("--error-rate", type=float, default=0.0, help="share of calls answered 503 (nothing applied)")
     run.add_argument("--lost-reply-rate", type=float, default=0.0, help="share of creates applied, then answered 502")
+    run.add_argument("--drop-reply-rate", type=float, default=0.0,
+                     help="share of creates applied, then the connection closed with no answer")
+    run.add_argument("--slow-reply-rate", type=float, default=0.0,
+                     help="share of creates applied, then answered --slow-reply-s seconds late")
+    run.add_argument("--slow-reply-s", type=float, default=0.0)
     run.add_argument("--record-in-use-rate", type=float, default=0.0, help="share of creates refused: record in use")
     run.add_argument("--seed", type=int, default=1)
     run.set_defaults(func=serve)

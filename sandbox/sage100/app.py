@@ -16,7 +16,11 @@
   stays 0: the store's tax travels as a ``/TAX`` line).
 * Faults on demand (``POST /__sandbox__/faults``): ``latency_ms`` (slow), ``error_rate`` (HTTP 503
   from IIS, nothing applied), ``lost_reply_rate`` (a create is applied, then answered 502: the reply
-  is lost, as when a connection drops), ``record_in_use_rate`` (a create refused: record in use).
+  is lost, as when a proxy fails), ``drop_reply_rate`` (a create is applied, then the connection
+  is closed with no answer at all), ``slow_reply_rate`` + ``slow_reply_s`` (a create is applied,
+  then answered only after ``slow_reply_s``: past the client's timeout, its reply is lost too),
+  ``record_in_use_rate`` (a create refused: record in use). The three after-the-write faults are
+  the exactly-once case: the client must find the order (GetSalesOrder) before creating again.
 * Control: ``GET /__sandbox__/sage100/companies[/<code>/sales-orders|customers]``,
   ``POST /__sandbox__/sage100/users/<name>`` {web_services_enabled, password, companies},
   ``POST /__sandbox__/sage100/companies/<code>`` {web_services_enabled, items}.
@@ -26,11 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from sandbox.httpserver import Faults, Request, Response, SandboxApp
+from sandbox.httpserver import DropConnection, Faults, Request, Response, SandboxApp
 
 from . import soap
 
@@ -54,6 +59,9 @@ class SageFault(Exception):
 @dataclass
 class EBusinessFaults(Faults):
     lost_reply_rate: float = 0.0
+    drop_reply_rate: float = 0.0
+    slow_reply_rate: float = 0.0
+    slow_reply_s: float = 0.0
     record_in_use_rate: float = 0.0
 
 
@@ -154,6 +162,23 @@ class EBusinessSandboxApp(SandboxApp):
     def _lose_reply(self) -> bool:
         return bool(self.faults.lost_reply_rate) and self.random.random() < self.faults.lost_reply_rate
 
+    def _after_write(self) -> None:
+        """What may befall the answer of a create Sage has applied: lost (502), dropped (no answer),
+        slow (late). One draw each, so the rates add up as the knobs say."""
+        faults = self.faults
+        if self._lose_reply():
+            with self.state_lock:
+                self.operations["(answer lost: 502)"] += 1
+            raise _LostReply()
+        if faults.drop_reply_rate and self.random.random() < faults.drop_reply_rate:
+            with self.state_lock:
+                self.operations["(answer dropped)"] += 1
+            raise DropConnection()
+        if faults.slow_reply_rate and faults.slow_reply_s and self.random.random() < faults.slow_reply_rate:
+            with self.state_lock:
+                self.operations["(answer late)"] += 1
+            time.sleep(faults.slow_reply_s)
+
     # -- operations --------------------------------------------------------------------------------------
     def op_GetContractInformation(self, arguments: dict):  # noqa: N802 - the SOAP operation's name
         self._logon(arguments, company=False)
@@ -209,8 +234,7 @@ class EBusinessSandboxApp(SandboxApp):
                           DiscountAmt=_money(order.get("DiscountAmt")))
             company.sales_orders[number] = record
             company.created_sales_orders += 1
-        if self._lose_reply():
-            raise _LostReply()
+        self._after_write()
         return None
 
     def _line(self, company: Company, line: dict, order: dict) -> dict:
@@ -262,8 +286,7 @@ class EBusinessSandboxApp(SandboxApp):
                 raise SageFault(f"WS_AlreadyExists: Customer {key[0]}-{key[1]} already exists.")
             company.customers[key] = {**customer, "ARDivisionNo": key[0], "CustomerNo": key[1]}
             company.created_customers += 1
-        if self._lose_reply():
-            raise _LostReply()
+        self._after_write()
         return None
 
     def op_UpdateCustomer(self, arguments: dict):  # noqa: N802

@@ -115,6 +115,35 @@ def test_a_create_whose_reply_was_lost_is_found_by_the_next_try(sage, certificat
     assert app.companies["ABC"].created_sales_orders == 1
 
 
+def test_a_create_whose_connection_dropped_is_found_by_the_next_try(sage, certificate):
+    app, server = sage
+    conn = connection(server, certificate)
+    ebusiness.ensure_customer(conn, order().customer, division="01", numbering="W")
+    app.faults.drop_reply_rate = 1.0  # Sage applies the create; the TLS connection closes with no answer
+    with pytest.raises(RetryableError) as raised:
+        ebusiness.post_sales_order(conn, order())
+    assert not isinstance(raised.value, PermanentError)
+    app.faults.drop_reply_rate = 0.0
+    result = ebusiness.post_sales_order(conn, order())
+    assert result.existed
+    assert app.companies["ABC"].created_sales_orders == 1
+    assert app.operations["(answer dropped)"] == 1
+
+
+def test_a_create_answered_after_the_timeout_is_found_by_the_next_try(sage, certificate):
+    app, server = sage
+    conn = connection(server, certificate)
+    client = ebusiness.EBusinessClient.for_connection(conn, timeout=0.5)
+    ebusiness.ensure_customer(conn, order().customer, division="01", numbering="W", client=client)
+    app.faults.slow_reply_rate, app.faults.slow_reply_s = 1.0, 1.5
+    with pytest.raises(RetryableError, match="Timeout"):
+        ebusiness.post_sales_order(conn, order(), client=client)
+    app.faults.slow_reply_rate = 0.0
+    result = ebusiness.post_sales_order(conn, order(), client=client)
+    assert result.existed
+    assert app.companies["ABC"].created_sales_orders == 1
+
+
 def test_workers_posting_the_same_order_at_once_make_one(sage, certificate):
     app, server = sage
     conn = connection(server, certificate)
