@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-from decimal import Decimal
 import subprocess
 import sys
 from decimal import Decimal as D
@@ -307,7 +306,7 @@ def test_a_foreign_entry_needs_its_rate_and_balanced_company_amounts(x3):
             x3.app.create_entry({**header, "CURLED": "GBP", "RATMLT": "0.91"},
                                 [{**line, "AMTLED": "9.10"} for line in lines])
         record = x3.app.create_entry({**header, "RATMLT": "0.91"}, [{**line, "AMTLED": "9.10"} for line in lines])
-        assert (record["CURLED"], record["RATMLT"], record["RATDIV"]) == ("EUR", Decimal("0.91"), Decimal(1))
+        assert (record["CURLED"], record["RATMLT"], record["RATDIV"]) == ("EUR", D("0.91"), D(1))
         # The company's own currency needs no rate.
         assert x3.app.create_entry({**header, "CUR": "EUR"}, [dict(line) for line in lines])["NUM"]
     finally:
