@@ -629,10 +629,15 @@ class SdoBackend(SageBackend):
 
     def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
         paid = self._post_payment(spec, self.refund_trans_type)
-        allocated = self._allocate(paid, SDO_SC, credit_note.number, spec.amount, spec.date)
-        paid.allocated = allocated
-        paid.allocated_to = credit_note.number if allocated > 0 else None
-        return paid
+        return self.allocate_refund(paid, credit_note, spec.amount, spec.date)
+
+    def allocate_refund(self, refund: PostedPayment, credit_note: PostedDocument, amount: Decimal,
+                        date: dt.date) -> PostedPayment:
+        allocated = self._allocate(refund, SDO_SC, credit_note.number, amount, date)
+        refund.allocated += allocated
+        if allocated > 0:
+            refund.allocated_to = credit_note.number
+        return refund
 
     # -- change polling ------------------------------------------------------------------
     def read_changes(self, kind: str, since: str | None) -> list[dict]:
