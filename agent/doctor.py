@@ -291,6 +291,7 @@ def sdo_member_problems(backend) -> list[str]:
 
     settings = {backend.reference_field: "reference_field", backend.notes_field: "notes_field",
                 backend.nominal_key_field: "nominal_key_field", backend.bank_key_field: "bank_key_field",
+                backend.currency_code_field: "currency_code_field",
                 **{f: "net_total_fields" for f in backend.net_total_fields},
                 **{f: "tax_total_fields" for f in backend.tax_total_fields}}
     problems: list[str] = []

@@ -236,6 +236,11 @@ def create_refund_payment(backend: SageBackend, payload: dict, settings: Operati
     credit = backend.find_credit_note(doc.credit_note_reference)
     found = backend.find_refund(doc.reference, doc.account_ref or (credit.account_ref if credit else None))
     if found:
+        # Paying back and allocating are two Sage calls; a crash between them is finished here.
+        if credit is not None and found.allocated_to is None and found.unallocated > 0:
+            amount = min(found.unallocated, credit.outstanding)
+            if amount > 0:
+                found = backend.allocate_refund(found, credit, amount, doc.date)
         return {"payment_id": found.id, "existed": True}
     if credit is None:
         raise SageNotFound(f"credit note {doc.credit_note_reference} is not in Sage; post it before the refund")

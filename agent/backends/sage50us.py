@@ -200,7 +200,7 @@ class Sage50UsBackend(SageBackend):
     def __init__(self, company: str, *, application_id: str = "", sdk_path: str = DEFAULT_SDK_PATH,
                  sage_year: str | None = None, stock_quantity_property: str = "QuantityOnHand",
                  stock_id_filter: str = "InventoryItem.ID", sales_order_filter: str = "SalesOrder.ReferenceNumber",
-                 api=None, **_ignored):
+                 base_currency: str = "USD", api=None, **_ignored):
         self.company_name = company
         self.application_id = application_id
         self.sdk_path = sdk_path
@@ -210,6 +210,10 @@ class Sage50UsBackend(SageBackend):
         self.stock_quantity_property = stock_quantity_property
         self.stock_id_filter = stock_id_filter
         self.sales_order_filter = sales_order_filter
+        # Sage 50 US keeps one currency, the company's: the SDK's Customer, SalesInvoice and Receipt
+        # have no currency member at all (SDK 2026.0 help pages, SURFACE.md). The server converts
+        # foreign orders to it (Integration -> base currency); a document in another one is refused.
+        self.base_currency = (base_currency or "USD").upper()
         self.api = api if api is not None else load_api(sdk_path)
         self.session = None
         self.company = None
@@ -421,13 +425,23 @@ class Sage50UsBackend(SageBackend):
         if spec.carriage is not None:
             entity.FreightAmount = self.api.decimal(spec.carriage.net * sign)
 
+    def _base_currency_only(self, spec: DocumentSpec, what: str) -> None:
+        if spec.currency and spec.currency.upper() != self.base_currency:
+            raise SageValidationError(
+                f"{what} {spec.reference} is in {spec.currency.upper()}, but Sage 50 US holds amounts in "
+                f"{self.base_currency} only and has no foreign-currency customers: set the integration's base "
+                f"currency to {self.base_currency} so such orders are converted at their exchange rate, then "
+                f"replay it")
+
     def create_invoice(self, spec: DocumentSpec) -> PostedDocument:
+        self._base_currency_only(spec, "invoice")
         entity = self.factories.SalesInvoiceFactory.Create()
         self._fill(entity, spec)
         self._save(entity, f"saving invoice {spec.reference}")
         return self._document(entity, spec.reference)
 
     def create_credit_note(self, spec: DocumentSpec) -> PostedDocument:
+        self._base_currency_only(spec, "credit memo")
         entity = self.factories.SalesInvoiceFactory.Create()
         self._fill(entity, spec, sign=-1)
         self._save(entity, f"saving credit memo {spec.reference}")
@@ -438,6 +452,7 @@ class Sage50UsBackend(SageBackend):
         return self._document(found, reference, outstanding=Decimal("0.00")) if found is not None else None
 
     def create_sales_order(self, spec: DocumentSpec) -> PostedDocument:
+        self._base_currency_only(spec, "sales order")
         entity = self.factories.SalesOrderFactory.Create()
         self._fill(entity, spec)
         self._save(entity, f"saving sales order {spec.reference}")

@@ -98,6 +98,7 @@ COM_MEMBERS = {
     "SopPost": {"Header": "property", "Items": "property", "Update": "method"},
     "TransactionPost": {"Header": "property", "Items": "property", "Update": "method",
                         "PostingNumber": "property", "AllocatePayment": "method"},
+    "CurrencyData": {"Fields": "property", "MoveFirst": "method", "MoveNext": "method", "Read": "method"},
 }
 
 WINDOWS_ONLY = ("the sdo backend needs Windows with Sage 50 Accounts and Sage Data Objects (SDO) registered; "
@@ -157,6 +158,7 @@ class SdoBackend(SageBackend):
                  net_total_fields: tuple[str, ...] = ("ITEMS_NET", "CARR_NET"),
                  tax_total_fields: tuple[str, ...] = ("ITEMS_TAX", "CARR_TAX"),
                  nominal_key_field: str = "ACCOUNT_REF", bank_key_field: str = "ACCOUNT_REF",
+                 currency_code_field: str = "CODE", base_currency: str = "",
                  dispatch=None, **_ignored):
         if dispatch is None and sys.platform != "win32":
             raise BackendUnavailable(WINDOWS_ONLY)
@@ -178,6 +180,12 @@ class SdoBackend(SageBackend):
         self.tax_total_fields = tuple(tax_total_fields)
         self.nominal_key_field = nominal_key_field
         self.bank_key_field = bank_key_field
+        # The ISO code of a currency record (CurrencyData): named only in low-trust code, so a setting.
+        self.currency_code_field = currency_code_field
+        # The company's base currency (ISO). Optional: without it, a currency whose exchange rate in
+        # Sage is 1 is taken as the base one (Sage keeps the base currency's rate at 1).
+        self.base_currency = base_currency.upper()
+        self._currency_table: list[tuple[str, Decimal]] | None = None
         self.dispatch = dispatch or _default_dispatch
         self.engine = None
         self.ws = None
@@ -192,7 +200,8 @@ class SdoBackend(SageBackend):
         payment = ["TYPE", "ACCOUNT_REF", "DATE", "POSTED_DATE", "INV_REF", "DETAILS", "BANK_CODE", "NET_AMOUNT"]
         return {
             "SalesRecord": ["ACCOUNT_REF", "NAME", "CONTACT_NAME", *ADDRESS_FIELDS, "E_MAIL", "TELEPHONE", "BALANCE",
-                            "RECORD_MODIFY_DATE"],
+                            "RECORD_MODIFY_DATE", "CURRENCY"],
+            "CurrencyData": [self.currency_code_field, "EXCHANGE_RATE"],
             "StockRecord": ["STOCK_CODE", "QTY_IN_STOCK", "QTY_ALLOCATED", "SALES_PRICE", "RECORD_MODIFY_DATE"],
             "NominalRecord": [self.nominal_key_field],
             "BankRecord": [self.bank_key_field],
@@ -202,9 +211,9 @@ class SdoBackend(SageBackend):
                           self.tax_total_fields[0]],
             "HeaderData": ["TYPE", "INV_REF", "ACCOUNT_REF", "NET_AMOUNT", "AMOUNT_PAID", "FIRST_SPLIT", "LAST_SPLIT"],
             "SplitData": ["TRAN_NUMBER", "NET_AMOUNT", "TAX_AMOUNT", "AMOUNT_PAID"],
-            "InvoicePost.Header": [*document_header, "INVOICE_DATE", "INVOICE_TYPE_CODE"],
+            "InvoicePost.Header": [*document_header, "INVOICE_DATE", "INVOICE_TYPE_CODE", "CURRENCY", "FOREIGN_RATE"],
             "InvoicePost.Items": items,
-            "SopPost.Header": [*document_header, "ORDER_DATE"],
+            "SopPost.Header": [*document_header, "ORDER_DATE", "CURRENCY", "FOREIGN_RATE"],
             "SopPost.Items": items,
             "TransactionPost.Header": payment,
             "TransactionPost.Items": ["TYPE", "NOMINAL_CODE", "DETAILS", "DATE", "NET_AMOUNT", "TAX_AMOUNT",
@@ -281,6 +290,7 @@ class SdoBackend(SageBackend):
 
     def disconnect(self) -> None:
         ws, self.ws, self.engine = self.ws, None, None
+        self._currency_table = None  # currencies can be set up between sessions
         if ws is not None:
             try:
                 ws.Disconnect()
@@ -303,6 +313,43 @@ class SdoBackend(SageBackend):
         put(rec, "ACCOUNT_REF", account_ref)
         return rec if rec.Find(False) else None
 
+    # -- currencies --------------------------------------------------------------------------
+    # A Sage 50 UK account holds one currency: SalesRecord.CURRENCY, a 0-based number into the
+    # currency table, whose record CURRENCY + 1 (CurrencyData) has the code and Sage's exchange
+    # rate (sources: SURFACE.md). With Foreign Trader off every account is in the base currency.
+    def _currencies(self) -> list[tuple[str, Decimal]]:
+        """(ISO code, exchange rate) by currency number, read once per session."""
+        if self._currency_table is None:
+            table = []
+            for rec in scan(self._new("CurrencyData")):
+                rate = get(rec, "EXCHANGE_RATE")
+                table.append((str(get(rec, self.currency_code_field) or "").strip().upper(),
+                              Decimal(str(rate)) if rate not in (None, "") else Decimal("0")))
+            self._currency_table = table
+        return self._currency_table
+
+    def _currency_number(self, code: str) -> int | None:
+        for number, (known, _rate) in enumerate(self._currencies()):
+            if known == code.upper():
+                return number
+        return None
+
+    def _is_base(self, code: str, rate: Decimal) -> bool:
+        return code == self.base_currency if self.base_currency else rate == 1
+
+    def _account_currency(self, rec) -> str:
+        """The ISO code of a customer account's currency ("" when its number has no code in Sage)."""
+        number = int(get(rec, "CURRENCY") or 0)
+        table = self._currencies()
+        return table[number][0] if 0 <= number < len(table) else ""
+
+    def _takes(self, rec, currency: str) -> bool:
+        own = self._account_currency(rec)
+        if own:
+            return own == currency.upper()
+        # A currency number with no code (a blank slot, an old company): only the base currency.
+        return not self.base_currency or currency.upper() == self.base_currency
+
     def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> SageCustomer | None:
         if account_ref:
             rec = self._sales_record(account_ref)
@@ -311,6 +358,9 @@ class SdoBackend(SageBackend):
             return None
         for rec in scan(self._new("SalesRecord")):
             if email and str(get(rec, "E_MAIL") or "").strip().lower() == email.strip().lower():
+                # One account per email and currency: a GBP account is not the EUR order's account.
+                if currency and not self._takes(rec, currency):
+                    continue
                 return self._customer(rec)
             if not email and str(get(rec, "NAME") or "") == name:
                 return self._customer(rec)
@@ -331,6 +381,8 @@ class SdoBackend(SageBackend):
             put(rec, "E_MAIL", customer.email)
         if customer.phone:
             put(rec, "TELEPHONE", customer.phone[:30])
+        if customer.currency:
+            put(rec, "CURRENCY", self._required_currency(customer.currency, f"customer {customer.account_ref}"))
         if not rec.Update():
             raise self._write_error(f"creating customer {customer.account_ref}")
         return SageCustomer(account_ref=customer.account_ref, name=customer.company or customer.name,
@@ -377,11 +429,36 @@ class SdoBackend(SageBackend):
     def find_credit_note(self, reference: str) -> PostedDocument | None:
         return self._find_document(reference, CREDIT_TYPES)
 
+    def _required_currency(self, code: str, what: str) -> int:
+        number = self._currency_number(code)
+        if number is None:
+            raise SageValidationError(
+                f"{code.upper()} is not a currency of this Sage company, so {what} cannot be in it: set it up "
+                f"under Settings > Currencies (Foreign Trader), or convert such orders to the base currency")
+        return number
+
+    def _check_currency(self, customer, spec: DocumentSpec) -> tuple[int, Decimal] | None:
+        """Never a document in one currency on an account in another. Returns the currency number
+        and Sage's rate when the document is in a foreign currency (the header then says so)."""
+        if not spec.currency:
+            return None
+        if not self._takes(customer, spec.currency):
+            own = self._account_currency(customer) or self.base_currency or "another currency"
+            raise SageValidationError(
+                f"customer account {spec.account_ref} is in {own}; {spec.reference} is in {spec.currency.upper()} and "
+                f"cannot be posted to it. Each currency needs its own account for this customer (or convert "
+                f"the order to the base currency)")
+        number = int(get(customer, "CURRENCY") or 0)
+        table = self._currencies()
+        code, rate = table[number] if 0 <= number < len(table) else ("", Decimal("1"))
+        return None if self._is_base(code or self.base_currency, rate) else (number, rate)
+
     def _fill_header(self, header, spec: DocumentSpec, date_field: str) -> None:
         # SDO does not copy the customer's name and address onto the document as the UI does.
         customer = self._sales_record(spec.account_ref)
         if customer is None:
             raise SageValidationError(f"customer account {spec.account_ref} is not in Sage")
+        foreign = self._check_currency(customer, spec)
         put(header, "ACCOUNT_REF", spec.account_ref)
         put(header, "NAME", get(customer, "NAME"))
         for field_name in ADDRESS_FIELDS:
@@ -396,6 +473,11 @@ class SdoBackend(SageBackend):
             put(header, "CARR_TAX_CODE", spec.carriage.tax_code)
             if spec.carriage.nominal_code:
                 put(header, "CARR_NOM_CODE", spec.carriage.nominal_code)
+        if foreign is not None:
+            # As working SDO code does for a foreign customer: the account's currency number and
+            # Sage's own rate for it on the document header.
+            put(header, "CURRENCY", foreign[0])
+            put(header, "FOREIGN_RATE", foreign[1])
 
     def _fill_items(self, post, spec: DocumentSpec) -> None:
         for line in spec.lines:
@@ -547,10 +629,15 @@ class SdoBackend(SageBackend):
 
     def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
         paid = self._post_payment(spec, self.refund_trans_type)
-        allocated = self._allocate(paid, SDO_SC, credit_note.number, spec.amount, spec.date)
-        paid.allocated = allocated
-        paid.allocated_to = credit_note.number if allocated > 0 else None
-        return paid
+        return self.allocate_refund(paid, credit_note, spec.amount, spec.date)
+
+    def allocate_refund(self, refund: PostedPayment, credit_note: PostedDocument, amount: Decimal,
+                        date: dt.date) -> PostedPayment:
+        allocated = self._allocate(refund, SDO_SC, credit_note.number, amount, date)
+        refund.allocated += allocated
+        if allocated > 0:
+            refund.allocated_to = credit_note.number
+        return refund
 
     # -- change polling ------------------------------------------------------------------
     def read_changes(self, kind: str, since: str | None) -> list[dict]:

@@ -178,7 +178,16 @@ class SimulatorBackend(SageBackend):
         return self._payment(self.s.find_payment(REFUND_TYPE, reference))
 
     def create_refund(self, spec: PaymentSpec, credit_note: PostedDocument) -> PostedPayment:
-        return self._payment(self.s.post_payment(REFUND_TYPE, self._payment_header(spec)))
+        paid = self._payment(self.s.post_payment(REFUND_TYPE, self._payment_header(spec)))
+        # Like the SDO backend: the money paid back is allocated to its credit note, so neither stays
+        # open on the customer's account (what the credit note already settled on its invoice aside).
+        amount = min(paid.amount, credit_note.outstanding)
+        return self.allocate_refund(paid, credit_note, amount, spec.date) if amount > 0 else paid
+
+    def allocate_refund(self, refund: PostedPayment, credit_note: PostedDocument, amount: Decimal,
+                        date: dt.date) -> PostedPayment:
+        self.s.allocate(int(refund.id), int(credit_note.number), amount, date.isoformat())
+        return self.find_refund(refund.reference)
 
     # -- change polling ------------------------------------------------------------------
     def read_changes(self, kind: str, since: str | None) -> list[dict]:

@@ -644,6 +644,15 @@ class SimSession:
             if pay is None or inv is None:
                 raise SageNotFound("payment or invoice to allocate does not exist")
             self._locked(db, "customer", pay["account_ref"])
+            # What Sage 50 allows: within one customer account, money received (SR/SA) against an
+            # invoice and money paid back (SP) against a credit note, never across the two.
+            if pay["account_ref"] != inv["account_ref"]:
+                raise SageValidationError(f"payment {payment_tran} is on account {pay['account_ref']} and document "
+                                          f"{invoice_number} on {inv['account_ref']}: allocation is within one account")
+            wanted = "credit" if pay["type"] == "SP" else "invoice"
+            if inv["type"] != wanted:
+                target = "a credit note" if inv["type"] == "credit" else "an invoice"
+                raise SageValidationError(f"a {pay['type']} transaction cannot be allocated to {target}")
             if amount > _dec(pay["amount"]) - _dec(pay["amount_paid"]) or \
                     amount > _dec(inv["gross"]) - _dec(inv["amount_paid"]):
                 raise SageValidationError("allocation exceeds the outstanding amount")

@@ -169,6 +169,11 @@ class Post(Strict):
             return False
         header = dict(self.header.current)
         items = [dict(i.current) for i in self.items.items]
+        if self.label in ("InvoicePost", "SopPost") and "CURRENCY" in header:
+            account = next((c for c in self.fake.customers if c["ACCOUNT_REF"] == header.get("ACCOUNT_REF")), {})
+            if header["CURRENCY"] != account.get("CURRENCY", 0):
+                self.fake.last_error = (34, "Currency does not match the account's currency")  # sdoCurrencyDoesNotMatch
+                return False
         if self.label == "InvoicePost":
             ledger = self._values.get("Type")
             if ledger not in self._surface.enum("LedgerType").values():
@@ -243,7 +248,8 @@ class Workspace(Strict):
             raise ComError(f"CreateObject: {name!r} is not an SDO object")
         tables = {"SalesRecord": self.fake.customers, "StockRecord": self.fake.stock,
                   "InvoiceRecord": self.fake.invoices, "HeaderData": self.fake.headers, "SplitData": self.fake.splits,
-                  "SopRecord": self.fake.orders, "NominalRecord": self.fake.nominals, "BankRecord": self.fake.banks}
+                  "SopRecord": self.fake.orders, "NominalRecord": self.fake.nominals, "BankRecord": self.fake.banks,
+                  "CurrencyData": self.fake.currencies}
         if name in tables:
             return Record(self.fake, name, tables[name])
         return Post(self.fake, name)
@@ -268,7 +274,12 @@ class FakeSdo(Strict):
             "surface": self._surface, "log": [], "progids": [], "data_version": data_version, "logged_in": set(),
             "customers": [{"ACCOUNT_REF": "WEB01", "NAME": "Web Sales", "E_MAIL": "web@example.com",
                            "ADDRESS_1": "1 High St", "ADDRESS_2": "", "ADDRESS_3": "", "ADDRESS_4": "",
-                           "ADDRESS_5": "AB1 2CD", "BALANCE": D("0")}],
+                           "ADDRESS_5": "AB1 2CD", "BALANCE": D("0"), "CURRENCY": 0}],
+            # Sage 50 UK's currency table: record n is currency number n - 1; the base one has rate 1.
+            "currencies": [{"CODE": "GBP", "NAME": "Pound Sterling", "EXCHANGE_RATE": D("1")},
+                           {"CODE": "USD", "NAME": "US Dollar", "EXCHANGE_RATE": D("1.270000")},
+                           {"CODE": "EUR", "NAME": "Euro", "EXCHANGE_RATE": D("1.170000")},
+                           {"CODE": "", "NAME": "", "EXCHANGE_RATE": D("0")}],
             "stock": [{"STOCK_CODE": "SKU-1", "QTY_IN_STOCK": D("5"), "QTY_ALLOCATED": D("1"),
                        "SALES_PRICE": D("10"), "RECORD_MODIFY_DATE": dt.datetime(2025, 1, 5, 10, 0, 0)}],
             "nominals": [{"ACCOUNT_REF": code, "NAME": name} for code, name in

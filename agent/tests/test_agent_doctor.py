@@ -229,3 +229,10 @@ def test_simulator_command_removes_a_nominal_and_the_doctor_finds_it(tmp_path, c
     assert main(["simulator", "nominal", "remove", "--company", str(company_path), "4000"]) == 0
     assert main(["doctor", "--config", config, "--offline"]) == 1
     assert "Nominal code 4000 (sales) is not in this company's chart of accounts" in capsys.readouterr().out
+
+
+def test_sdo_finds_a_missing_currency_code_field_and_names_its_setting():
+    # CurrencyData.CODE has only a low-trust public source: a setting the doctor checks on the live SDO.
+    report = doctor.run(sdo_backend(FakeSdo(drop=("CurrencyData.CODE",))), uk_codes(), os_user="a")
+    [message] = problems(report, "members")
+    assert "CurrencyData has no field CODE" in message and "`currency_code_field`" in message

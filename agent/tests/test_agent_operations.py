@@ -277,3 +277,53 @@ def test_gift_certificate_and_card_settle_the_invoice_and_sage_reports_it(backen
     again = execute(backend, "create_sales_invoice", payload)  # the job run twice: nothing posted twice
     assert [p["result"]["existed"] for p in again["payments"]] == [True, True]
     assert len(backend.company.payments("SR")) == 2
+
+
+# -- issue 17: money paid back settles its credit note, and nothing stays open ----------------------
+
+
+def test_a_refund_on_a_paid_invoice_is_allocated_to_its_credit_note_and_the_account_is_square(backend):
+    execute(backend, "create_sales_invoice", paid_invoice())
+    credit, refund = credit_note_and_refund()
+    execute(backend, "create_credit_note", to_payload(credit))
+    execute(backend, "create_refund_payment", to_payload(refund))
+    note = backend.company.invoices("credit")[0]
+    paid_back = backend.company.payments("SP")[0]
+    assert D(note["amount_paid"]) == D(note["gross"]) == D("12.00")
+    assert [(a["invoice_number"], D(a["amount"])) for a in paid_back["allocations"]] == [(note["number"], D("12.00"))]
+    assert {c["account_ref"]: D(c["balance"]) for c in backend.company.customers()} == {"SMITHJ01": D("0.00")}
+
+
+def test_a_refund_paid_but_not_allocated_before_a_crash_is_allocated_on_the_rerun(backend):
+    execute(backend, "create_sales_invoice", paid_invoice())
+    credit, refund = credit_note_and_refund()
+    execute(backend, "create_credit_note", to_payload(credit))
+    # The first run paid the money back and died before AllocatePayment.
+    backend.s.post_payment("SP", {"account_ref": "SMITHJ01", "date": "2025-01-03", "inv_ref": refund.reference,
+                                  "bank_code": "1200", "amount": D("12.00")})
+    again = execute(backend, "create_refund_payment", to_payload(refund))
+    assert again["existed"] is True
+    paid_back = backend.company.payments("SP")
+    assert len(paid_back) == 1 and D(paid_back[0]["amount_paid"]) == D("12.00")
+    assert D(backend.company.invoices("credit")[0]["amount_paid"]) == D("12.00")
+    execute(backend, "create_refund_payment", to_payload(refund))  # and a third run changes nothing
+    assert D(backend.company.payments("SP")[0]["amount_paid"]) == D("12.00")
+
+
+def test_the_simulated_company_allocates_only_what_sage_allows(backend):
+    execute(backend, "create_sales_invoice", paid_invoice())
+    credit, _ = credit_note_and_refund()
+    execute(backend, "create_credit_note", to_payload(credit))
+    execute(backend, "ensure_customer", to_payload(Customer(email="ann@example.com", name="Ann Other")))
+    company = backend.s
+    note = backend.company.invoices("credit")[0]["number"]
+    inv = backend.company.invoices("invoice")[0]["number"]
+    receipt = company.post_payment("SR", {"account_ref": "SMITHJ01", "inv_ref": "X-1", "amount": D("1.00")})
+    refund = company.post_payment("SP", {"account_ref": "SMITHJ01", "inv_ref": "X-2", "amount": D("1.00")})
+    other = company.post_payment("SP", {"account_ref": "OTHERA01", "inv_ref": "X-3", "amount": D("1.00")})
+    with pytest.raises(SageValidationError, match="a SR transaction cannot be allocated to a credit note"):
+        company.allocate(receipt["tran_number"], note, D("1.00"), "2025-01-03")
+    with pytest.raises(SageValidationError, match="a SP transaction cannot be allocated to an invoice"):
+        company.allocate(refund["tran_number"], inv, D("1.00"), "2025-01-03")
+    with pytest.raises(SageValidationError, match="allocation is within one account"):
+        company.allocate(other["tran_number"], note, D("1.00"), "2025-01-03")

@@ -218,3 +218,17 @@ def test_a_wrong_stock_quantity_property_is_a_loud_error_not_zero_stock(sdk):
     b.connect()
     with pytest.raises(SageValidationError, match="QtyOnHand"):
         b.read_changes("stock", None)
+
+
+def test_a_document_in_another_currency_is_refused_before_anything_is_saved(sdk, backend):
+    # Sage 50 US keeps the company's currency only (no currency member on Customer or SalesInvoice);
+    # the server converts foreign orders, and anything that still arrives in EUR is refused whole.
+    import dataclasses
+
+    eur = dataclasses.replace(_invoice(), currency="EUR")
+    with pytest.raises(SageValidationError, match="BC-1001 is in EUR, but Sage 50 US holds amounts in USD only"):
+        execute(backend, "create_sales_invoice", to_payload(eur))
+    assert not [entry for entry in sdk.log if entry[0].endswith(".Save")]
+    # In the base currency (any case) it posts as before.
+    assert execute(backend, "create_sales_invoice", to_payload(dataclasses.replace(_invoice(), currency="usd")))[
+        "existed"] is False

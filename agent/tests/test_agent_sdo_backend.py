@@ -228,3 +228,68 @@ def test_wrong_sdo_version_is_refused_at_logon_with_a_clear_message(fake):
     with pytest.raises(VersionMismatch, match="install the SDO that ships with the installed Sage 50"):
         b.connect()
 
+
+
+# -- the account's currency (issue 17): one account per email and currency ------------------------
+
+
+def _order_in(currency, reference, customer=None):
+    shopper = customer or Customer(email="anna@example.com", name="Anna Berg", currency=currency)
+    return SalesInvoice(reference=reference, date=dt.date(2025, 1, 2), currency=currency, customer=shopper, lines=[
+        DocumentLine(kind="item", description="Widget", quantity=D("1"), unit_net=D("10.00"), net=D("10.00"),
+                     tax=D("2.00"), tax_code="T1", stock_code="SKU-1")])
+
+
+def test_two_currencies_from_one_email_land_on_two_accounts_each_in_its_currency(fake, backend):
+    gbp = execute(backend, "create_sales_invoice", to_payload(_order_in("GBP", "BC-2001")))
+    eur = execute(backend, "create_sales_invoice", to_payload(_order_in("EUR", "BC-2002")))
+    assert gbp["account_ref"] != eur["account_ref"]
+    accounts = {c["ACCOUNT_REF"]: c for c in fake.customers}
+    # SalesRecord.CURRENCY is the currency number (CurrencyData record CURRENCY + 1): GBP 0, EUR 2.
+    assert accounts[gbp["account_ref"]]["CURRENCY"] == 0 and accounts[eur["account_ref"]]["CURRENCY"] == 2
+    # The EUR invoice says it is in EUR, at Sage's own rate for EUR; the GBP one says nothing.
+    eur_invoice = next(i for i in fake.invoices if i["CUST_ORDER_NUMBER"] == "BC-2002")
+    gbp_invoice = next(i for i in fake.invoices if i["CUST_ORDER_NUMBER"] == "BC-2001")
+    assert (eur_invoice["CURRENCY"], eur_invoice["FOREIGN_RATE"]) == (2, D("1.170000"))
+    assert "CURRENCY" not in gbp_invoice and "FOREIGN_RATE" not in gbp_invoice
+    # A second EUR order from the same email finds the EUR account, not the GBP one.
+    again = execute(backend, "create_sales_invoice", to_payload(_order_in("EUR", "BC-2003")))
+    assert again["account_ref"] == eur["account_ref"]
+    assert len(fake.customers) == 3  # WEB01 and Anna's two accounts
+
+
+def test_a_document_is_never_posted_to_an_account_of_another_currency(fake, backend):
+    from agent.errors import SageValidationError
+
+    fake.log.clear()
+    with pytest.raises(SageValidationError, match=r"account WEB01 is in GBP; BC-2004 is in EUR and cannot be posted"):
+        execute(backend, "create_sales_invoice", to_payload(_order_in("EUR", "BC-2004", customer=WEB)))
+    assert fake.invoices == [] and not [e for e in fake.log if e[0] == "InvoicePost.Update"]
+
+
+def test_a_currency_sage_does_not_have_is_refused_with_what_to_do(fake, backend):
+    from agent.errors import SageValidationError
+
+    with pytest.raises(SageValidationError, match="CHF is not a currency of this Sage company.*Settings > Currencies"):
+        execute(backend, "create_sales_invoice", to_payload(_order_in("CHF", "BC-2005")))
+    assert fake.invoices == [] and len(fake.customers) == 1
+
+
+def test_the_fake_refuses_a_header_currency_other_than_the_accounts(fake, backend):
+    # What the backend guards against, as the recorded object model answers it (sdoCurrencyDoesNotMatch).
+    post = backend._new("InvoicePost")
+    post.Type = 261
+    post.Header.Fields.Item("ACCOUNT_REF").Value = "WEB01"
+    post.Header.Fields.Item("CURRENCY").Value = 2
+    assert post.Update() is False and fake.last_error[0] == 34
+
+
+def test_the_base_currency_setting_decides_which_currency_is_foreign(fake):
+    fake.currencies[1]["EXCHANGE_RATE"] = D("1")  # a foreign rate that happens to be 1
+    backend = SdoBackend("C:\\Sage", sdo_version="32", dispatch=fake, base_currency="GBP")
+    backend.connect()
+    try:
+        execute(backend, "create_sales_invoice", to_payload(_order_in("USD", "BC-2006")))
+    finally:
+        backend.disconnect()
+    assert (fake.invoices[0]["CURRENCY"], fake.invoices[0]["FOREIGN_RATE"]) == (1, D("1"))

@@ -118,7 +118,16 @@ class X3RestClient(BaseApiClient):
             self.reference_field: entry.reference,
         }
         if entry.ledger_currency:
-            header.update(CURLED=entry.ledger_currency, RATMLT=entry.exchange_rate)
+            # A foreign-currency entry carries the company (ledger) currency and the rate as X3 keeps
+            # it, a multiplier over a divisor (company amount = amount x RATMLT / RATDIV), and every
+            # line its company-currency amount AMTLED. Field codes checked against public X3 schemas:
+            # GACCENTRY CUR_0 / CURLED_0 / RATMLT_0 in public SQL over GACCENTRY (payment exports
+            # selecting "GC.CURLED_0 as led_currency, GC.RATMLT_0 as exchange_rate"), RATDIV_0 "Cours
+            # diviseur" and RATMLT_0 "Cours multiplicateur" beside CURLED_0 "Devise référentiel" on the
+            # SINVOICE accounting document, GACCENTRYD AMTCUR_0 / AMTLED_0 in ledger SQL. CURLED,
+            # RATMLT and RATDIV are per-ledger arrays (_0 = the first, general ledger); the api1
+            # representation takes the _0 field without its suffix, as for CUR and ACCDAT.
+            header.update(CURLED=entry.ledger_currency, RATMLT=entry.exchange_rate, RATDIV=Decimal(1))
         header = {k: v for k, v in header.items() if v not in ("", None)}
         header[self.lines_field] = [
             {"LIN": number, "ACC": line.account, "SNS": line.sense, "AMTCUR": line.amount,
@@ -222,6 +231,17 @@ class GraphQLMapping:
         "lineNumber": "line_number", "account": "account", "sign": "sense", "transactionAmount": "amount",
         "businessPartner": "business_partner", "lineDescription": "description",
     })
+    # Sent only for a foreign-currency entry (one whose ledger currency differs from its own). The
+    # line names follow the documented x3Finance journalEntryLine node (ledgerCurrency, ledger
+    # amounts; developer.sage.com/x3/graphql/reference/xtremX3Finance/journalEntryLine); the header
+    # rate names are not in any public schema (the node is read-only there), so they are settings
+    # whose defaults mirror GACCENTRY's RATMLT / RATDIV, and the site's custom mutation names them.
+    ledger_header: dict = field(default_factory=lambda: {
+        "ledgerCurrency": "ledger_currency", "rateMultiplier": "exchange_rate", "rateDivisor": "rate_divisor",
+    })
+    ledger_line: dict = field(default_factory=lambda: {
+        "ledgerCurrency": "ledger_currency", "ledgerAmount": "ledger_amount",
+    })
     create_path: tuple = ("x3Finance", "journalEntry", "create")
     query_path: tuple = ("x3Finance", "journalEntry", "query")
     number_field: str = "journalEntryNumber"
@@ -286,12 +306,22 @@ class X3GraphQLClient(BaseApiClient):
 
     def variables_for(self, entry: JournalEntry) -> dict:
         m = self.mapping
+        foreign = bool(entry.ledger_currency) and entry.ledger_currency != entry.currency
+        ledger = {"ledger_currency": entry.ledger_currency, "exchange_rate": entry.exchange_rate,
+                  "rate_divisor": Decimal(1)}
         data = {name: getattr(entry, attr) for name, attr in m.header.items()}
+        if foreign:
+            data.update({name: ledger[attr] for name, attr in m.ledger_header.items()})
         data = {k: v for k, v in data.items() if v not in ("", None)}
-        data[m.lines_field] = [
-            {name: (number if attr == "line_number" else getattr(line, attr)) for name, attr in m.line.items()}
-            for number, line in enumerate(entry.lines, start=1)
-        ]
+
+        def line_data(number, line):
+            out = {name: (number if attr == "line_number" else getattr(line, attr)) for name, attr in m.line.items()}
+            if foreign:
+                out.update({name: (ledger["ledger_currency"] if attr == "ledger_currency" else getattr(line, attr))
+                            for name, attr in m.ledger_line.items()})
+            return out
+
+        data[m.lines_field] = [line_data(number, line) for number, line in enumerate(entry.lines, start=1)]
         return {m.data_variable: data}
 
     def create_entry(self, entry: JournalEntry) -> X3Entry:

@@ -400,7 +400,8 @@ class BigCommerceApp(SandboxApp):
             if body.get("payments") and requested != total:
                 # Like the real API: the payments must match the refund quote.
                 raise StoreError(422, f"Payment total {requested} does not match the refund quote {total}")
-            refund = self.store.create_refund(order_id, items=items, reason=body.get("reason", ""))
+            refund = self.store.create_refund(order_id, items=items, reason=body.get("reason", ""),
+                                              payments=body.get("payments"))
         return Response(201, {"data": render.refund_v3(refund), "meta": {}})
 
     # -- customers -----------------------------------------------------------------------------
@@ -612,7 +613,8 @@ class BigCommerceApp(SandboxApp):
         body = request.json() or {}
         try:
             refund = self.store.create_refund(int(request.params["id"]), items=body.get("items"),
-                                              kind=body.get("kind", "item"), reason=body.get("reason", "Refund"))
+                                              kind=body.get("kind", "item"), reason=body.get("reason", "Refund"),
+                                              payments=body.get("payments"))
         except StoreError as exc:
             return Response(exc.status, {"error": exc.message})
         return Response(201, render.refund_v3(refund))

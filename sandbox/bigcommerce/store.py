@@ -226,8 +226,12 @@ class BigCommerceStore:
         credit = Decimal("0")
         if shape.get("gift_certificate") or (shape.get("gift_certificate") is None and rng.random() < 0.07):
             gift = min(cents(Decimal("25") * fx), cents(figures.total_inc / 2))
+            if shape.get("gift_certificate") == "all":  # a test shape: the certificate pays the whole order
+                gift = figures.total_inc
         if customer and (shape.get("store_credit") or (shape.get("store_credit") is None and rng.random() < 0.07)):
             credit = min(cents(Decimal("10") * fx), cents((figures.total_inc - gift) / 2))
+            if shape.get("store_credit") == "all":  # a test shape: store credit pays what is left
+                credit = figures.total_inc - gift
         modified = created
         if status not in (0, 1, 11, 7):
             modified = created + timedelta(seconds=rng.randint(60, 3 * 86400))
@@ -402,7 +406,27 @@ class BigCommerceStore:
             raise StoreError(422, "refund exceeds the amount paid")
         return priced, total, tax
 
-    def _refund(self, order: Order, items: list[dict], reason: str, when: datetime) -> Refund:
+    def _refund_split(self, order: Order, method: str, gateway: str, total: Decimal, card_left: Decimal,
+                      payments: list[dict]) -> list[tuple[str, Decimal]]:
+        """The merchant's choice among the refund methods BigCommerce offers (orders.v3 refund quote):
+        back to the card up to what the card paid, and store credit up to the whole amount. There is
+        no refund method to a gift certificate: its share goes to store credit or the card."""
+        split = []
+        for payment in payments:
+            provider, amount = str(payment.get("provider_id") or ""), cents(Decimal(str(payment.get("amount", 0))))
+            if provider not in (gateway, "storecredit"):
+                raise StoreError(422, f"{provider or 'no provider'} is not a refund method for this order")
+            if amount <= 0:
+                raise StoreError(422, "a refund payment needs a positive amount")
+            split.append((provider, amount))
+        if sum((a for _, a in split), Decimal(0)) != total:
+            raise StoreError(422, f"Payment total does not match the refund quote {total}")
+        if sum((a for p, a in split if p == gateway), Decimal(0)) > max(card_left, Decimal(0)):
+            raise StoreError(422, f"at most {card_left} can go back to {method}")
+        return split
+
+    def _refund(self, order: Order, items: list[dict], reason: str, when: datetime,
+                payments: list[dict] | None = None) -> Refund:
         priced, total, tax = self.quote_refund(order, items)
         lines = {ln.id: ln for ln in order.lines}
         for item in priced:
@@ -415,17 +439,17 @@ class BigCommerceStore:
         _, gateway, method = next(p for p in PAYMENT_METHODS if p[1] == order.gateway)
         card_left = order.card_amount - sum(
             (t.amount for t in self.transactions[order.id] if t.event == "refund" and t.method == method), Decimal(0))
-        to_card = min(total, max(card_left, Decimal("0")))
+        if payments:
+            split = self._refund_split(order, method, gateway, total, card_left, payments)
+        else:  # by default: back to the card first, the rest (gift certificate, store credit) as store credit
+            to_card = min(total, max(card_left, Decimal("0")))
+            split = [(p, a) for p, a in ((gateway, to_card), ("storecredit", total - to_card)) if a]
         payments = []
-        if to_card:
-            txn = self._txn(order, "refund", method, to_card, gateway, when)
-            payments.append({"id": refund_id * 10 + 1, "provider_id": gateway, "amount": to_card,
-                             "offline": method == "offline", "is_declined": False, "declined_message": "",
-                             "transaction_id": str(txn.id)})
-        if total - to_card:
-            txn = self._txn(order, "refund", "store_credit", total - to_card, "storecredit", when)
-            payments.append({"id": refund_id * 10 + 2, "provider_id": "storecredit", "amount": total - to_card,
-                             "offline": False, "is_declined": False, "declined_message": "",
+        for n, (provider, amount) in enumerate(split, start=1):
+            txn_method = "store_credit" if provider == "storecredit" else method
+            txn = self._txn(order, "refund", txn_method, amount, provider, when)
+            payments.append({"id": refund_id * 10 + n, "provider_id": provider, "amount": amount,
+                             "offline": txn_method == "offline", "is_declined": False, "declined_message": "",
                              "transaction_id": str(txn.id)})
         refund = Refund(refund_id, order.id, when, reason, priced, total, tax, payments)
         self.refunds[refund_id] = refund
@@ -468,9 +492,10 @@ class BigCommerceStore:
             return order
 
     def create_refund(self, order_id: int, items: list[dict] | None = None, kind: str = "item",
-                      reason: str = "Refund") -> Refund:
+                      reason: str = "Refund", payments: list[dict] | None = None) -> Refund:
         """Refund an order now. ``items`` follow the v3 create-refund body; without them ``kind``
-        (item | shipping | tax | full) picks a typical refund."""
+        (item | shipping | tax | full) picks a typical refund. ``payments`` ([{provider_id, amount}])
+        choose the refund methods; without them the card gets back what it paid first."""
         with self.lock:
             order = self.get_order(order_id)
             if order.status_id not in CAPTURED_STATUSES or order.status_id == 4:
@@ -478,7 +503,7 @@ class BigCommerceStore:
             previous = order.status_id
             if not items:
                 items = self._full_refund_items(order) if kind == "full" else self._partial_items(order, kind)
-            refund = self._refund(order, items, reason, self.now())
+            refund = self._refund(order, items, reason, self.now(), payments)
             order.date_modified = max(self.now(), order.date_modified)
             self.emit("store/order/refund/created", {"type": "order", "id": order_id,
                                                      "refund": {"refund_id": refund.id}})

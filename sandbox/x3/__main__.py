@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--representation", default="GACCENTRY")
     parser.add_argument("--access-token-ttl", type=int, default=60, help="seconds")
     parser.add_argument("--jwt-audience", default="")
+    parser.add_argument("--company-currency", default="",
+                        help="the company's currency: entries in another one need RATMLT and AMTLED")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0)
     args = parser.parse_args(argv)
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         folder=args.folder, accounts=[a.strip() for a in args.accounts.split(",") if a.strip()],
         class_name=args.class_name, representation=args.representation,
         access_token_ttl=args.access_token_ttl, jwt_audience=args.jwt_audience,
+        company_currency=args.company_currency,
         faults=X3Faults(latency_ms=args.latency_ms, error_rate=args.error_rate),
     )
     server = SandboxServer(app, host=args.host, port=args.port)

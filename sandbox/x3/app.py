@@ -53,9 +53,9 @@ REFRESH_TOKEN_LIFETIME = 30 * 86400
 # GraphQL input names (connector defaults) -> GACCENTRY / GACCENTRYD field codes.
 GQL_HEADER = {"journalEntryType": "TYP", "company": "CPY", "site": "FCY", "journal": "JOU",
               "accountingDate": "ACCDAT", "description": "DESVCR", "transactionCurrency": "CUR",
-              "reference": "REF"}
+              "reference": "REF", "ledgerCurrency": "CURLED", "rateMultiplier": "RATMLT", "rateDivisor": "RATDIV"}
 GQL_LINE = {"lineNumber": "LIN", "account": "ACC", "sign": "SNS", "transactionAmount": "AMTCUR",
-            "businessPartner": "BPR", "lineDescription": "DES"}
+            "businessPartner": "BPR", "lineDescription": "DES", "ledgerAmount": "AMTLED"}
 
 
 @dataclass
@@ -112,7 +112,7 @@ class X3SandboxApp(SandboxApp):
                  class_name: str = "GACCENTRY", representation: str = "GACCENTRY",
                  lines_field: str = "GACCENTRYD", access_token_ttl: int = 60, jwt_audience: str = "",
                  page_size: int = 20, clock=time.time, faults: X3Faults | None = None, seed: int = 1,
-                 collective_accounts=DEFAULT_COLLECTIVE_ACCOUNTS):
+                 collective_accounts=DEFAULT_COLLECTIVE_ACCOUNTS, company_currency: str = ""):
         super().__init__(faults or X3Faults(), seed)
         self.faults.__dict__["_on_expire"] = self.expire_access_tokens
         self.user, self.password = user, password
@@ -120,6 +120,10 @@ class X3SandboxApp(SandboxApp):
         self.folder = folder
         self.accounts = set(accounts)
         self.collective_accounts = set(collective_accounts)
+        # The company's (ledger) currency. Real X3 always knows it and converts every entry in another
+        # currency at a rate; "" (the default) means "not modelled": only an entry that names a ledger
+        # currency of its own is checked for its rate and company-currency amounts.
+        self.company_currency = company_currency.upper()
         self.class_name, self.representation, self.lines_field = class_name, representation, lines_field
         self.access_token_ttl = access_token_ttl
         self.jwt_audience = jwt_audience
@@ -320,6 +324,7 @@ class X3SandboxApp(SandboxApp):
         credit = sum((line["AMTCUR"] for line in clean if line["SNS"] == -1), Decimal(0))
         if debit != credit:
             raise X3Error(400, f"Unbalanced entry: debit {debit} credit {credit} (difference {debit - credit})")
+        ledger = self._ledger_amounts(header, lines, clean)
         with self.lock:
             typ = str(header["TYP"])
             self.counters[typ] = self.counters.get(typ, 0) + 1
@@ -327,10 +332,43 @@ class X3SandboxApp(SandboxApp):
                 "TYP": typ, "NUM": f"{typ}{accdat:%y}{self.counters[typ]:06d}",
                 "CPY": str(header.get("CPY") or ""), "FCY": str(header["FCY"]), "JOU": str(header["JOU"]),
                 "ACCDAT": accdat.isoformat(), "DESVCR": str(header.get("DESVCR") or ""),
-                "CUR": str(header["CUR"]), "REF": str(header.get("REF") or ""), "lines": clean,
+                "CUR": str(header["CUR"]), "REF": str(header.get("REF") or ""), "lines": clean, **ledger,
             }
             self.entries.append(record)
         return record
+
+    def _ledger_amounts(self, header: dict, lines: list, clean: list) -> dict:
+        """A foreign-currency entry (CUR other than the company currency) needs its rate and each line's
+        company-currency amount, balanced; X3 refuses it otherwise rather than guess a rate."""
+        cur = str(header["CUR"]).upper()
+        curled = str(header.get("CURLED") or "").upper()
+        company = self.company_currency or curled
+        if not company or company == cur:
+            return {}
+        if curled and self.company_currency and curled != self.company_currency:
+            raise X3Error(400, f"CURLED: the company currency is {self.company_currency}, not {curled}")
+        try:
+            mlt = Decimal(str(header.get("RATMLT"))) if header.get("RATMLT") not in (None, "") else None
+            div = Decimal(str(header.get("RATDIV"))) if header.get("RATDIV") not in (None, "") else Decimal(1)
+        except InvalidOperation:
+            raise X3Error(400, "RATMLT / RATDIV: invalid exchange rate") from None
+        if not mlt or mlt <= 0 or div <= 0:
+            raise X3Error(400, f"No exchange rate from {cur} to {company} on the entry (RATMLT/RATDIV mandatory "
+                               f"for a currency other than the company currency)")
+        missing = [n for n, line in enumerate(lines, start=1) if line.get("AMTLED") in (None, "")]
+        if missing:
+            raise X3Error(400, f"Lines {', '.join(map(str, missing))}: amount in company currency {company} (AMTLED) "
+                               "mandatory")
+        try:
+            amounts = [Decimal(str(line["AMTLED"])) for line in lines]
+        except InvalidOperation:
+            raise X3Error(400, "AMTLED: invalid amount") from None
+        for line, amount in zip(clean, amounts, strict=True):
+            line["AMTLED"] = amount
+        balance = sum((line["SNS"] * line["AMTLED"] for line in clean), Decimal(0))
+        if balance:
+            raise X3Error(400, f"Unbalanced entry in company currency {company}: difference {balance}")
+        return {"CURLED": company, "RATMLT": mlt, "RATDIV": div}
 
     def find(self, field_name: str, value: str) -> list[dict]:
         with self.lock:

@@ -313,3 +313,57 @@ def test_audit_exchange_keeps_the_payload_but_no_secrets(x3):
     gql_audit = graph.last_exchange.as_dict()
     assert gql_audit["request"]["variables"]["data"]["reference"] == "BC-8002"
     assert tokens.access_token not in json.dumps(gql_audit, default=str)
+
+
+# -- foreign currency: the rate and company-currency amounts on both paths (issue 17) -----------------
+
+
+@pytest.fixture
+def x3_usd():
+    """An X3 company whose currency is USD: an entry in another currency needs its rate."""
+    app = X3SandboxApp(user="WEBAPI", password="pw", client_id=CLIENT_ID, client_secret=SECRET,
+                       folder="SEED", company_currency="USD")
+    server = SandboxServer(app).start()
+    yield server
+    server.stop()
+
+
+def eur_entry(reference="BC-2001", *, with_rate=True) -> JournalEntry:
+    made = entry(reference)
+    made.currency = "EUR"
+    if with_rate:
+        made.ledger_currency, made.exchange_rate = "USD", D("1.098901")
+        made.lines[0].ledger_amount = made.lines[1].ledger_amount = D("131.87")
+    return made
+
+
+def test_rest_sends_the_rate_and_company_amounts_of_a_eur_entry(x3_usd):
+    client = rest(x3_usd)
+    payload = client.payload(eur_entry())
+    assert (payload["CUR"], payload["CURLED"], payload["RATMLT"], payload["RATDIV"]) == ("EUR", "USD", D("1.098901"), 1)
+    assert [line["AMTLED"] for line in payload["GACCENTRYD"]] == [D("131.87"), D("131.87")]
+    number, _ = post_journal_entry(client, eur_entry())
+    stored = entries_in(x3_usd)[0]
+    assert number and (stored["CURLED"], D(str(stored["RATMLT"]))) == ("USD", D("1.098901"))
+    assert [D(str(line["AMTLED"])) for line in stored["lines"]] == [D("131.87"), D("131.87")]
+
+
+def test_graphql_sends_the_rate_and_company_amounts_of_a_eur_entry(x3_usd):
+    client, _ = oauth_client(x3_usd)
+    data = client.variables_for(eur_entry())["data"]
+    assert (data["ledgerCurrency"], data["rateMultiplier"], data["rateDivisor"]) == ("USD", D("1.098901"), 1)
+    assert [(line["ledgerCurrency"], line["ledgerAmount"]) for line in data["journalEntryLines"]] == [
+        ("USD", D("131.87")), ("USD", D("131.87"))]
+    number, _ = post_journal_entry(client, eur_entry())
+    assert number and entries_in(x3_usd)[0]["CURLED"] == "USD"
+    # An entry in the company's own currency carries none of it.
+    plain = client.variables_for(entry("BC-2002"))["data"]
+    assert "rateMultiplier" not in plain and "ledgerAmount" not in plain["journalEntryLines"][0]
+
+
+@pytest.mark.parametrize("transport", ["rest", "graphql"])
+def test_a_eur_entry_without_its_rate_is_refused_on_both_paths(x3_usd, transport):
+    client = rest(x3_usd) if transport == "rest" else oauth_client(x3_usd)[0]
+    with pytest.raises(PermanentError, match="No exchange rate from EUR to USD"):
+        client.create_entry(eur_entry(with_rate=False))
+    assert entries_in(x3_usd) == []

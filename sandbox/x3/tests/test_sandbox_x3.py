@@ -286,3 +286,41 @@ def test_a_collective_account_line_without_business_partner_is_refused(x3):
     lines = [{"ACC": "411000", "SNS": 1, "AMTCUR": "10.00"}, {"ACC": "707000", "SNS": -1, "AMTCUR": "10.00"}]
     with pytest.raises(X3Error, match="411000 is a collective account: business partner mandatory"):
         x3.app.create_entry({"TYP": "ODIV", "FCY": "FR011", "ACCDAT": "2024-03-05", "JOU": "VEN", "CUR": "EUR"}, lines)
+
+
+def test_a_foreign_entry_needs_its_rate_and_balanced_company_amounts(x3):
+    from sandbox.x3.app import X3Error
+
+    header = {"TYP": "ODIV", "FCY": "FR011", "ACCDAT": "2024-03-05", "JOU": "VEN", "CUR": "USD"}
+    lines = [{"ACC": "411000", "SNS": 1, "AMTCUR": "10.00", "BPR": "WEB"}, {"ACC": "707000", "SNS": -1, "AMTCUR": "10.00"}]
+    x3.app.company_currency = "EUR"
+    try:
+        with pytest.raises(X3Error, match="No exchange rate from USD to EUR"):
+            x3.app.create_entry(dict(header), [dict(line) for line in lines])
+        with pytest.raises(X3Error, match="Lines 1, 2: amount in company currency EUR"):
+            x3.app.create_entry({**header, "RATMLT": "0.91"}, [dict(line) for line in lines])
+        with pytest.raises(X3Error, match="Unbalanced entry in company currency EUR"):
+            x3.app.create_entry({**header, "RATMLT": "0.91"}, [{**lines[0], "AMTLED": "9.10"},
+                                                               {**lines[1], "AMTLED": "9.11"}])
+        with pytest.raises(X3Error, match="the company currency is EUR, not GBP"):
+            x3.app.create_entry({**header, "CURLED": "GBP", "RATMLT": "0.91"},
+                                [{**line, "AMTLED": "9.10"} for line in lines])
+        record = x3.app.create_entry({**header, "RATMLT": "0.91"}, [{**line, "AMTLED": "9.10"} for line in lines])
+        assert (record["CURLED"], record["RATMLT"], record["RATDIV"]) == ("EUR", D("0.91"), D(1))
+        # The company's own currency needs no rate.
+        assert x3.app.create_entry({**header, "CUR": "EUR"}, [dict(line) for line in lines])["NUM"]
+    finally:
+        x3.app.company_currency = ""
+
+
+def test_graphql_refuses_a_foreign_entry_without_its_rate(x3):
+    x3.app.company_currency = "USD"
+    try:
+        refused = graphql(x3, good_jwt(), "mutation m { x }", {"data": gql_data()}).json()
+        assert refused["data"] is None and "No exchange rate from EUR to USD" in refused["errors"][0]["message"]
+        data = {**gql_data(), "ledgerCurrency": "USD", "rateMultiplier": "1.1", "rateDivisor": "1"}
+        data["journalEntryLines"] = [{**line, "ledgerAmount": "132.00"} for line in data["journalEntryLines"]]
+        created = graphql(x3, good_jwt(), "mutation m { x }", {"data": data}).json()
+        assert created["data"]["x3Finance"]["journalEntry"]["create"]["journalEntryNumber"]
+    finally:
+        x3.app.company_currency = ""
