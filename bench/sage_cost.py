@@ -30,7 +30,7 @@ from decimal import Decimal
 
 TARGET_CALLS_PER_ORDER = 2.5
 TARGET_LIMIT_RATIO = 0.8
-SKUS = [f"SKU-{n:03d}" for n in range(1, 41)]
+SKUS = [f"SKU-{n:03d}" for n in range(1, 21)]
 
 
 def _payload(n: int, account_ref: str, email: str) -> dict:
@@ -40,7 +40,7 @@ def _payload(n: int, account_ref: str, email: str) -> dict:
                           net=Decimal("10.00") * qty, tax=Decimal("2.00") * qty, tax_code="T1", stock_code=sku)
              for qty, sku in ((1 + n % 3, SKUS[n % len(SKUS)]), (1, SKUS[(n * 7 + 3) % len(SKUS)]))]
     gross = sum((line.net + line.tax for line in lines), Decimal("0.00"))
-    reference = f"BC-{100000 + n}"
+    reference = _reference(n)
     invoice = SalesInvoice(reference=reference, date=dt.date.today(), currency="GBP",
                            customer=Customer(account_ref=account_ref, email=email, name=f"Buyer {account_ref}"),
                            lines=lines, store_total=gross)
@@ -49,17 +49,22 @@ def _payload(n: int, account_ref: str, email: str) -> dict:
     return {**to_payload(invoice), "payments": [to_payload(receipt)]}
 
 
-def run_sage_cost_bench(orders: int = 40, *, customers: int = 10, cost: str = "realistic", timeout_s: float = 900,
+def _reference(n: int) -> str:
+    return f"BC-{100000 + n}"
+
+
+def run_sage_cost_bench(orders: int = 20, *, customers: int = 10, cost: str = "realistic", timeout_s: float = 900,
                         keep_logs: bool = False) -> dict:
+    """Two rounds of ``orders`` paid orders each through the same agent: the first on a fresh
+    agent (it has not seen the stock codes yet: ``first_round``), the second on the running agent
+    (the steady state: the headline figures)."""
     from bench import pipeline
 
     env = pipeline._prepare()
     from accounts.models import Agent
     from agent.simulator.company import SimCompany
-    from agent.simulator.cost import KINDS, WRITES, model_from_env
+    from agent.simulator.cost import model_from_env
     from connector.devstack import Stack, free_port
-    from connector.models import AgentJob
-    from connector.services.jobs import JobSpec, queue_jobs
     from demo import seed as demo
 
     model = model_from_env("sage50", cost)
@@ -90,46 +95,65 @@ def run_sage_cost_bench(orders: int = 40, *, customers: int = 10, cost: str = "r
         # The agent's start (its first login and change poll) is not the orders' cost.
         _wait_logged_out(company)
         company.reset_call_counts()
-        specs = [JobSpec(op="create_sales_invoice", reference=f"BC-{100000 + n}",
-                         payload=_payload(n, *buyers[n % customers])) for n in range(orders)]
-        started = time.monotonic()
-        queued_at = dt.datetime.now(dt.UTC)
-        queue_jobs(seed.integration.pk, specs, audited=False)
-        done = 0
-        while time.monotonic() - started < timeout_s:
-            done = AgentJob.objects.filter(integration=seed.integration, state=AgentJob.State.DONE).count()
-            if done >= orders:
-                break
-            time.sleep(0.1)
-        last = AgentJob.objects.filter(integration=seed.integration).order_by("-completed_at") \
-            .values_list("completed_at", flat=True).first()
-        wall = (last - queued_at).total_seconds() if done >= orders and last else time.monotonic() - started
-        stack.stop()  # the agent logs out: its last counts reach the company file
-        counts = company.call_counts()
+        rounds = []
+        for number in range(2):
+            rounds.append(_round(company, seed.integration, range(number * orders, (number + 1) * orders), buyers,
+                                 timeout_s))
+        stack.stop()
         invoices = company.invoices()
         receipts = company.payments("SR")
     finally:
         stack.stop()
         company.close()
         pipeline._cleanup(keep_logs)
+    references = [row["cust_order_number"] for row in invoices]
+    unallocated = sum(1 for row in invoices if Decimal(row["amount_paid"]) != Decimal(row["gross"]))
+    first, steady = rounds
+    return {**steady, "customers": customers, "cost": cost, "cost_model_s": model.as_dict() if model else None,
+            "first_round": first, "settled": first["settled"] and steady["settled"],
+            "invoices": len(invoices), "duplicates": len(references) - len(set(references)),
+            "receipts": len(receipts), "not_fully_allocated": unallocated}
+
+
+def _round(company, integration, numbers: range, buyers: list[tuple[str, str]], timeout_s: float) -> dict:
+    """Queue these paid orders at once and wait for the server to hold every result; the company's
+    call counts are read once the agent has logged out after the last batch."""
+    from agent.simulator.cost import KINDS, WRITES
+    from connector.models import AgentJob
+    from connector.services.jobs import JobSpec, queue_jobs
+
+    orders = len(numbers)
+    references = [_reference(n) for n in numbers]
+    _wait_logged_out(company)
+    company.reset_call_counts()
+    specs = [JobSpec(op="create_sales_invoice", reference=_reference(n), payload=_payload(n, *buyers[n % len(buyers)]))
+             for n in numbers]
+    started = time.monotonic()
+    queued_at = dt.datetime.now(dt.UTC)
+    queue_jobs(integration.pk, specs, audited=False)
+    jobs = AgentJob.objects.filter(integration=integration, reference__in=references)
+    done = 0
+    while time.monotonic() - started < timeout_s:
+        done = jobs.filter(state=AgentJob.State.DONE).count()
+        if done >= orders:
+            break
+        time.sleep(0.1)
+    last = jobs.order_by("-completed_at").values_list("completed_at", flat=True).first()
+    wall = (last - queued_at).total_seconds() if done >= orders and last else time.monotonic() - started
+    _wait_logged_out(company)  # its counts reach the company file as it logs out
+    counts = company.call_counts()
     calls = {kind: counts[kind]["calls"] for kind in KINDS}
     total = sum(calls.values())
     write_s = sum(counts[kind]["seconds"] for kind in WRITES)
-    references = [row["cust_order_number"] for row in invoices]
-    unallocated = sum(1 for row in invoices if Decimal(row["amount_paid"]) != Decimal(row["gross"]))
-    result = {
-        "orders": orders, "customers": customers, "cost": cost, "cost_model_s": model.as_dict() if model else None,
-        "settled": done >= orders, "jobs_done": done, "wall_s": round(wall, 2),
+    return {
+        "orders": orders, "settled": done >= orders, "jobs_done": done, "wall_s": round(wall, 2),
         "paid_orders_per_min": round(orders / wall * 60, 1) if wall else None,
         "sage_calls": calls, "sage_calls_per_order": round(total / orders, 3),
         "sage_calls_per_order_by_kind": {kind: round(n / orders, 3) for kind, n in calls.items() if n},
         "write_s": round(write_s, 2),
         "limit_orders_per_min": round(orders / write_s * 60, 1) if write_s else None,
         "limit_ratio": round(write_s / wall, 3) if write_s and wall else None,
-        "invoices": len(invoices), "duplicates": len(references) - len(set(references)),
-        "receipts": len(receipts), "not_fully_allocated": unallocated,
     }
-    return result
 
 
 def _wait_logged_out(company, timeout: float = 60) -> None:
@@ -165,7 +189,7 @@ def _mark(ok: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sage_cost", description=__doc__.split("\n")[0])
-    parser.add_argument("--orders", type=int, default=40)
+    parser.add_argument("--orders", type=int, default=20, help="paid orders per round (two rounds)")
     parser.add_argument("--customers", type=int, default=10)
     parser.add_argument("--cost", default="realistic", help="ML_SAGE_COST for the agent: realistic, count or JSON")
     parser.add_argument("--keep-logs", action="store_true")
