@@ -28,6 +28,15 @@ import sys
 import time
 from decimal import Decimal
 
+# Measured before issue 22's changes (operations of main at 77748a3, the same bench and cost model,
+# `python -m bench.sage_cost --orders 20`, steady round; 2-core shared machine): every paid order
+# cost a customer look-up, two stock look-ups, five searches (invoice; invoice, receipt, receipt
+# again after the allocation, invoice for the reconciliation) and three writes (invoice, receipt,
+# allocation).
+BEFORE = {"paid_orders_per_min": 27.4, "sage_calls_per_order": 11.1,
+          "sage_calls_per_order_by_kind": {"lookup": 3.0, "search": 5.0, "write_document": 1.0, "write_payment": 2.0,
+                                           "login": 0.05, "logout": 0.05},
+          "limit_orders_per_min": 80.0, "limit_ratio": 0.343}
 TARGET_CALLS_PER_ORDER = 2.5
 TARGET_LIMIT_RATIO = 0.8
 SKUS = [f"SKU-{n:03d}" for n in range(1, 21)]
@@ -110,7 +119,7 @@ def run_sage_cost_bench(orders: int = 20, *, customers: int = 10, cost: str = "r
     unallocated = sum(1 for row in invoices if Decimal(row["amount_paid"]) != Decimal(row["gross"]))
     first, steady = rounds
     return {**steady, "customers": customers, "cost": cost, "cost_model_s": model.as_dict() if model else None,
-            "first_round": first, "settled": first["settled"] and steady["settled"],
+            "first_round": first, "settled": first["settled"] and steady["settled"], "before": BEFORE,
             "invoices": len(invoices), "duplicates": len(references) - len(set(references)),
             "receipts": len(receipts), "not_fully_allocated": unallocated}
 
