@@ -429,7 +429,7 @@ SAGE_ID_KEYS = ("invoice_number", "credit_note_number", "receipt_id", "payment_i
 PAYMENT_OPS = {"create_sales_invoice": "create_receipt", "create_credit_note": "create_refund_payment"}
 
 
-# The handlers that share what a job's run learnt from Sage (the Sage 100 ones do not take it).
+# The handlers that share what a job's run learnt from Sage (of Sage 100's, create_sales_order).
 CONTEXT_OPS = frozenset({"create_sales_invoice", "create_credit_note", "create_sales_order", "create_receipt",
                          "create_refund_payment"})
 
@@ -475,7 +475,7 @@ def _execute_one(backend: SageBackend, op: str, payload: dict, settings: Operati
     if handler is None:
         raise SageValidationError(f"this agent does not know the operation {op!r}")
     try:
-        if op in CONTEXT_OPS and not sage100 and context is not None:
+        if context is not None and (op in CONTEXT_OPS if not sage100 else op == "create_sales_order"):
             return handler(backend, payload, settings, context)
         return handler(backend, payload, settings)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:

@@ -334,6 +334,10 @@ class Sage100Company:
                 else:
                     extension = money(line["ExtensionAmt"]) if "ExtensionAmt" in line else \
                         money(Decimal(str(line["UnitPrice"])) * Decimal(str(line["QuantityOrdered"])))
+                    if not code.startswith("/") and not db.execute("SELECT 1 FROM ci_item WHERE ItemCode = ?",
+                                                                   (code,)).fetchone():
+                        # BOI refuses the line's SetValue("ItemCode$") for an item not on file.
+                        raise SageValidationError(f"item {code} is not on file (CI_NOF)")
                     if line.get("TaxClass") == "TX":
                         taxable += extension
                     else:

@@ -229,3 +229,36 @@ def test_a_batch_answer_is_used_once():
     knowledge.begin_batch({("invoice", "BC-1"): None})
     assert knowledge.take_document("invoice", "BC-1") == (True, None)
     assert knowledge.take_document("invoice", "BC-1") == (False, None)
+
+
+def test_sage100_item_codes_seen_are_not_looked_up_again(tmp_path, monkeypatch):
+    from agent.backends import create_backend
+    from agent.operations import execute
+    from agent.tests.test_agent_sage100_simulator import order
+
+    monkeypatch.setenv("ML_SAGE_COST", "count")
+    company = Sage100Company.create(tmp_path / "abc.sqlite3")
+    company.set_item("MUG-WHITE", price="8.50", warehouses={"000": 10})
+    company.add_customer("01", "W000007", "Amelia Hart", "amelia@example.com")
+    backend = create_backend("sage100sim", str(company.path))
+    knowledge = SageKnowledge()
+    with backend.session():
+        first = execute(backend, "create_sales_order", order("W001001", customer_no="W000007", po="1001"),
+                        knowledge=knowledge)
+        before = dict(backend.company.meter.calls)
+        second = execute(backend, "create_sales_order", order("W001002", customer_no="W000007", po="1002"),
+                         knowledge=knowledge)
+        made = {kind: n - before[kind] for kind, n in backend.company.meter.calls.items() if n - before[kind]}
+    backend.close()
+    assert first["existed"] is False and second["existed"] is False
+    # The order by its key, the customer by its key, the write; the item code was seen by the first.
+    assert made == {"lookup": 2, "write_document": 1}
+    with company.write() as db:
+        db.execute("DELETE FROM ci_item WHERE ItemCode = 'MUG-WHITE'")
+    again = create_backend("sage100sim", str(company.path))
+    with again.session(), pytest.raises(Exception, match="CI_NOF"):
+        # Removed since: the write itself refuses the line, nothing is posted.
+        execute(again, "create_sales_order", order("W001003", customer_no="W000007", po="1003"), knowledge=knowledge)
+    again.close()
+    assert [row["SalesOrderNo"] for row in company.sales_orders()] == ["W001001", "W001002"]
+    company.close()
