@@ -276,7 +276,7 @@ def main(argv=None) -> int:
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
-        "sage_cost": 20 if args.quick else 100,  # paid orders per round (two rounds)
+        "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
