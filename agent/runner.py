@@ -23,7 +23,7 @@ from agent.config import AgentConfig
 from agent.errors import RecordLocked, SageBusy, SageError
 from agent.journal import ACKNOWLEDGED, WRITTEN, Journal
 from agent.logging_setup import CONSOLE_SKIP
-from agent.operations import WRITE_OPERATIONS, OperationSettings, execute, sage_id_of
+from agent.operations import WRITE_OPERATIONS, OperationSettings, SageKnowledge, execute, prefetch, sage_id_of
 from mlcommon.http import ApiError, AuthError, RateLimitedError, RetryableError
 
 logger = logging.getLogger("agent.runner")
@@ -75,6 +75,8 @@ class Runner:
         self.settings = OperationSettings(sales_nominal=config.sales_nominal,
                                           carriage_nominal=config.carriage_nominal,
                                           bank_nominal=config.bank_nominal)
+        # Answers from Sage that spare look-ups (the batch's search, stock codes seen): operations.py.
+        self.knowledge = SageKnowledge()
         self._next_heartbeat = 0.0
         self._next_changes = 0.0
         self._heartbeat_ok = False
@@ -297,6 +299,9 @@ class Runner:
             self.journal.started_many([(int(job["id"]), job.get("op", ""), job.get("reference", ""),
                                         job.get("lease_token")) for job in pending
                                        if job.get("op") in WRITE_OPERATIONS])
+            # After "started" is journalled and inside the same login the jobs write in: the
+            # batch's references in one search (each answer used once, by its job's first attempt).
+            prefetch(self.backend, [job for job in pending if job.get("op") in WRITE_OPERATIONS], self.knowledge)
             while pending:
                 job = pending.pop(0)
                 if self.stopping:
@@ -304,6 +309,7 @@ class Runner:
                     continue
                 self.run_job(job)
         finally:
+            self.knowledge.begin_batch({})  # a batch's search answers never outlive its login
             self.backend.disconnect()
             self.flush_results()
             # The next lease may go out while the server applies this lease's last results (it hands
@@ -357,7 +363,7 @@ class Runner:
         attempt = 0
         while True:
             try:
-                return execute(self.backend, op, payload, self.settings)
+                return execute(self.backend, op, payload, self.settings, knowledge=self.knowledge)
             except (SageBusy, RecordLocked) as exc:
                 attempt += 1
                 if attempt > self.config.local_retries or self.stopping:

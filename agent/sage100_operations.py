@@ -91,7 +91,10 @@ def _result(order: dict, customer: dict, *, existed: bool, created: bool) -> dic
             "order_total": str(money(order["order_total"])), "sales_tax": str(money(order["sales_tax"]))}
 
 
-def create_sales_order(backend: Sage100Backend, payload: dict, settings=None) -> dict:
+def create_sales_order(backend: Sage100Backend, payload: dict, settings=None, context=None) -> dict:
+    """``context``: the run's ``operations.JobContext``; its knowledge spares the look-up of item
+    codes seen to exist within the hour (a code removed meanwhile is refused by the line's
+    SetValue("ItemCode$") in BOI, and by the simulated company)."""
     doc = from_payload("create_sales_order", payload)
     if not doc.sales_order_no:
         raise SageValidationError("the job has no SalesOrderNo: it was mapped for Sage 50, not Sage 100")
@@ -105,7 +108,12 @@ def create_sales_order(backend: Sage100Backend, payload: dict, settings=None) ->
         return _result(found, {"ARDivisionNo": found["ARDivisionNo"], "CustomerNo": found["CustomerNo"]},
                        existed=True, created=False)
     codes = sorted({line.stock_code for line in doc.lines if line.stock_code})
+    knowledge = getattr(context, "knowledge", None)
+    if knowledge is not None:
+        codes = knowledge.unknown_stock(codes)
     missing = backend.missing_item_codes(codes) if codes else []
+    if knowledge is not None:
+        knowledge.saw_stock([code for code in codes if code not in missing])
     if missing:
         raise SageValidationError(f"item codes not in Sage 100 (CI_NOF): {', '.join(missing)}; create them or fix "
                                   "the item mapping")

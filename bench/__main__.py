@@ -14,7 +14,9 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
   30 % duplicates, and the p95 answer time;
 - stock push: N SKUs of which 1 % changed → API calls and wall time;
 - idle agents: long-polling agents held by one server process, and a job's handover time;
-- chaos: `make chaos` (quick: the last result).
+- chaos: `make chaos` (quick: the last result);
+- into a realistic Sage: paid orders through one agent when each Sage call costs what it does on a
+  desktop Sage (bench/sage_cost.py), Sage calls per order by kind, and the writes-only limit.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
 """
 
@@ -275,6 +277,7 @@ def main(argv=None) -> int:
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
+        "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
@@ -312,7 +315,8 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
+           "sage_cost")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -344,6 +348,9 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
                          f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
+    if name == "sage_cost":  # paid orders into a realistic Sage (bench/sage_cost.py), its own interpreter
+        return _in_child(f"from bench.sage_cost import run_sage_cost_bench\nresult = run_sage_cost_bench({size})",
+                         outer_env)
     raise ValueError(name)
 
 
@@ -479,6 +486,10 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         else:
             rows.append(("idle agents", f"{ia.get('agents')}", str(ia.get("skipped") or ia.get("error"))[:60],
                          "all held, handover ≤ 1 s", "MISSED" if "error" in ia else ""))
+    if sc := r("sage_cost"):
+        from bench.sage_cost import rows as sage_cost_rows
+
+        rows += sage_cost_rows(sc)
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])

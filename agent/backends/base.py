@@ -182,6 +182,14 @@ class SageBackend(abc.ABC):
     @abc.abstractmethod
     def find_credit_note(self, reference: str) -> PostedDocument | None: ...
 
+    # A leased batch's documents in one search where the surface allows it (operations.prefetch).
+    # These defaults look each reference up on its own: no cheaper than before, never wrong.
+    def find_invoices(self, references: list[str]) -> dict[str, PostedDocument]:
+        return {ref: doc for ref in references if (doc := self.find_invoice(ref)) is not None}
+
+    def find_credit_notes(self, references: list[str]) -> dict[str, PostedDocument]:
+        return {ref: doc for ref in references if (doc := self.find_credit_note(ref)) is not None}
+
     @abc.abstractmethod
     def create_credit_note(self, spec: DocumentSpec) -> PostedDocument: ...
 

@@ -412,16 +412,24 @@ class SdoBackend(SageBackend):
         return [c for c in codes if not 0 <= int(c) <= 99]
 
     # -- invoices and credit notes ---------------------------------------------------------
-    def _find_document(self, reference: str, types: tuple[int, ...]) -> PostedDocument | None:
+    def _find_documents(self, references: list[str], types: tuple[int, ...]) -> dict[str, PostedDocument]:
+        """One walk of InvoiceRecord for any number of store references (a leased batch's: the
+        walk is the cost, not the number of references), stopping once each one is found."""
+        wanted, found = set(references), {}
         for rec in scan(self._new("InvoiceRecord")):
-            if str(get(rec, self.reference_field) or "") == reference and \
-                    int(get(rec, "INVOICE_TYPE_CODE")) in types:
+            reference = str(get(rec, self.reference_field) or "")
+            if reference in wanted and reference not in found and int(get(rec, "INVOICE_TYPE_CODE")) in types:
                 net = sum((_dec(get(rec, f)) for f in self.net_total_fields), Decimal("0.00"))
                 tax = sum((_dec(get(rec, f)) for f in self.tax_total_fields), Decimal("0.00"))
-                return PostedDocument(number=str(get(rec, "INVOICE_NUMBER")), reference=reference,
-                                      account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net, tax_total=tax,
-                                      gross_total=net + tax, outstanding=net + tax)
-        return None
+                found[reference] = PostedDocument(number=str(get(rec, "INVOICE_NUMBER")), reference=reference,
+                                                  account_ref=str(get(rec, "ACCOUNT_REF")), net_total=net,
+                                                  tax_total=tax, gross_total=net + tax, outstanding=net + tax)
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def _find_document(self, reference: str, types: tuple[int, ...]) -> PostedDocument | None:
+        return self._find_documents([reference], types).get(reference)
 
     def find_invoice(self, reference: str) -> PostedDocument | None:
         return self._find_document(reference, INVOICE_TYPES)
@@ -452,6 +460,12 @@ class SdoBackend(SageBackend):
         table = self._currencies()
         code, rate = table[number] if 0 <= number < len(table) else ("", Decimal("1"))
         return None if self._is_base(code or self.base_currency, rate) else (number, rate)
+
+    def find_invoices(self, references: list[str]) -> dict[str, PostedDocument]:
+        return self._find_documents(references, INVOICE_TYPES)
+
+    def find_credit_notes(self, references: list[str]) -> dict[str, PostedDocument]:
+        return self._find_documents(references, CREDIT_TYPES)
 
     def _fill_header(self, header, spec: DocumentSpec, date_field: str) -> None:
         # SDO does not copy the customer's name and address onto the document as the UI does.

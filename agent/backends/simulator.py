@@ -33,10 +33,15 @@ class SimulatorBackend(SageBackend):
     name = "simulator"
     edition = "sage50uk"
 
-    def __init__(self, company: str, *, user: str = "AGENT", sdo_version: str | None = None, **_ignored):
+    def __init__(self, company: str, *, user: str = "AGENT", sdo_version: str | None = None,
+                 apply_on_create: bool = True, **_ignored):
         self.company_path = company
         self.user = user
         self.sdo_version = sdo_version
+        # True: a receipt is applied to its invoice as it is saved, one call (the Sage 50 US SDK's
+        # Receipt.AddInvoiceLine + Save). False: posted, then allocated in a second call (SDO's
+        # TransactionPost.Update + AllocatePayment), for the tests of a crash between the two.
+        self.apply_on_create = apply_on_create
         self._company: SimCompany | None = None
         self._session: SimSession | None = None
 
@@ -138,6 +143,12 @@ class SimulatorBackend(SageBackend):
     def find_credit_note(self, reference: str) -> PostedDocument | None:
         return self._document(self.s.find_document("credit", reference))
 
+    def find_invoices(self, references: list[str]) -> dict[str, PostedDocument]:
+        return {ref: self._document(row) for ref, row in self.s.find_documents("invoice", references).items()}
+
+    def find_credit_notes(self, references: list[str]) -> dict[str, PostedDocument]:
+        return {ref: self._document(row) for ref, row in self.s.find_documents("credit", references).items()}
+
     def create_credit_note(self, spec: DocumentSpec) -> PostedDocument:
         return self._document(self.s.post_document("credit", self._header(spec), self._lines(spec)))
 
@@ -167,7 +178,10 @@ class SimulatorBackend(SageBackend):
         return self._payment(self.s.find_payment("SR", reference))
 
     def create_receipt(self, spec: PaymentSpec) -> PostedPayment:
-        return self._payment(self.s.post_payment("SR", self._payment_header(spec)))
+        header = self._payment_header(spec)
+        if self.apply_on_create and spec.apply_to is not None:
+            header["apply_to"] = int(spec.apply_to.number)
+        return self._payment(self.s.post_payment("SR", header))
 
     def allocate_receipt(self, receipt: PostedPayment, invoice: PostedDocument, amount: Decimal,
                          date: dt.date) -> PostedPayment:

@@ -38,6 +38,7 @@ from agent.errors import (
     SameUserLoggedIn,
     VersionMismatch,
 )
+from agent.simulator.cost import CallMeter, model_from_env, read_counts, reset_counts
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -159,6 +160,8 @@ class SimCompany:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._db.executescript(INDEXES)
+        # Sage's own cost per call (off unless ML_SAGE_COST says otherwise: agent/simulator/cost.py).
+        self.meter = CallMeter(model_from_env("sage50"))
         if not self._db.execute("SELECT 1 FROM nominals LIMIT 1").fetchone():
             self._db.executemany("INSERT OR IGNORE INTO nominals (code, name, bank) VALUES (?, ?, ?)",
                                  DEFAULT_NOMINALS)
@@ -188,7 +191,19 @@ class SimCompany:
 
     def close(self) -> None:
         with self._lock:
+            if self.meter.enabled:
+                with self._transaction("BEGIN IMMEDIATE") as db:
+                    self.meter.flush(db)
             self._db.close()
+
+    def call_counts(self) -> dict[str, dict]:
+        """Sage calls by kind that sessions with the cost model on have logged out with."""
+        with self.write() as db:
+            return read_counts(db)
+
+    def reset_call_counts(self) -> None:
+        with self.write() as db:
+            reset_counts(db)
 
     # -- plumbing ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -305,6 +320,7 @@ class SimCompany:
         task = self.meta("exclusive_task")
         if task:
             raise SageLocked(f"the data is in exclusive use ({task})", sage_code=24)
+        self.meter.charge("login")
         token = uuid.uuid4().hex
         with self.write() as db:
             row = db.execute("SELECT * FROM logins WHERE user = ?", (user,)).fetchone()
@@ -395,8 +411,10 @@ class SimSession:
         if not self.open:
             return
         self.open = False
+        self.company.meter.charge("logout")
         with self.company.write() as db:
             db.execute("DELETE FROM logins WHERE user = ? AND token = ?", (self.user, self.token))
+            self.company.meter.flush(db)
 
     # -- guards ----------------------------------------------------------------------------
     def _check(self, db) -> None:
@@ -454,7 +472,11 @@ class SimSession:
             raise RecordLocked(f"{kind} {key} is in use by {row['holder']}")
 
     # -- customers ---------------------------------------------------------------------------
+    def _charge(self, kind: str, count: int = 1) -> None:
+        self.company.meter.charge(kind, count)
+
     def find_customer(self, *, account_ref=None, email=None, name=None, currency=None) -> dict | None:
+        self._charge("lookup" if account_ref else "search")
         with self._reading() as db:
             self._check(db)
             if account_ref:
@@ -473,6 +495,7 @@ class SimSession:
         ref = fields["account_ref"]
         if not ref or len(ref) > 8 or ref != ref.upper() or " " in ref:
             raise SageValidationError(f"invalid account reference {ref!r}")
+        self._charge("write_document")  # a customer record's Update
         with self._writing() as db:
             if db.execute("SELECT 1 FROM customers WHERE account_ref = ?", (ref,)).fetchone():
                 raise SageValidationError(f"account reference {ref} already exists")
@@ -486,6 +509,7 @@ class SimSession:
             return dict(db.execute("SELECT * FROM customers WHERE account_ref = ?", (ref,)).fetchone())
 
     def missing_stock_codes(self, codes: list[str]) -> list[str]:
+        self._charge("lookup", len(codes))  # StockRecord.Find, one per code
         with self._reading() as db:
             self._check(db)
             return [c for c in codes
@@ -493,6 +517,7 @@ class SimSession:
 
     def missing_nominal_codes(self, codes: list[str], *, bank: bool = False) -> list[str]:
         sql = "SELECT 1 FROM nominals WHERE code = ?" + (" AND bank = 1" if bank else "")
+        self._charge("lookup", len(codes))
         with self._reading() as db:
             self._check(db)
             return [c for c in codes if db.execute(sql, (str(c),)).fetchone() is None]
@@ -505,13 +530,32 @@ class SimSession:
 
     # -- invoices and credit notes -------------------------------------------------------------
     def find_document(self, kind: str, reference: str) -> dict | None:
+        self._charge("search")  # by the store reference: not a key of InvoiceRecord
         with self._reading() as db:
             self._check(db)
             row = db.execute("SELECT * FROM invoices WHERE type = ? AND cust_order_number = ? ORDER BY number",
                              (kind, reference)).fetchone()
             return dict(row) if row else None
 
+    def find_documents(self, kind: str, references: list[str]) -> dict[str, dict]:
+        """Documents of ``kind`` for many store references in one search (one walk of the record
+        set on SDO): {reference: the first document with it}."""
+        if not references:
+            return {}
+        self._charge("search")
+        found: dict[str, dict] = {}
+        with self._reading() as db:
+            self._check(db)
+            for start in range(0, len(references), 500):
+                chunk = references[start:start + 500]
+                rows = db.execute(f"SELECT * FROM invoices WHERE type = ? AND cust_order_number IN "
+                                  f"({', '.join('?' * len(chunk))}) ORDER BY number", (kind, *chunk)).fetchall()
+                for row in rows:
+                    found.setdefault(row["cust_order_number"], dict(row))
+        return found
+
     def find_invoice_by_number(self, number: int) -> dict | None:
+        self._charge("lookup")
         with self._reading() as db:
             self._check(db)
             row = db.execute("SELECT * FROM invoices WHERE number = ?", (number,)).fetchone()
@@ -523,6 +567,7 @@ class SimSession:
             raise ValueError(kind)
         if not lines and not header.get("carr_net"):
             raise SageValidationError("a document needs at least one line")
+        self._charge("write_document")
         with self._writing() as db:
             account = header["account_ref"]
             customer = db.execute("SELECT * FROM customers WHERE account_ref = ?", (account,)).fetchone()
@@ -612,6 +657,7 @@ class SimSession:
 
     # -- receipts, refunds, allocation ------------------------------------------------------------
     def find_payment(self, tran_type: str, reference: str) -> dict | None:
+        self._charge("search")
         with self._reading() as db:
             self._check(db)
             row = db.execute("SELECT * FROM transactions WHERE type = ? AND inv_ref = ? ORDER BY tran_number",
@@ -623,6 +669,7 @@ class SimSession:
         amount = _dec(header["amount"])
         if amount <= 0:
             raise SageValidationError("amount must be positive")
+        self._charge("write_payment")
         with self._writing() as db:
             account = header["account_ref"]
             if db.execute("SELECT 1 FROM customers WHERE account_ref = ?", (account,)).fetchone() is None:
@@ -634,10 +681,30 @@ class SimSession:
                        (tran, tran_type, account, header.get("date"), header["inv_ref"], header.get("details", ""),
                         header.get("bank_code"), str(amount), now_iso(), self.user))
             self._adjust_balance(db, account, -amount if tran_type == "SR" else amount)
+            target = header.get("apply_to")
+            if target is not None:
+                # Applied to an invoice as it is saved (the Sage 50 US SDK's Receipt.AddInvoiceLine
+                # + Save): one call, up to what the invoice still owes.
+                inv = db.execute("SELECT * FROM invoices WHERE number = ?", (int(target),)).fetchone()
+                if inv is None:
+                    raise SageValidationError(f"invoice {target} does not exist")
+                applied = min(amount, _dec(inv["gross"]) - _dec(inv["amount_paid"]))
+                if applied > 0:
+                    self._apply(db, tran, 0, inv, applied, header.get("date"))
             return dict(db.execute("SELECT * FROM transactions WHERE tran_number = ?", (tran,)).fetchone())
+
+    @staticmethod
+    def _apply(db, payment_tran: int, paid_before, inv, amount: Decimal, date) -> None:
+        db.execute("UPDATE transactions SET amount_paid = ? WHERE tran_number = ?",
+                   (str(_dec(paid_before) + amount), payment_tran))
+        db.execute("UPDATE invoices SET amount_paid = ? WHERE number = ?",
+                   (str(_dec(inv["amount_paid"]) + amount), inv["number"]))
+        db.execute("INSERT INTO allocations (payment_tran, invoice_number, amount, date, created_at)"
+                   " VALUES (?, ?, ?, ?, ?)", (payment_tran, inv["number"], str(amount), date, now_iso()))
 
     def allocate(self, payment_tran: int, invoice_number: int, amount: Decimal, date: str) -> None:
         """AllocatePayment: apply part of a receipt to an invoice; both carry the amount paid."""
+        self._charge("write_payment")
         with self._writing() as db:
             pay = db.execute("SELECT * FROM transactions WHERE tran_number = ?", (payment_tran,)).fetchone()
             inv = db.execute("SELECT * FROM invoices WHERE number = ?", (invoice_number,)).fetchone()
@@ -656,14 +723,11 @@ class SimSession:
             if amount > _dec(pay["amount"]) - _dec(pay["amount_paid"]) or \
                     amount > _dec(inv["gross"]) - _dec(inv["amount_paid"]):
                 raise SageValidationError("allocation exceeds the outstanding amount")
-            db.execute("UPDATE transactions SET amount_paid = ? WHERE tran_number = ?",
-                       (str(_dec(pay["amount_paid"]) + amount), payment_tran))
-            db.execute("UPDATE invoices SET amount_paid = ? WHERE number = ?",
-                       (str(_dec(inv["amount_paid"]) + amount), invoice_number))
-            db.execute("INSERT INTO allocations (payment_tran, invoice_number, amount, date, created_at)"
-                       " VALUES (?, ?, ?, ?, ?)", (payment_tran, invoice_number, str(amount), date, now_iso()))
+            self._apply(db, payment_tran, pay["amount_paid"], inv, amount, date)
 
     def allocations_of(self, payment_tran: int) -> list[dict]:
+        # Not charged: the real surfaces hand the amount paid (SDO HeaderData.AMOUNT_PAID) or the
+        # applied lines (US Receipt.ApplyToInvoiceLines) back with the payment record itself.
         with self._reading() as db:
             self._check(db)
             return [dict(r) for r in db.execute(
@@ -671,6 +735,7 @@ class SimSession:
 
     # -- sales orders ---------------------------------------------------------------------------
     def find_sales_order(self, reference: str) -> dict | None:
+        self._charge("search")
         with self._reading() as db:
             self._check(db)
             row = db.execute("SELECT * FROM sales_orders WHERE cust_order_number = ? ORDER BY number",
@@ -679,6 +744,7 @@ class SimSession:
 
     def post_sales_order(self, header: dict, lines: list[dict]) -> dict:
         """SopPost.Update(): numbered by Sage; item lines allocate stock."""
+        self._charge("write_document")
         with self._writing() as db:
             account = header["account_ref"]
             if db.execute("SELECT 1 FROM customers WHERE account_ref = ?", (account,)).fetchone() is None:
@@ -708,6 +774,7 @@ class SimSession:
     def modified_since(self, table: str, since: str | None) -> list[dict]:
         if table not in ("stock", "customers"):
             raise ValueError(table)
+        self._charge("search")
         with self._reading() as db:
             self._check(db)
             if since:

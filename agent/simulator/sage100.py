@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from agent.errors import RecordLocked, SageBusy, SageNotFound, SageValidationError
+from agent.simulator.cost import CallMeter, model_from_env, read_counts, reset_counts
 
 CENT = Decimal("0.01")
 
@@ -95,6 +96,8 @@ class Sage100Company:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        # Sage's own cost per call (off unless ML_SAGE_COST says otherwise: agent/simulator/cost.py).
+        self.meter = CallMeter(model_from_env("sage100"))
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, company_code: str = "ABC", seats: int = 5) -> Sage100Company:
@@ -115,8 +118,20 @@ class Sage100Company:
         return cls(path)
 
     def close(self) -> None:
+        if self.meter.enabled:
+            with self.write() as db:
+                self.meter.flush(db)
         with self._lock:
             self._db.close()
+
+    def call_counts(self) -> dict[str, dict]:
+        """BOI calls by kind that sessions with the cost model on have cleaned up with."""
+        with self.write() as db:
+            return read_counts(db)
+
+    def reset_call_counts(self) -> None:
+        with self.write() as db:
+            reset_counts(db)
 
     @contextlib.contextmanager
     def write(self):
@@ -191,6 +206,7 @@ class Sage100Company:
     # -- sessions: one licence seat each until cleaned up ------------------------------------
     def take_seat(self, token: str, user: str) -> None:
         limit = int(self.meta("licence_seats"))
+        self.meter.charge("login")
         with self.write() as db:
             taken = db.execute("SELECT user, pid FROM seats").fetchall()
             if len(taken) >= limit:
@@ -200,8 +216,10 @@ class Sage100Company:
             db.execute("INSERT INTO seats VALUES (?, ?, ?, ?)", (token, user, os.getpid(), dt.datetime.now().isoformat()))
 
     def release_seat(self, token: str) -> None:
+        self.meter.charge("logout")
         with self.write() as db:
             db.execute("DELETE FROM seats WHERE token = ?", (token,))
+            self.meter.flush(db)
 
     def seats(self) -> list[dict]:
         return self.query("SELECT * FROM seats ORDER BY taken_at")
@@ -218,15 +236,18 @@ class Sage100Company:
             raise RecordLocked(f"{kind} {key} is in use by {row['holder']} (record in use); try again shortly")
 
     def find_customer(self, division: str, customer_no: str) -> dict | None:
+        self.meter.charge("lookup")
         rows = self.query("SELECT * FROM ar_customer WHERE ARDivisionNo = ? AND CustomerNo = ?", (division, customer_no))
         return rows[0] if rows else None
 
     def find_customer_by_email(self, email: str) -> dict | None:
+        self.meter.charge("search")  # BOI browse filters are not public: the whole file is walked
         rows = self.query("SELECT * FROM ar_customer WHERE EmailAddress = ? COLLATE NOCASE "
                           "ORDER BY ARDivisionNo, CustomerNo LIMIT 1", (email,))
         return rows[0] if rows else None
 
     def create_customer(self, division: str, fields: dict, *, numbering: str = "") -> dict:
+        self.meter.charge("write_document")
         date, time = stamp()
         with self.write() as db:
             while True:
@@ -262,6 +283,7 @@ class Sage100Company:
         unknown = set(fields) - set(CUSTOMER_FIELDS)
         if unknown:
             raise SageValidationError(f"AR_Customer has no field(s) {', '.join(sorted(unknown))}")
+        self.meter.charge("write_document")
         date, time = stamp()
         with self.write() as db:
             self._locked(db, "customer", f"{division}-{customer_no}")
@@ -270,11 +292,13 @@ class Sage100Company:
                        "AND CustomerNo = ?", (*[str(v) for v in fields.values()], date, time, division, customer_no))
 
     def missing_item_codes(self, codes: list[str]) -> list[str]:
+        self.meter.charge("lookup", len([code for code in codes if not code.startswith("/")]))  # nFind per item
         known = {row["ItemCode"] for row in self.query(
             f"SELECT ItemCode FROM ci_item WHERE ItemCode IN ({', '.join('?' for _ in codes)})", codes)}
         return [code for code in codes if code not in known and not code.startswith("/")]
 
     def find_sales_order(self, sales_order_no: str) -> dict | None:
+        self.meter.charge("lookup")  # SalesOrderNo is the key
         rows = self.query("SELECT * FROM so_header WHERE SalesOrderNo = ?", (sales_order_no,))
         return self._with_totals(rows[0]) if rows else None
 
@@ -287,6 +311,7 @@ class Sage100Company:
         Write. Sage computes the tax from the schedule's rate on the taxable (TX) lines and freight
         is not taxed; the order's items are committed to their warehouse (QuantityOnSalesOrder)."""
         number = header["SalesOrderNo"]
+        self.meter.charge("write_document")
         with self.write() as db:
             self._locked(db, "sales_order", number)
             self._locked(db, "customer", f"{header['ARDivisionNo']}-{header['CustomerNo']}")
@@ -309,6 +334,10 @@ class Sage100Company:
                 else:
                     extension = money(line["ExtensionAmt"]) if "ExtensionAmt" in line else \
                         money(Decimal(str(line["UnitPrice"])) * Decimal(str(line["QuantityOrdered"])))
+                    if not code.startswith("/") and not db.execute("SELECT 1 FROM ci_item WHERE ItemCode = ?",
+                                                                   (code,)).fetchone():
+                        # BOI refuses the line's SetValue("ItemCode$") for an item not on file.
+                        raise SageValidationError(f"item {code} is not on file (CI_NOF)")
                     if line.get("TaxClass") == "TX":
                         taxable += extension
                     else:
@@ -340,6 +369,7 @@ class Sage100Company:
         stamps rows with DateUpdated + TimeUpdated; the agent protocol wants a moment, so the pair
         is turned into one and back."""
         after = pair_of(since) if since else ""
+        self.meter.charge("search")
         if kind == "price":
             level = options.get("price_level") or ""
             rows = self.query("SELECT i.ItemCode, i.StandardUnitPrice, p.Price, i.DateUpdated, i.TimeUpdated "

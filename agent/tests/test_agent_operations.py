@@ -85,7 +85,9 @@ def test_receipt_twice_is_allocated_once(backend):
 
 
 def test_receipt_posted_but_not_allocated_is_finished_on_rerun(backend):
-    """A crash between the two Sage calls (post, allocate) is completed by the rerun."""
+    """A crash between the two Sage calls (post, allocate) is completed by the rerun (SDO's
+    surface: the simulator applying receipts as they are saved has no such gap)."""
+    backend.apply_on_create = False
     execute(backend, "create_sales_invoice", to_payload(invoice()))
     receipt = Receipt(reference="BC-1001-P", invoice_reference="BC-1001", date=dt.date(2025, 1, 2), currency="GBP",
                       amount=D("27.60"), bank_account="1200", method="card")

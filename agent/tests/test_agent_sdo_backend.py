@@ -293,3 +293,13 @@ def test_the_base_currency_setting_decides_which_currency_is_foreign(fake):
     finally:
         backend.disconnect()
     assert (fake.invoices[0]["CURRENCY"], fake.invoices[0]["FOREIGN_RATE"]) == (1, D("1"))
+
+def test_a_batch_of_references_is_found_in_one_walk_of_invoice_record(fake, backend, monkeypatch):
+    execute(backend, "create_sales_invoice", to_payload(_invoice()))
+    created = []
+    new = backend._new
+    monkeypatch.setattr(backend, "_new", lambda name: created.append(name) or new(name))
+    found = backend.find_invoices(["BC-1001", "BC-404", "BC-405"])
+    assert list(found) == ["BC-1001"] and found["BC-1001"].number == "1" and found["BC-1001"].account_ref == "WEB01"
+    assert created == ["InvoiceRecord"]  # one record set walked for the three references
+    assert backend.find_credit_notes(["BC-1001"]) == {}
