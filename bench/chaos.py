@@ -565,8 +565,10 @@ def reconcile_system(system, sage: str = "sage50") -> dict:
     """Read the store (faults off) and the Sage company and reconcile them."""
     from connector.models import SyncRecord
 
+    # This system's records only: the Black Friday bench reconciles fifty stores on one database.
+    mine = SyncRecord.objects.filter(integration=system.integration)
     if sage == "sage100":
-        records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+        records = list(mine.values("kind", "external_id", "action", "state", "message"))
         return reconcile_sage100({o["id"]: o for o in system.store_orders()}, system.sales_orders_100(), records,
                                  postable_statuses())
     orders = {o["id"]: o for o in system.store_orders()}
@@ -575,7 +577,7 @@ def reconcile_system(system, sage: str = "sage50") -> dict:
     client = system.store_client()
     captured_by_order = {i: captured(client.order_transactions(i)) for i, o in orders.items()
                          if o["status_id"] in statuses}
-    records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+    records = list(mine.values("kind", "external_id", "action", "state", "message"))
     return reconcile(orders, refunds, captured_by_order, system.sage_documents(), records, statuses)
 
 

@@ -371,6 +371,24 @@ HANDLERS: dict[str, Callable] = {
 }
 
 
+# Scopes whose processing is "read the order as it is now": one read answers them all.
+ORDER_SCOPES = ("store/order/created", "store/order/updated", "store/order/statusUpdated")
+MAX_COVERED = 100
+
+
+def _covered_by_read(event: InboundEvent) -> list[int]:
+    """Other unprocessed deliveries about the same order that are already stored. The order is
+    read after this look-up, so that read sees whatever they announced (a store sends the
+    webhook after the change): they need no read of their own. A new paid order arrives as
+    created + statusUpdated (+ updated) within milliseconds; without this each one read the
+    order and ran the intake again, two or three times the work for one change. Ids, not
+    times: a row visible now was committed before the read, whichever web node's clock
+    stamped it. A delivery stored after the look-up is processed on its own, as before."""
+    return list(InboundEvent.objects.filter(
+        integration_id=event.integration_id, scope__in=ORDER_SCOPES, resource_id=event.resource_id,
+        processed_at__isnull=True).exclude(pk=event.pk).values_list("pk", flat=True)[:MAX_COVERED])
+
+
 def process_event(event_id: int, client=None) -> str:
     """Fetch what the event points at and queue the work. Safe to run twice: a processed event is
     skipped, and the intake dedups order versions and refunds."""
@@ -382,6 +400,7 @@ def process_event(event_id: int, client=None) -> str:
         return "already processed"
     payload = json.loads(event.body)
     handler = HANDLERS.get(payload.get("scope", ""))
+    covered: list[int] = []
     if handler is None:
         message = f"Scope {payload.get('scope')!r} is not used by this connector; ignored."
         logger.info("webhook event %s: %s", event_id, message)
@@ -390,7 +409,15 @@ def process_event(event_id: int, client=None) -> str:
             from .client import BigCommerceClient
 
             client = BigCommerceClient.for_store(event.integration.store)
+        if handler is _order and event.resource_id:
+            covered = _covered_by_read(event)
         message = handler(event.integration, client, event, payload)
         logger.info("webhook event %s (%s): %s", event_id, event.scope, message)
-    InboundEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error="")
+    now = timezone.now()
+    InboundEvent.objects.filter(pk=event_id).update(processed_at=now, error="")
+    if covered:
+        # Only once the read and the intake succeeded: if they raise, these stay unprocessed
+        # and their own tasks do the work.
+        InboundEvent.objects.filter(pk__in=covered, processed_at__isnull=True).update(
+            processed_at=now, error="", note=f"Answered by the order read for event {event_id} (received earlier).")
     return message
