@@ -144,14 +144,14 @@ def broker_depth():
 
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
         return lambda: int(client.llen("celery"))
-    folder = pipeline.DATA_DIR / "broker" / "queue"
+    folder = settings.BROKER_DIR / "queue"
     return lambda: sum(1 for _ in folder.iterdir()) if folder.exists() else 0
 
 
 # -- the load --------------------------------------------------------------------------------------
 def drive(fleet, *, rate_per_s: float, duration_s: float, refund_share: float, seed: int = 1124) -> Load:
-    """Paid orders at a steady rate for ``duration_s``; ``refund_share`` of them refunded 3-8 s
-    after they were scheduled (orders of the last 8 s are not refunded: the load ends on time)."""
+    """Paid orders at a steady rate for ``duration_s``; ``refund_share`` of them refunded 1-8 s
+    after they were scheduled (a quarter of the run at most; none after the load ends)."""
     rng = random.Random(seed)
     load = Load()
     local = threading.local()
@@ -197,8 +197,9 @@ def drive(fleet, *, rate_per_s: float, duration_s: float, refund_share: float, s
             at = started + number / rate_per_s
             time.sleep(max(0.0, at - time.monotonic()))
             pool.submit(place, number, rng.randrange(len(systems)))
-            if rng.random() < refund_share and at + 8 < started + duration_s:
-                heapq.heappush(due, (at + rng.uniform(3, 8), number))
+            delay = rng.uniform(1, min(8.0, duration_s / 4))
+            if rng.random() < refund_share and at + delay < started + duration_s:
+                heapq.heappush(due, (at + delay, number))
             while due and due[0][0] <= time.monotonic():
                 _, which = heapq.heappop(due)
                 with load.lock:
@@ -301,33 +302,37 @@ def wait_posted(count: int, timeout_s: float) -> bool:
 
 
 # -- the run ---------------------------------------------------------------------------------------
-def run_black_friday(stores: int = 50, *, rate_per_s: float = 20.0, duration_s: float = 300,
-                     duplicate_share: float = 0.3, refund_share: float = 0.05, web_nodes: int = 2, workers: int = 2,
-                     concurrency: int = 2, drain_timeout_s: float = 300, keep_logs: bool = False) -> dict:
-    """The whole run on a fresh database and data folder of its own (bench.pipeline's), removed
-    afterwards unless ``keep_logs``. Call once per process (Django is set up on that database)."""
-    env = pipeline._prepare()
+def start_black_friday(process_env: dict, work_dir, *, stores: int, duplicate_share: float = 0.3, web_nodes: int = 2,
+                       workers: int = 2, concurrency: int = 2):
+    """The fleet (demo.system.start_fleet), the store sending ``duplicate_share`` of its
+    deliveries twice, and an agent per store, each on the production heartbeat (60 s, not the
+    demo's 5 s: fifty agents at 5 s would be load no deployment sees)."""
     from demo.system import start_fleet
 
-    pipeline._purge_redis_queue()
-    log_dir = pipeline.DATA_DIR / "run"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    fleet = start_fleet(env, log_dir, stores=stores, web_nodes=web_nodes, workers=workers, concurrency=concurrency,
-                        sandbox_extra=["--webhook-duplicate-rate", str(duplicate_share)])
-    sampler = None
+    fleet = start_fleet(process_env, work_dir, stores=stores, web_nodes=web_nodes, workers=workers,
+                        concurrency=concurrency, sandbox_extra=["--webhook-duplicate-rate", str(duplicate_share)])
     try:
-        # The production heartbeat (60 s), not the demo's 5 s: fifty agents at 5 s would be load
-        # no deployment sees.
         fleet.start_agents(extra=["--heartbeat-seconds", "60"])
-        for system in fleet.systems:
-            system.kick_sync()  # the watermark poll each integration has in production (no history)
-        for system in fleet.systems:
-            system.place_order({"status_id": 11})  # warm-up: imports, each agent's first Sage login
-        warmed = wait_posted(len(fleet.systems), timeout_s=180)
-        warm_count = _posted_count()
-        sampler = Sampler(fleet, broker_depth())
-        sampler.start()
-        deliveries_before = _deliveries(fleet)
+    except BaseException:
+        fleet.stop()
+        raise
+    fleet.settings = {"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency}
+    return fleet
+
+
+def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund_share: float = 0.05,
+             drain_timeout_s: float = 300) -> dict:
+    """Warm up, drive the load, wait for it to drain, measure and reconcile (see the module doc)."""
+    for system in fleet.systems:
+        system.kick_sync()  # the watermark poll each integration has in production (no history)
+    for system in fleet.systems:
+        system.place_order({"status_id": 11})  # warm-up: imports, each agent's first Sage login
+    warmed = wait_posted(len(fleet.systems), timeout_s=180)
+    warm_count = _posted_count()
+    sampler = Sampler(fleet, broker_depth())
+    sampler.start()
+    try:
+        deliveries_before = len(_deliveries(fleet))
         cpu_before = cpu_seconds(fleet.stack)
         started_at = time.time()
         load = drive(fleet, rate_per_s=rate_per_s, duration_s=duration_s, refund_share=refund_share)
@@ -335,38 +340,53 @@ def run_black_friday(stores: int = 50, *, rate_per_s: float = 20.0, duration_s: 
         expected = warm_count + len(load.orders) + len(load.refunds)
         settled = wait_posted(expected, timeout_s=drain_timeout_s)
         cpu = cpu_used(cpu_before, cpu_seconds(fleet.stack))
-        # Let the backlog sampler see the end (zero for a couple of samples) before it stops.
+        # Let the sampler see the backlog at zero before it stops.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (not sampler.samples or sampler.samples[-1][2]):
             time.sleep(0.5)
         time.sleep(1.0)
+    finally:
         sampler.stop_event.set()
         sampler.join()
-        deliveries = [d for d in _deliveries(fleet)[len(deliveries_before):]]
-        result = {
-            "stores": stores, "agents": len(fleet.systems), "rate_per_s": rate_per_s, "duration_s": duration_s,
-            "web_nodes": web_nodes, "workers": workers, "concurrency": concurrency, "warmed": warmed,
-            "orders_placed": len(load.orders), "refunds_placed": len(load.refunds), "load_errors": load.errors[:5],
-            "achieved_rate_per_s": round(len(load.orders) / max(ended_at - started_at, 1e-9), 2),
-            "webhook_deliveries": len(deliveries), "duplicate_deliveries": sum(1 for d in deliveries if d),
-            **latencies(fleet, load, started_at),
-            "queue_empty_after_s": drained_after(sampler.samples, ended_at, 1),
-            "backlog_empty_after_s": drained_after(sampler.samples, ended_at, 2),
-            "max_queue_depth": max((s[1] for s in sampler.samples), default=0),
-            "max_backlog": max((s[2] for s in sampler.samples), default=0),
-            "settled": settled, "peak_rss_mb": sampler.memory.result(), "cpu_s": cpu,
-            "cpu_s_per_order": round(sum(cpu.values()) / max(len(load.orders), 1), 4),
-            "load_average": os.getloadavg(),
-        }
-        check = reconcile_fleet(fleet)
-        result.update(check)
-        database, broker = pipeline._backends()
-        result.update({"database": database, "broker": broker})
-        result["ok"] = bool(check["ok"] and settled and meets_targets(result))
-        return result
+    deliveries = _deliveries(fleet)[deliveries_before:]
+    result = {
+        "stores": len(fleet.systems), "agents": len(fleet.systems), "rate_per_s": rate_per_s,
+        "duration_s": duration_s, **getattr(fleet, "settings", {}), "warmed": warmed,
+        "orders_placed": len(load.orders), "refunds_placed": len(load.refunds), "load_errors": load.errors[:5],
+        "achieved_rate_per_s": round(len(load.orders) / max(ended_at - started_at, 1e-9), 2),
+        "webhook_deliveries": len(deliveries), "duplicate_deliveries": sum(1 for copy in deliveries if copy),
+        **latencies(fleet, load, started_at),
+        "queue_empty_after_s": drained_after(sampler.samples, ended_at, 1),
+        "backlog_empty_after_s": drained_after(sampler.samples, ended_at, 2),
+        "max_queue_depth": max((s[1] for s in sampler.samples), default=0),
+        "max_backlog": max((s[2] for s in sampler.samples), default=0),
+        "settled": settled, "peak_rss_mb": sampler.memory.result(), "cpu_s": cpu,
+        "cpu_s_per_order": round(sum(cpu.values()) / max(len(load.orders), 1), 4),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    check = reconcile_fleet(fleet)
+    result.update(check)
+    database, broker = pipeline._backends()
+    result.update({"database": database, "broker": broker})
+    result["ok"] = bool(check["ok"] and settled and meets_targets(result))
+    return result
+
+
+def run_black_friday(stores: int = 50, *, rate_per_s: float = 20.0, duration_s: float = 300,
+                     duplicate_share: float = 0.3, refund_share: float = 0.05, web_nodes: int = 2, workers: int = 2,
+                     concurrency: int = 2, drain_timeout_s: float = 300, keep_logs: bool = False) -> dict:
+    """The whole run on a fresh database and data folder of its own (bench.pipeline's), removed
+    afterwards unless ``keep_logs``. Call once per process (Django is set up on that database)."""
+    env = pipeline._prepare()
+    pipeline._purge_redis_queue()
+    log_dir = pipeline.DATA_DIR / "run"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fleet = start_black_friday(env, log_dir, stores=stores, duplicate_share=duplicate_share, web_nodes=web_nodes,
+                               workers=workers, concurrency=concurrency)
+    try:
+        return run_load(fleet, rate_per_s=rate_per_s, duration_s=duration_s, refund_share=refund_share,
+                        drain_timeout_s=drain_timeout_s)
     finally:
-        if sampler is not None:
-            sampler.stop_event.set()
         fleet.stop()
         pipeline._cleanup(keep_logs)
 
