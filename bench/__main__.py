@@ -14,7 +14,9 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
   30 % duplicates, and the p95 answer time;
 - stock push: N SKUs of which 1 % changed → API calls and wall time;
 - idle agents: long-polling agents held by one server process, and a job's handover time;
-- chaos: `make chaos` (quick: the last result).
+- chaos: `make chaos` (quick: the last result);
+- Black Friday hour: 50 stores and 50 agents on 2 web + 2 worker nodes, 20 paid orders/s by webhook
+  for 5 minutes (quick: 5 stores, 30 s), see bench/blackfriday.py.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
 """
 
@@ -27,6 +29,7 @@ import os
 import sys
 import time
 
+from bench import blackfriday
 from bench.environment import BASE_DIR, machine, prepare_database
 
 
@@ -274,6 +277,7 @@ def main(argv=None) -> int:
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
+        "black_friday": dict(blackfriday.QUICK if args.quick else blackfriday.FULL),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
@@ -311,7 +315,8 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
+           "black_friday")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -343,6 +348,8 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
                          f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
+    if name == "black_friday":  # its own database and processes: a fresh interpreter
+        return _in_child(f"from bench.blackfriday import run_black_friday\nresult = run_black_friday(**{size!r})", outer_env)
     raise ValueError(name)
 
 
@@ -484,6 +491,8 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         else:
             rows.append(("idle agents", f"{ia.get('agents')}", str(ia.get("skipped") or ia.get("error"))[:60],
                          "all held, handover ≤ 1 s", "MISSED" if "error" in ia else ""))
+    if bf := r("black_friday"):
+        rows += blackfriday.rows(bf)
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])
