@@ -444,13 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds of load (default 300, quick 30)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--drain-timeout", type=float, default=300,
+                        help="seconds to wait after the load for everything to post (default 300)")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     size.update({k: v for k, v in (("stores", args.stores), ("rate_per_s", args.rate),
                                    ("duration_s", args.duration)) if v})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    result = run_black_friday(**size, workers=args.workers, concurrency=args.concurrency, keep_logs=args.keep_logs)
+    result = run_black_friday(**size, workers=args.workers, concurrency=args.concurrency,
+                              drain_timeout_s=args.drain_timeout, keep_logs=args.keep_logs)
     print(json.dumps(result, indent=2, default=str))
     for row in rows(result):
         print(" | ".join(row))
