@@ -17,6 +17,8 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
 - chaos: `make chaos` (quick: the last result);
 - into a realistic Sage: paid orders through one agent when each Sage call costs what it does on a
   desktop Sage (bench/sage_cost.py), Sage calls per order by kind, and the writes-only limit.
+- Black Friday hour: 50 stores and 50 agents on 2 web + 2 worker nodes, 20 paid orders/s by webhook
+  for 5 minutes (quick: 5 stores, 30 s), see bench/blackfriday.py.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
 """
 
@@ -29,6 +31,7 @@ import os
 import sys
 import time
 
+from bench import blackfriday
 from bench import sage100 as sage100_bench
 from bench.environment import BASE_DIR, machine, prepare_database
 
@@ -278,6 +281,7 @@ def main(argv=None) -> int:
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
         "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
+        "black_friday": dict(blackfriday.QUICK if args.quick else blackfriday.FULL),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
@@ -316,7 +320,7 @@ def main(argv=None) -> int:
 
 
 BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
-           "sage_cost")
+           "sage_cost", "black_friday")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -351,6 +355,8 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
     if name == "sage_cost":  # paid orders into a realistic Sage (bench/sage_cost.py), its own interpreter
         return _in_child(f"from bench.sage_cost import run_sage_cost_bench\nresult = run_sage_cost_bench({size})",
                          outer_env)
+    if name == "black_friday":  # its own database and processes: a fresh interpreter
+        return _in_child(f"from bench.blackfriday import run_black_friday\nresult = run_black_friday(**{size!r})", outer_env)
     raise ValueError(name)
 
 
@@ -490,6 +496,8 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         from bench.sage_cost import rows as sage_cost_rows
 
         rows += sage_cost_rows(sc)
+    if bf := r("black_friday"):
+        rows += blackfriday.rows(bf)
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])

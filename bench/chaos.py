@@ -637,8 +637,10 @@ def reconcile_system(system, sage: str = "sage50") -> dict:
     from connector.models import SyncRecord
     from demo.seed import SOAP_COMPANY
 
+    # This system's records only: the Black Friday bench reconciles fifty stores on one database.
+    mine = SyncRecord.objects.filter(integration=system.integration)
     if sage == "sage100":
-        records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+        records = list(mine.values("kind", "external_id", "action", "state", "message"))
         emails = [c.get("EmailAddress") or "" for c in system.soap(f"companies/{SOAP_COMPANY}/customers")] \
             if system.soap_url else [r["EmailAddress"] or "" for r in system.query("SELECT EmailAddress FROM ar_customer")]
         return reconcile_sage100({o["id"]: o for o in system.store_orders()}, system.sales_orders_100(), records,
@@ -649,7 +651,7 @@ def reconcile_system(system, sage: str = "sage50") -> dict:
     client = system.store_client()
     captured_by_order = {i: captured(client.order_transactions(i)) for i, o in orders.items()
                          if o["status_id"] in statuses}
-    records = list(SyncRecord.objects.values("kind", "external_id", "action", "state", "message"))
+    records = list(mine.values("kind", "external_id", "action", "state", "message"))
     return reconcile(orders, refunds, captured_by_order, system.sage_documents(), records, statuses)
 
 

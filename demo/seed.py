@@ -41,6 +41,29 @@ WEB_SALES_ACCOUNTS = {"USD": "WEBUSD", "GBP": "WEBGBP", "EUR": "WEBEUR", "CAD": 
 DEFAULT_BANK = "1200"
 
 
+@dataclass(frozen=True)
+class DemoNames:
+    """Who the demo merchant is. The demo has one; the Black Friday bench seeds fifty, one per store."""
+
+    tenant_name: str = TENANT_NAME
+    tenant_slug: str = TENANT_SLUG
+    store_hash: str = STORE_HASH
+    store_name: str = STORE_NAME
+    sage_name: str = SAGE_NAME
+    integration_name: str = INTEGRATION_NAME
+    agent_name: str = AGENT_NAME
+
+    @classmethod
+    def for_store(cls, store_hash: str) -> DemoNames:
+        """A merchant of its own for one store of a sandbox fleet (sandbox.bigcommerce.fleet)."""
+        return cls(tenant_name=f"{TENANT_NAME} {store_hash}", tenant_slug=f"{TENANT_SLUG}-{store_hash}",
+                   store_hash=store_hash, store_name=f"{STORE_NAME} {store_hash}", sage_name=f"{SAGE_NAME} {store_hash}",
+                   integration_name=f"{INTEGRATION_NAME} ({store_hash})", agent_name=f"{AGENT_NAME} {store_hash}")
+
+
+DEMO_NAMES = DemoNames()
+
+
 @dataclass
 class DemoSeed:
     integration: Integration
@@ -66,10 +89,12 @@ def sandbox_skus(seed: int = SANDBOX_SEED) -> list[str]:
 
 
 def sandbox_argv(port: int, *, orders: int = DEMO_ORDERS, seed: int = SANDBOX_SEED,
-                 webhook_repeat: int = WEBHOOK_REPEAT, extra: list[str] | None = None) -> list[str]:
+                 webhook_repeat: int = WEBHOOK_REPEAT, extra: list[str] | None = None,
+                 store_hash: str = STORE_HASH) -> list[str]:
+    """``store_hash`` with ``extra=["--stores", "N"]``: the fleet's hash prefix (sandbox.bigcommerce.fleet)."""
     from connector.devstack import PYTHON
 
-    return [PYTHON, "-m", "sandbox.bigcommerce", "--port", str(port), "--store-hash", STORE_HASH,
+    return [PYTHON, "-m", "sandbox.bigcommerce", "--port", str(port), "--store-hash", store_hash,
             "--token", STORE_TOKEN, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
             "--orders", str(orders), "--seed", str(seed), "--webhook-repeat", str(webhook_repeat),
             # The demo and the e2e tests measure the connector, not BigCommerce's quota.
@@ -106,27 +131,27 @@ def init_company(path: Path, skus: list[str], *, qty: str = "50") -> None:
 @transaction.atomic
 def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[str] | None = None,
               same_code_fallback: bool = False, poll_interval_seconds: int = 60,
-              map_items: bool = True) -> DemoSeed:
+              map_items: bool = True, names: DemoNames = DEMO_NAMES) -> DemoSeed:
     """Create or refresh the demo tenant, connections, integration, mappings and agent.
 
     Returns the agent's fresh key (only its hash is stored; an earlier key stops working).
     Mappings are written with bulk_create, which sends no post_save: saving a mapping one by
     one would queue a "resume waiting records" task per row."""
     company_path = Path(company_path or default_company_path())
-    tenant, _ = Tenant.objects.get_or_create(slug=TENANT_SLUG, defaults={"name": TENANT_NAME})
-    store = StoreConnection.objects.filter(tenant=tenant, name=STORE_NAME).first() or StoreConnection(
-        tenant=tenant, name=STORE_NAME)
+    tenant, _ = Tenant.objects.get_or_create(slug=names.tenant_slug, defaults={"name": names.tenant_name})
+    store = StoreConnection.objects.filter(tenant=tenant, name=names.store_name).first() or StoreConnection(
+        tenant=tenant, name=names.store_name)
     store.platform = StoreConnection.Platform.BIGCOMMERCE
     store.api_base_url = store_url.rstrip("/")
-    store.store_hash, store.client_id = STORE_HASH, CLIENT_ID
+    store.store_hash, store.client_id = names.store_hash, CLIENT_ID
     store.access_token, store.client_secret = STORE_TOKEN, CLIENT_SECRET
     store.save()
     sage, _ = SageConnection.objects.update_or_create(
-        tenant=tenant, name=SAGE_NAME,
+        tenant=tenant, name=names.sage_name,
         defaults={"edition": SageConnection.Edition.SAGE50_UK, "transport": SageConnection.Transport.AGENT,
                   "company_path": str(company_path)})
-    integration = Integration.objects.filter(tenant=tenant, name=INTEGRATION_NAME).first() or Integration(
-        tenant=tenant, name=INTEGRATION_NAME)
+    integration = Integration.objects.filter(tenant=tenant, name=names.integration_name).first() or Integration(
+        tenant=tenant, name=names.integration_name)
     integration.store, integration.sage = store, sage
     integration.is_active = True
     integration.post_invoices = integration.post_receipts = integration.post_refunds = True
@@ -153,8 +178,8 @@ def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[st
         [WebSalesAccount(integration=integration, currency=cur, account_ref=ref)
          for cur, ref in WEB_SALES_ACCOUNTS.items()], ignore_conflicts=True)
 
-    agent = Agent.objects.filter(integration=integration, name=AGENT_NAME).first() or Agent(
-        tenant=tenant, integration=integration, name=AGENT_NAME)
+    agent = Agent.objects.filter(integration=integration, name=names.agent_name).first() or Agent(
+        tenant=tenant, integration=integration, name=names.agent_name)
     agent.revoked_at = None
     key = agent.issue_key()
     agent.save()

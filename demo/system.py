@@ -47,6 +47,15 @@ class System:
     soap_url: str = ""  # Sage 100 over eBusiness Web Services: the emulator's base URL (no agent posts)
     soap_cert: str = ""  # and its self-signed certificate, the only one trusted
 
+    store_hash: str = demo.STORE_HASH
+    # Where this store's /__sandbox__/ control endpoints are: the sandbox itself, or for one store
+    # of a fleet its own /stores/{hash} path (sandbox.bigcommerce.fleet).
+    control_url: str = ""
+
+    @property
+    def control(self) -> str:
+        return self.control_url or self.sandbox_url
+
     @property
     def integration(self):
         return self.seed.integration
@@ -79,12 +88,12 @@ class System:
 
     # -- the sandbox store ---------------------------------------------------------------------
     def place_order(self, shape: dict | None = None) -> dict:
-        return demo.place_order(self.sandbox_url, shape)
+        return demo.place_order(self.control, shape)
 
     def store_client(self):
         from connector.bigcommerce.client import BigCommerceClient
 
-        return BigCommerceClient(self.sandbox_url, demo.STORE_HASH, demo.STORE_TOKEN)
+        return BigCommerceClient(self.sandbox_url, self.store_hash, demo.STORE_TOKEN)
 
     def store_orders(self) -> list[dict]:
         client = self.store_client()
@@ -104,7 +113,7 @@ class System:
         return self.store_client().order_transactions(order_id)
 
     def sandbox(self, path: str) -> dict:
-        response = requests.get(f"{self.sandbox_url}/__sandbox__/{path}", timeout=10)
+        response = requests.get(f"{self.control}/__sandbox__/{path}", timeout=10)
         response.raise_for_status()
         return response.json()
 
@@ -227,6 +236,70 @@ def start_system(process_env: dict, work_dir: Path, *, orders: int = 50, workers
         if kick:
             system.kick_sync()
         return system
+    except BaseException:
+        stack.stop()
+        raise
+
+
+@dataclass
+class Fleet:
+    """Many merchants on one deployment: a System per store, all on one Stack (the web nodes,
+    the workers, beat, the sandbox hosting every store, an agent per store)."""
+
+    stack: Stack
+    web_urls: list[str]
+    sandbox_url: str
+    systems: list[System]
+
+    def start_agents(self, *, wrapper: str | None = None, extra: list[str] | None = None) -> None:
+        for system in self.systems:
+            system.start_agent(f"agent-{system.store_hash}", wrapper=wrapper, extra=extra)
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def start_fleet(process_env: dict, work_dir: Path, *, stores: int, web_nodes: int = 2, workers: int = 2,
+                concurrency: int = 2, orders: int = 0, poll_interval_seconds: int = 60,
+                sandbox_extra: list[str] | None = None, fleet_prefix: str = "bf") -> Fleet:
+    """``stores`` merchants, each with its own tenant, integration, simulated Sage 50 company and
+    agent key, on ``web_nodes`` web processes and ``workers`` Celery workers started as separate
+    nodes, as production scales out over machines (each its own process and port, no shared
+    memory; they meet only in PostgreSQL and Redis). Store n's webhooks and agent go to web node
+    n mod ``web_nodes``, as a load balancer would spread them. Agents are not started (``start_agents``)."""
+    from sandbox.bigcommerce.fleet import fleet_hashes
+
+    stack = Stack(env=dict(process_env), log_dir=work_dir / "logs")
+    sandbox_port = free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    try:
+        stack.start("sandbox", demo.sandbox_argv(sandbox_port, orders=orders, webhook_repeat=1, store_hash=fleet_prefix,
+                                                 extra=["--stores", str(stores), *(sandbox_extra or [])]))
+        web_urls = []
+        for n in range(web_nodes):
+            port = free_port()
+            stack.web(port, name=f"web{n + 1}")
+            web_urls.append(f"http://127.0.0.1:{port}")
+        for n in range(workers):
+            stack.worker(name=f"worker{n + 1}", concurrency=concurrency, extra=WORKER_INCLUDE)
+        stack.beat()
+        stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
+        skus = demo.sandbox_skus()
+        for n, url in enumerate(web_urls):
+            stack.wait_http(f"{url}/admin/login/", f"web{n + 1}")
+        systems = []
+        for n, store_hash in enumerate(fleet_hashes(fleet_prefix, stores)):
+            web_url = web_urls[n % web_nodes]
+            seed = demo.seed_demo(store_url=sandbox_url, company_path=work_dir / f"sage50-{store_hash}.sqlite3",
+                                  skus=skus, poll_interval_seconds=poll_interval_seconds,
+                                  names=demo.DemoNames.for_store(store_hash))
+            demo.init_company(seed.company_path, skus, qty="100000")
+            report = demo.register_hooks(seed.integration, web_url)
+            systems.append(System(stack, web_url, sandbox_url, seed, work_dir / f"agent-journal-{store_hash}.sqlite3",
+                                  extra={"hooks": report}, store_hash=store_hash,
+                                  control_url=f"{sandbox_url}/stores/{store_hash}"))
+        demo.ensure_poll_schedule()
+        return Fleet(stack, web_urls, sandbox_url, systems)
     except BaseException:
         stack.stop()
         raise

@@ -294,6 +294,7 @@ def test_the_base_currency_setting_decides_which_currency_is_foreign(fake):
         backend.disconnect()
     assert (fake.invoices[0]["CURRENCY"], fake.invoices[0]["FOREIGN_RATE"]) == (1, D("1"))
 
+
 def test_a_batch_of_references_is_found_in_one_walk_of_invoice_record(fake, backend, monkeypatch):
     execute(backend, "create_sales_invoice", to_payload(_invoice()))
     created = []

@@ -111,9 +111,23 @@ class Delivery:
     scheme: str
 
     def event(self) -> InboundEvent:
+        note = note_at_receipt(self.scope)
         return InboundEvent(integration_id=self.integration_id, source=InboundEvent.Source.WEBHOOK,
                             dedup_key=self.dedup_key, scope=self.scope, resource_id=self.resource_id,
-                            headers=self.headers, body=self.body, signature_scheme=self.scheme)
+                            headers=self.headers, body=self.body, signature_scheme=self.scheme,
+                            processed_at=timezone.now() if note else None, note=note)
+
+
+def note_at_receipt(scope: str) -> str:
+    """What processing would say about a delivery that needs no fetch and queues no work (stock
+    changes, scopes this connector does not use), or "" when a worker must process it. Such a
+    delivery is stored already processed, with that note, and sends no task: a paid order makes
+    the store send one or two inventory deliveries besides the order's own, and a task each was a
+    third of the workers' tasks on a busy day for nothing but this note."""
+    handler = HANDLERS.get(scope)
+    if handler is None:
+        return f"Scope {scope!r} is not used by this connector; ignored."
+    return STOCK_NOTE if handler is _stock else ""
 
 
 EVENTS_PER_MESSAGE = 50  # one Celery message per this many new events: a batch, not one task per event
@@ -209,7 +223,8 @@ def receive(token: str, headers, read_body: Callable[[int], bytes], content_leng
         with transaction.atomic():
             event = checked.event()
             event.save(force_insert=True)
-            transaction.on_commit(lambda: _publish(enqueue_event, event.pk))
+            if event.processed_at is None:
+                transaction.on_commit(lambda: _publish(enqueue_event, event.pk))
     except IntegrityError:
         return Outcome(200, "duplicate")
     return Outcome(200, "stored", event.pk)
@@ -245,8 +260,10 @@ def store_batch(deliveries: list[Delivery]) -> list[Outcome]:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                inserted = _insert_ignoring_duplicates([d.event() for d in unique])
-                new_ids = sorted(inserted.values())
+                events = [d.event() for d in unique]
+                inserted = _insert_ignoring_duplicates(events)
+                new_ids = sorted(inserted[e.dedup_key] for e in events
+                                 if e.dedup_key in inserted and e.processed_at is None)
                 if new_ids:
                     transaction.on_commit(partial(_publish, enqueue_events, new_ids))
             break
@@ -353,10 +370,14 @@ def _refund(integration, client, event, payload) -> str:
     return f"Order {order_id}: {len(refunds)} refund(s) read, {counts['queued']} record(s) queued."
 
 
+STOCK_NOTE = "Inventory change noted; stock is pushed from Sage on its own schedule."
+
+
 def _stock(integration, client, event, payload) -> str:
     # The stock flow pushes Sage's levels to the store; a store-side change is only worth a note
-    # until that flow wants to react (e.g. re-push when someone edits stock by hand).
-    return "Inventory change noted; stock is pushed from Sage on its own schedule."
+    # until that flow wants to react (e.g. re-push when someone edits stock by hand). Deliveries
+    # are normally noted when they arrive (note_at_receipt); this answers one stored otherwise.
+    return STOCK_NOTE
 
 
 HANDLERS: dict[str, Callable] = {
@@ -371,6 +392,24 @@ HANDLERS: dict[str, Callable] = {
 }
 
 
+# Scopes whose processing is "read the order as it is now": one read answers them all.
+ORDER_SCOPES = ("store/order/created", "store/order/updated", "store/order/statusUpdated")
+MAX_COVERED = 100
+
+
+def _covered_by_read(event: InboundEvent) -> list[int]:
+    """Other unprocessed deliveries about the same order that are already stored. The order is
+    read after this look-up, so that read sees whatever they announced (a store sends the
+    webhook after the change): they need no read of their own. A new paid order arrives as
+    created + statusUpdated (+ updated) within milliseconds; without this each one read the
+    order and ran the intake again, two or three times the work for one change. Ids, not
+    times: a row visible now was committed before the read, whichever web node's clock
+    stamped it. A delivery stored after the look-up is processed on its own, as before."""
+    return list(InboundEvent.objects.filter(
+        integration_id=event.integration_id, scope__in=ORDER_SCOPES, resource_id=event.resource_id,
+        processed_at__isnull=True).exclude(pk=event.pk).values_list("pk", flat=True)[:MAX_COVERED])
+
+
 def process_event(event_id: int, client=None) -> str:
     """Fetch what the event points at and queue the work. Safe to run twice: a processed event is
     skipped, and the intake dedups order versions and refunds."""
@@ -382,6 +421,7 @@ def process_event(event_id: int, client=None) -> str:
         return "already processed"
     payload = json.loads(event.body)
     handler = HANDLERS.get(payload.get("scope", ""))
+    covered: list[int] = []
     if handler is None:
         message = f"Scope {payload.get('scope')!r} is not used by this connector; ignored."
         logger.info("webhook event %s: %s", event_id, message)
@@ -390,7 +430,15 @@ def process_event(event_id: int, client=None) -> str:
             from .client import BigCommerceClient
 
             client = BigCommerceClient.for_store(event.integration.store)
+        if handler is _order and event.resource_id:
+            covered = _covered_by_read(event)
         message = handler(event.integration, client, event, payload)
         logger.info("webhook event %s (%s): %s", event_id, event.scope, message)
-    InboundEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error="")
+    now = timezone.now()
+    InboundEvent.objects.filter(pk=event_id).update(processed_at=now, error="")
+    if covered:
+        # Only once the read and the intake succeeded: if they raise, these stay unprocessed
+        # and their own tasks do the work.
+        InboundEvent.objects.filter(pk__in=covered, processed_at__isnull=True).update(
+            processed_at=now, error="", note=f"Answered by the order read for event {event_id} (received earlier).")
     return message

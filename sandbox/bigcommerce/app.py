@@ -36,6 +36,7 @@ class BigCommerceFaults(Faults):
     rate_limit_storm: float = 0.0  # seconds of "429 to everything", starting when set
     webhook_drop_rate: float = 0.0
     webhook_repeat: int = 1  # each delivery is sent this many times
+    webhook_duplicate_rate: float = 0.0  # share of deliveries sent once more (a retry the receiver already has)
     webhook_deactivate_after: int = 20  # consecutive failed attempts before is_active=false
     quota: int = 150
     window_ms: int = 30000

@@ -17,7 +17,9 @@ Delivery model: each event goes to every active hook whose scope matches. A fail
 retried ``max_attempts`` times with ``retry_delay`` between attempts (BigCommerce retries for ~48 h);
 after ``deactivate_after`` consecutive failed attempts the hook is set ``is_active: false``, as
 BigCommerce does at the end of its retry schedule. Faults: ``webhook_drop_rate`` silently loses a
-delivery; ``webhook_repeat`` sends each delivery that many times (same ``webhook-id`` and ``hash``).
+delivery; ``webhook_repeat`` sends each delivery that many times (same ``webhook-id`` and ``hash``);
+``webhook_duplicate_rate`` sends that share of deliveries one extra time (a retry of a delivery the
+receiver already acknowledged, as BigCommerce sends when an answer is slow).
 """
 
 from __future__ import annotations
@@ -128,7 +130,10 @@ class WebhookDispatcher:
             if self.faults.webhook_drop_rate and self.rng.random() < self.faults.webhook_drop_rate:
                 self._record(hook, scope, msg_id, 0, None, "dropped", payload)
                 continue
-            for copy in range(max(1, int(self.faults.webhook_repeat))):
+            copies = max(1, int(self.faults.webhook_repeat))
+            if self.faults.webhook_duplicate_rate and self.rng.random() < self.faults.webhook_duplicate_rate:
+                copies += 1
+            for copy in range(copies):
                 self._deliver(hook, scope, msg_id, body, payload, copy)
 
     def _deliver(self, hook, scope: str, msg_id: str, body: bytes, payload: dict, copy: int) -> None:

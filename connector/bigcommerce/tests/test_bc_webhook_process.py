@@ -11,6 +11,7 @@ import pytest
 from connector.bigcommerce.intake import actions_for
 from connector.bigcommerce.webhooks import process_event
 from connector.models import InboundEvent, SyncRecord
+from mlcommon.http import RetryableError
 from tests.support.bigcommerce import Sandbox
 from tests.support.factories import make_integration, make_store
 
@@ -72,6 +73,50 @@ def test_refund_created_queues_each_refund_of_the_order(integration, box):
     records = SyncRecord.objects.filter(integration=integration, kind="refund")
     assert {r.external_id for r in records} == expected
     assert all(r.action == "post_credit_note" and r.payload["order_id"] == 250 for r in records)
+
+
+def about(integration, name: str, order_id: int) -> InboundEvent:
+    """A stored delivery of sample ``name`` for ``order_id``, with the resource id the receiver sets."""
+    event = stored(integration, name, data={"type": "order", "id": order_id})
+    InboundEvent.objects.filter(pk=event.pk).update(resource_id=str(order_id))
+    event.refresh_from_db()
+    return event
+
+
+def test_deliveries_already_stored_for_the_order_are_answered_by_one_read(integration, box):
+    for order_id in (250, 251):
+        box.store.get_order(order_id).status_id = 11
+    created, status, other = (about(integration, "store_order_created", 250),
+                              about(integration, "store_order_statusUpdated", 250),
+                              about(integration, "store_order_created", 251))
+    reads = box.calls("GET /v2/orders/{id}")
+    process_event(created.pk, client=box.client())
+    status.refresh_from_db()
+    other.refresh_from_db()
+    assert status.processed_at is not None and str(created.pk) in status.note
+    assert other.processed_at is None, "another order's delivery is not answered by this read"
+    assert process_event(status.pk, client=box.client()) == "already processed"
+    assert box.calls("GET /v2/orders/{id}") == reads + 1
+    assert SyncRecord.objects.filter(integration=integration, external_id="250").count() == 1
+    # A delivery stored after the read is processed on its own.
+    later = about(integration, "store_order_updated", 250)
+    process_event(later.pk, client=box.client())
+    assert box.calls("GET /v2/orders/{id}") == reads + 2
+
+
+class FailingRead:
+    def get_order(self, order_id, **kwargs):
+        raise RetryableError("store unavailable", status=503)
+
+
+def test_a_failed_read_leaves_the_other_deliveries_to_their_own_tasks(integration, box):
+    created, status = (about(integration, "store_order_created", 250),
+                       about(integration, "store_order_statusUpdated", 250))
+    with pytest.raises(RetryableError):
+        process_event(created.pk, client=FailingRead())
+    status.refresh_from_db()
+    created.refresh_from_db()
+    assert status.processed_at is None and created.processed_at is None
 
 
 @pytest.mark.parametrize("name", ["store_product_inventory_updated", "store_sku_inventory_updated",

@@ -71,6 +71,36 @@ def test_standard_webhooks_signature_is_accepted(integration, queued, django_cap
     assert "webhook-signature" not in event.headers
 
 
+def test_a_stock_delivery_is_noted_when_it_arrives_and_sends_no_task(integration, queued,
+                                                                     django_capture_on_commit_callbacks):
+    body = body_of("store_sku_inventory_updated")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(integration, body, **standard_headers(body)).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.processed_at is not None and event.note == webhooks.STOCK_NOTE
+    assert queued == [], "nothing for a worker to do"
+
+
+def test_the_group_commit_queues_only_the_deliveries_a_worker_must_process(integration, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    handed = []
+    monkeypatch.setattr(webhooks, "enqueue_events", handed.extend)
+    # The writer thread's connection hygiene would close the test's transaction-bound connection.
+    monkeypatch.setattr(webhooks, "fresh_connection", lambda: None)
+    deliveries = []
+    for name in ("store_order_created", "store_sku_inventory_updated", "store_product_inventory_updated"):
+        body = body_of(name)
+        checked = webhooks.admit(webhooks.receiver_for(integration.webhook_token), standard_headers(body), body)
+        assert isinstance(checked, webhooks.Delivery)
+        deliveries.append(checked)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = webhooks.store_batch(deliveries)
+    assert [o.reason for o in outcomes] == ["stored"] * 3
+    order_event = InboundEvent.objects.get(scope="store/order/created")
+    assert handed == [order_event.pk] and order_event.processed_at is None
+    assert InboundEvent.objects.filter(processed_at__isnull=False).count() == 2
+
+
 def test_several_signatures_one_valid(integration):
     body = body_of()
     headers = standard_headers(body)
