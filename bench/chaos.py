@@ -1,6 +1,6 @@
 """`make chaos` (QUICK=1 for the short run): the whole system under faults, then reconciled to the cent.
 
-    python -m bench.chaos [--quick] [--orders N] [--seed S]
+    python -m bench.chaos [--quick] [--orders N] [--seed S] [--sage sage100] [--store adobe]
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
@@ -669,6 +669,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sage", choices=["sage50", "sage100"], default="sage50",
                         help="the integration's Sage: sage100 posts sales orders through the sage100sim agent and "
                              "adds licence exhaustion to the faults")
+    parser.add_argument("--store", choices=["bigcommerce", "adobe"], default="bigcommerce",
+                        help="adobe: the same run against the sandbox Adobe Commerce (bench/chaos_adobe.py)")
     args = parser.parse_args(argv)
     plan = (quick_plan(args.orders or 80, args.seed) if args.quick else full_plan(args.orders or 1000, args.seed))
     if args.sage == "sage100":
@@ -687,7 +689,9 @@ def main(argv=None) -> int:
         os.environ["CELERY_BROKER_URL"] = os.environ["COORDINATION_REDIS_URL"] = redis.url
     system = None
     try:
-        db_url = prepare_database("mlconnector_chaos", work_dir / "chaos.sqlite3")
+        # A database of the store's own: the Adobe run may go beside a BigCommerce one.
+        db_url = prepare_database("mlconnector_chaos" + ("_adobe" if args.store == "adobe" else ""),
+                                  work_dir / "chaos.sqlite3")
         import django
 
         django.setup()
@@ -701,8 +705,14 @@ def main(argv=None) -> int:
                        "COORDINATION_REDIS_URL": settings.COORDINATION_REDIS_URL or "",
                        "SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
                        "DEBUG": "1", "ML_DATA_DIR": str(work_dir)}
-        system = start_chaos_system(process_env, work_dir, plan)
-        result = run_chaos(system, plan, work_dir, redis=redis)
+        if args.store == "adobe":
+            from bench import chaos_adobe
+
+            system = chaos_adobe.start_adobe_chaos_system(process_env, work_dir, plan)
+            result = chaos_adobe.run_adobe_chaos(system, plan, work_dir, redis=redis)
+        else:
+            system = start_chaos_system(process_env, work_dir, plan)
+            result = run_chaos(system, plan, work_dir, redis=redis)
         result.update({"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
                        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "quick": args.quick})
@@ -714,7 +724,7 @@ def main(argv=None) -> int:
     print_summary(result)
     out_dir = BASE_DIR / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out = out_dir / f"{'adobe-' if args.store == 'adobe' else ''}chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"  written: {out.relative_to(BASE_DIR)}")
     if not result["ok"]:
