@@ -14,7 +14,9 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
   30 % duplicates, and the p95 answer time;
 - stock push: N SKUs of which 1 % changed → API calls and wall time;
 - idle agents: long-polling agents held by one server process, and a job's handover time;
-- chaos: `make chaos` (quick: the last result).
+- chaos: `make chaos` (quick: the last result);
+- Adobe Commerce (bench/adobe.py): the Adobe poller's backfill read (calls per order) and Adobe
+  webhook → posted p95.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
 """
 
@@ -27,6 +29,7 @@ import os
 import sys
 import time
 
+from bench.adobe import rows as adobe_rows
 from bench.environment import BASE_DIR, machine, prepare_database
 
 
@@ -274,6 +277,8 @@ def main(argv=None) -> int:
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
+        "adobe_backfill_read": args.orders or (2000 if args.quick else 10000),
+        "adobe_latency": args.latency or (10 if args.quick else 200),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
@@ -311,7 +316,8 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
+           "adobe_backfill_read", "adobe_latency")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -343,6 +349,13 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
                          f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
+    if name == "adobe_backfill_read":
+        from bench.adobe import run_backfill_read
+
+        return run_backfill_read(size)
+    if name == "adobe_latency":  # the whole system on a database of its own: a fresh interpreter
+        return _in_child(f"from bench.adobe import run_latency\nresult = run_latency({size}, "
+                         f"interval_s={latency_interval})", outer_env)
     raise ValueError(name)
 
 
@@ -492,6 +505,7 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                          f"{stuck} stuck", "0 / 0 / 0 / 0", _mark(ch.get("ok"))))
         else:
             rows.append(("chaos", "", str(ch.get("missing") or ch.get("error"))[:60], "0 dup / 0 lost / 0 ¢", ""))
+    rows += adobe_rows(results)
     return rows
 
 

@@ -214,7 +214,7 @@ class ChaosRun:
 
     def act(self, action: str) -> None:
         fault, argument = resolve_action(action)
-        fault(self, argument)
+        getattr(self, fault.__name__)(argument)  # by name: a subclass (another store) may override it
 
     def kill_process(self, name: str) -> None:
         in_flight = self._in_flight()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
@@ -285,7 +286,7 @@ class Expectations:
     postable: frozenset[str]  # order ids that must be invoiced in Sage
     held: frozenset[str]  # paid in part: held by the rules, nothing in Sage
     credited: frozenset[str]  # credit memo ids that must be credit notes
-    waiting: frozenset[str]  # credit memos of held orders: nothing in Sage yet
+    waiting: frozenset[str]  # credit memos of held orders: nothing in Sage yet (waiting, not failed)
 
     @property
     def allowed_open(self) -> set[tuple[str, str]]:
@@ -320,7 +321,7 @@ def reconcile_adobe(orders: dict[str, dict], memos: dict[str, dict], docs: dict[
                     records: list[dict]) -> dict:
     """Compare the Adobe store with the Sage 50 company; every list in the answer is a difference
     except ``skipped``. References: ``AC-<order>`` invoices, ``AC-<order>-P…`` receipts,
-    ``AC-<order>-R<memo>`` credit notes."""
+    ``AC-<order>-GC`` / ``-SC`` … receipts of other tenders, ``AC-<order>-R<memo>`` credit notes."""
     from connector.adobe import normalize
 
     want = expectations(orders, memos)
@@ -334,7 +335,7 @@ def reconcile_adobe(orders: dict[str, dict], memos: dict[str, dict], docs: dict[
     cents: list[dict] = []
     receipts: dict[str, list[dict]] = defaultdict(list)
     for reference, rows in docs.get("SR", {}).items():
-        receipts[reference.split("-P", 1)[0]].extend(rows)
+        receipts[reference.rsplit("-", 1)[0]].extend(rows)  # AC-<order>-P (money), -GC (gift card), …
     out["receipt_duplicates"] = sorted(r for r, rows in docs.get("SR", {}).items() if len(rows) > 1)
     for entity_id in sorted(want.postable, key=int):
         order, reference = orders[entity_id], f"AC-{entity_id}"
@@ -365,13 +366,15 @@ def reconcile_adobe(orders: dict[str, dict], memos: dict[str, dict], docs: dict[
     out["cent_differences"] = cents
     allowed = want.allowed_open
     out["stuck"] = [{k: r[k] for k in ("kind", "external_id", "action", "state", "message")} for r in records
-                    if r["state"] not in ("posted", "skipped") and (r["kind"], r["external_id"]) not in allowed]
+                    if r["state"] not in ("posted", "skipped")
+                    and (r["state"] == "failed" or (r["kind"], r["external_id"]) not in allowed)]
     out["held_as_expected"] = sum(1 for r in records if (r["kind"], r["external_id"]) in allowed
                                   and r["state"] not in ("posted", "failed"))
     skipped = [r for r in records if r["state"] == "skipped"]
     out["skipped_but_postable"] = sorted(f"AC-{r['external_id']}" for r in skipped
                                          if r["kind"] == "order" and r["external_id"] in want.postable)
-    out["skipped"] = dict(Counter(r["message"].split(".")[0][:90] for r in skipped))
+    out["skipped"] = dict(Counter(re.sub(r"^AC-\d+ is not posted: ", "", r["message"]).split(".")[0][:90]
+                                  for r in skipped))
     out["duplicates"] = sum(len(out[k]) for k in ("invoice_duplicates", "receipt_duplicates", "credit_duplicates",
                                                    "refund_payment_duplicates"))
     out["lost"] = len(out["invoices_lost"]) + len(out["credits_lost"])
