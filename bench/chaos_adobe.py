@@ -68,22 +68,23 @@ class AdobeStore:
 
 
 def catalog_skus(seed: int = ADOBE_SEED) -> list[str]:
-    """Every SKU the sandbox catalog for ``seed`` can sell, as Sage item codes (upper case)."""
+    """Every SKU of the sandbox catalog for ``seed``, as the store spells it."""
     from sandbox.adobe.store import AdobeCommerceStore
 
     store = AdobeCommerceStore(seed=seed, orders=0, n_customers=0)
-    return sorted({p.sku.upper() for p in store.products.values()})
+    return sorted({p.sku for p in store.products.values()})
 
 
 def attach_adobe(system, *, seed: int = ADOBE_SEED, poll_seconds: int = 5, overlap_seconds: int = 120,
                  webhook_kinds: tuple[str, ...] = ("commerce",), extra: list[str] | None = None) -> AdobeStore:
     """Start the sandbox Adobe Commerce in ``system``'s stack and turn the system's integration into
-    an Adobe → Sage 50 one (OAuth 1.0a, the sandbox's webhook key, items by same code); subscribe
+    an Adobe → Sage 50 one (OAuth 1.0a, the sandbox's webhook key, item mappings); subscribe
     the web process to the store's webhooks. The system's BigCommerce sandbox stays idle."""
     from accounts.models import StoreConnection
     from connector.adobe.client import OAuth1Credentials
     from connector.devstack import PYTHON, free_port
     from demo import seed as demo
+    from mappings.models import ItemMapping
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -94,8 +95,13 @@ def attach_adobe(system, *, seed: int = ADOBE_SEED, poll_seconds: int = 5, overl
     keys = info["integrations"][0]
     creds = OAuth1Credentials(keys["consumer_key"], keys["consumer_secret"], keys["access_token"],
                               keys["access_token_secret"])
-    demo.init_company(system.company_path, catalog_skus(seed), qty="100000")
+    skus = catalog_skus(seed)
+    demo.init_company(system.company_path, sorted({sku.upper() for sku in skus}), qty="100000")
     integration = system.integration
+    # Sage item codes are upper case, Adobe SKUs are not: mapped, as an accountant would, so orders
+    # find their items and the stock push (Sage → store) finds the store's SKUs.
+    ItemMapping.objects.bulk_create([ItemMapping(integration=integration, store_sku=sku, sage_code=sku.upper())
+                                     for sku in skus], ignore_conflicts=True)
     store = integration.store
     store.platform = StoreConnection.Platform.ADOBE_COMMERCE
     store.base_url, store.store_code, store.adobe_auth = url, "default", "oauth1"
