@@ -235,9 +235,14 @@ class AdobeChaosRun(ChaosRun):
         self.maker.store.control("POST", "faults", {ADOBE_KNOBS[k]: v for k, v in knobs.items()})
 
     def rate_limit_storm(self, seconds: str) -> None:
+        from connector.adobe.tasks import poll_integration
+
         self.faults(rate_limit_storm=float(seconds))
         self.counts["storms"] += 1
-        self.timeline.note(f"Adobe Commerce 429 storm (Retry-After) for {seconds} s")
+        # A poll now as well, overlapping the scheduled ones: the storm meets the poller for sure,
+        # not only whichever webhook fetches happen to fall in it.
+        poll_integration.delay(self.system.integration.pk)
+        self.timeline.note(f"Adobe Commerce 429 storm (Retry-After) for {seconds} s, and a poll")
 
     def store_errors(self, rate: str) -> None:
         self.faults(error_rate=float(rate))
@@ -448,7 +453,7 @@ def run_adobe_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis
         "store": "adobe", "settled": settled, "expected_postings": expected,
         "wall_s": round(time.monotonic() - started, 1), "faults": dict(run.counts), "orders_made": dict(maker.counts),
         "live_orders": len(run.live_ids), "refunds_placed": len(run.refunds_placed),
-        "webhook_deliveries": len(deliveries), "adobe_429": counters.get("429", 0),
+        "webhook_deliveries": len(deliveries), "adobe_429": counters.get("429", 0), "adobe_api_calls": counters,
         "timeline": run.timeline.entries, "plan": {k: v for k, v in asdict(plan).items() if k != "events"},
     })
     result["ok"] = result["ok"] and settled
