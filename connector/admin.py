@@ -329,7 +329,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         if not states:
             return f"{obj.succeeded} done"
         labels = dict(SyncRecord.State.choices)
-        order = ["posted", "skipped", "waiting_mapping", "held", "failed", "dispatched", "pending"]
+        order = ["posted", "skipped", "waiting_mapping", "waiting_order", "held", "failed", "dispatched", "pending"]
         return " · ".join(f"{labels[state].lower()} {states[state]}" for state in order if states.get(state))
     actions = ["download_archive"]
 

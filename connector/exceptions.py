@@ -31,3 +31,29 @@ class NotPostable(RecordOutcome):
     """Nothing to post (order not paid, cancelled, flow off): skipped with the reason."""
 
     state = "skipped"
+
+
+def order_key(order_id) -> str:
+    """The ``waiting_for`` key of a refund waiting for its order (records.py wakes it by this key)."""
+    return f"order:{order_id}"
+
+
+class WaitingForOrder(RecordOutcome):
+    """A refund whose order is not in the ledger yet (its record is held, waiting for a mapping,
+    still pending or failed). It waits without retrying and resumes by itself when its order's
+    record is posted or skipped (connector.services.records wakes it)."""
+
+    state = "waiting_order"
+
+    def __init__(self, message: str, *, order_id, data=None):
+        super().__init__(message, keys=[order_key(order_id)], data=data)
+
+
+class OrderNotPosted(RecordOutcome):
+    """A refund whose order was skipped (not paid, cancelled, partly invoiced): nothing to credit.
+    It keeps its order's key, so it comes back by itself if the order is re-evaluated and posts."""
+
+    state = "skipped"
+
+    def __init__(self, message: str, *, order_id, data=None):
+        super().__init__(message, keys=[order_key(order_id)], data=data)

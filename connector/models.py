@@ -65,13 +65,16 @@ class SyncRecord(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         WAITING_MAPPING = "waiting_mapping", "Waiting for a mapping"
+        # A refund whose order is not in the ledger yet (held, waiting for a mapping, pending): it
+        # costs nothing while it waits and is woken when its order posts (records.py).
+        WAITING_ORDER = "waiting_order", "Waiting for its order"
         HELD = "held", "Held (totals differ)"
         DISPATCHED = "dispatched", "Dispatched to Sage"
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
-    RETRYABLE_STATES = (State.PENDING, State.WAITING_MAPPING, State.HELD, State.FAILED)
+    RETRYABLE_STATES = (State.PENDING, State.WAITING_MAPPING, State.WAITING_ORDER, State.HELD, State.FAILED)
 
     # Indexes are few on purpose: a state change rewrites the row, and with it an entry in every
     # index (state is indexed, so the update cannot be HOT). The unique key and (integration,

@@ -17,6 +17,7 @@ from agent.operations import execute
 from agent.simulator.sage100 import Sage100Company
 from connector.models import AgentJob, SyncRecord
 from connector.sage100.transport import PostResult
+from connector.services import records
 from connector.services.jobs import complete_job, lease_jobs
 from connector.services.pipeline import run_record
 from connector.services.records import replay, upsert_record
@@ -197,7 +198,8 @@ def test_reconciliation_reads_the_store_s_payments_beside_the_sales_order(setup,
     assert record.audit.filter(step="reconciled").exists()
 
 
-def test_a_refund_after_posting_marks_the_sales_order_s_record(setup, store_server):
+def test_a_refund_after_posting_marks_the_sales_order_s_record(setup, store_server, monkeypatch,
+                                                               django_capture_on_commit_callbacks):
     from connector.bigcommerce.client import BigCommerceClient
     from connector.bigcommerce.intake import take_refunds
     from connector.models import InboundEvent
@@ -224,8 +226,21 @@ def test_a_refund_after_posting_marks_the_sales_order_s_record(setup, store_serv
     assert order_record.audit.filter(step="attention").exists()
     assert len(sales_orders(setup)) == 1  # nothing written to Sage for the refund
 
-    # A refund of an order not posted yet waits for its sales order (and queues the order).
+    # A refund of an order not posted yet waits for its sales order, without a retry timer (and
+    # queues the order); the order's posting wakes it, and it is noted then.
     run_record(before.pk)
     before.refresh_from_db()
-    assert before.state == State.PENDING and "not a Sage 100 sales order yet" in before.message
-    assert SyncRecord.objects.filter(kind=SyncRecord.Kind.ORDER, external_id=str(waiting.id)).exists()
+    assert before.state == State.WAITING_ORDER and "Waiting for order" in before.message, before.message
+    assert "to reach Sage 100" in before.message and before.next_attempt_at is None
+    waiting_order = SyncRecord.objects.get(kind=SyncRecord.Kind.ORDER, external_id=str(waiting.id))
+    woken = []
+    monkeypatch.setattr(records, "enqueue", lambda ids, countdown=None: woken.extend(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_record(waiting_order.pk)
+        drain_agent(setup)
+    before.refresh_from_db()
+    assert woken == [before.pk] and before.state == State.PENDING, before.message
+    run_record(before.pk)
+    before.refresh_from_db()
+    assert before.state == State.SKIPPED and "noted on sales order" in before.message, before.message
+    assert before.waiting_for == []

@@ -15,6 +15,7 @@ from agent.simulator.company import SimCompany
 from connector.bigcommerce.client import BigCommerceClient
 from connector.bigcommerce.intake import take_refunds
 from connector.models import AgentJob, InboundEvent, SyncRecord
+from connector.services import records
 from connector.services.jobs import complete_job, lease_jobs
 from connector.services.pipeline import resume_waiting, run_record
 from connector.services.records import replay, upsert_record
@@ -235,7 +236,8 @@ def test_missing_sku_waits_with_a_message_then_resumes_and_posts_once(setup, sto
     assert AgentJob.objects.filter(op="create_sales_invoice").count() == 1
 
 
-def test_refund_becomes_credit_note_against_the_invoice_and_refund_payment(setup, store_server):
+def test_refund_becomes_credit_note_against_the_invoice_and_refund_payment(setup, store_server, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
     refund = next(r for r in store(store_server).refunds.values()
                   if store(store_server).orders[r.order_id].card_amount > 0
                   and not store(store_server).orders[r.order_id].gift_certificate_amount
@@ -244,13 +246,21 @@ def test_refund_becomes_credit_note_against_the_invoice_and_refund_payment(setup
     refunds = client.order_refunds(refund.order_id)
     take_refunds(setup.integration, refunds, source=InboundEvent.Source.POLL, reason="test")
     refund_record = SyncRecord.objects.get(kind=SyncRecord.Kind.REFUND, external_id=str(refund.id))
-    # Before the invoice exists the credit note waits for it (and queues the order).
+    # Before the invoice exists the credit note waits for it, without a retry (and queues the order).
     run_record(refund_record.pk)
     refund_record.refresh_from_db()
-    assert refund_record.state == State.PENDING and "not invoiced" in refund_record.message
+    assert refund_record.state == State.WAITING_ORDER, refund_record.message
+    assert f"Waiting for order {refund.order_id} to reach Sage 50" in refund_record.message
+    assert refund_record.next_attempt_at is None and refund_record.waiting_for == [f"order:{refund.order_id}"]
     order_rec = SyncRecord.objects.get(kind=SyncRecord.Kind.ORDER, external_id=str(refund.order_id))
-    run_record(order_rec.pk)
-    drain_agent(setup)
+    woken = []
+    monkeypatch.setattr(records, "enqueue", lambda ids, countdown=None: woken.extend(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_record(order_rec.pk)
+        drain_agent(setup)
+    # The order's posting woke it: pending again, sent to a worker once.
+    refund_record.refresh_from_db()
+    assert refund_record.state == State.PENDING and woken == [refund_record.pk], refund_record.message
     run_record(refund_record.pk)
     drain_agent(setup)
     refund_record.refresh_from_db()

@@ -51,7 +51,7 @@ def test_lost_records_and_events_are_sent_again_once(monkeypatch, sent):
     result = sweeper.sweep()
     assert sorted(sent["records"]) == sorted([lost.pk, lost_retry.pk])
     assert sent["events"] == [event.pk]
-    assert result == {"queue_depth": 0, "records": 2, "events": 1, "backfills": 0}
+    assert result == {"queue_depth": 0, "records": 2, "events": 1, "backfills": 0, "refunds": 0}
     assert fresh.pk not in sent["records"] and retry_not_due.pk not in sent["records"]
     assert posted.pk not in sent["records"]
     # Touched: the next tick gives the re-sent messages their own grace period.

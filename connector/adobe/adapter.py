@@ -21,6 +21,33 @@ PLATFORM = "adobe_commerce"
 DEFAULT_SOURCE = "default"  # MSI's default source
 SOURCE_ITEMS_BATCH = 500
 
+# What the normaliser reads of an order and of a credit memo, top level (an object or list named
+# here comes whole: its lines, payment, addresses, extension attributes). The day listings ask for
+# these only (``fields=``): an order's status history, its base-currency duplicates and the other
+# hundred-odd figures it carries are left on the store. A name missing here would change the
+# reconciliation; the sandbox test compares the trimmed listing's neutral model with the full one.
+ORDER_FIELDS = (
+    "entity_id", "increment_id", "state", "status", "created_at", "updated_at", "store_id", "items",
+    "order_currency_code", "base_currency_code", "base_to_order_rate", "grand_total", "subtotal", "tax_amount",
+    "total_paid", "discount_amount", "coupon_code", "customer_note", "payment", "billing_address",
+    "extension_attributes", "customer_id", "customer_email", "customer_firstname", "customer_lastname",
+    "customer_is_guest", "shipping_amount", "shipping_tax_amount", "shipping_discount_amount",
+    "shipping_discount_tax_compensation_amount", "shipping_description", "gift_cards", "gift_cards_amount",
+    "customer_balance_amount", "reward_currency_amount", "reward_points_balance", "gw_price", "gw_tax_amount",
+    "gw_items_price", "gw_items_tax_amount", "gw_card_price", "gw_card_tax_amount",
+)
+REFUND_FIELDS = (
+    "entity_id", "increment_id", "order_id", "state", "created_at", "updated_at", "items", "grand_total",
+    "tax_amount", "shipping_amount", "shipping_tax_amount", "shipping_discount_tax_compensation_amount",
+    "adjustment_positive", "adjustment_negative", "transaction_id", "customer_note", "customer_balance_amount",
+    "gift_cards_amount", "extension_attributes",
+)
+
+
+def listed(fields: tuple[str, ...]) -> str:
+    """``fields=`` for a search result: its items trimmed to ``fields``, and the total count."""
+    return f"items[{','.join(fields)}],total_count"
+
 
 def with_id(record: dict) -> dict:
     if isinstance(record, dict) and "entity_id" in record:
@@ -94,6 +121,19 @@ class AdobeCommerceAdapter:
 
     def changed_refunds(self, since: dt.datetime, until: dt.datetime | None = None) -> Iterator[dict]:
         return (with_id(m) for m in self.client.changed("/V1/creditmemos", since, until)
+                if not normalize.is_canceled_memo(m))
+
+    def orders_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
+        """The orders placed from ``start`` to ``end`` (both included). Adobe keeps created_at in
+        UTC and the filter reads UTC, so the caller's day in the store's time zone (aware bounds,
+        as for BigCommerce) is converted here. Adobe deletes rather than archives: a deleted order
+        is simply not listed."""
+        return (with_id(o) for o in self.client.created_between("/V1/orders", start, end, fields=listed(ORDER_FIELDS)))
+
+    def refunds_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
+        """The credit memos made from ``start`` to ``end`` (both included), canceled ones left out."""
+        return (with_id(m) for m in self.client.created_between("/V1/creditmemos", start, end,
+                                                                fields=listed(REFUND_FIELDS))
                 if not normalize.is_canceled_memo(m))
 
     # -- writing -------------------------------------------------------------------------------

@@ -346,6 +346,12 @@ class AdobeCommerceClient(BaseApiClient):
             group.append([Filter("updated_at", date_text(until), "lteq")])
         return self.search(path, group, **kwargs)
 
+    def created_between(self, path: str, start, end, **kwargs) -> Iterator[dict]:
+        """Records created in [start, end] (aware; sent as UTC, Adobe's own time), by entity_id
+        ascending, every page at the largest page size, stopping on ``total_count``."""
+        groups = [[Filter("created_at", date_text(start), "gteq")], [Filter("created_at", date_text(end), "lteq")]]
+        return self.search(path, groups, sort=(("entity_id", "ASC"),), **kwargs)
+
     def order_invoices(self, order_id) -> list[dict]:
         return list(self.search("/V1/invoices", [[Filter("order_id", int(order_id))]]))
 

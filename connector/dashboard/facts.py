@@ -26,6 +26,8 @@ def state_in_words(state: str, job_error: str = "", job_state: str = "") -> Stat
         return StateWords("Posted", "posted")
     if state == State.WAITING_MAPPING:
         return StateWords("Needs a mapping", "mapping")
+    if state == State.WAITING_ORDER:
+        return StateWords("Waiting for its order", "waiting")
     if state == State.FAILED:
         return StateWords("Failed — needs you", "failed")
     if state == State.HELD:

@@ -33,20 +33,19 @@ from connector.sage100.transport import PostResult
 from connector.services.audit import audit, audit_many
 from connector.services.jobs import dispatch_job, on_job_done, on_job_failed
 from connector.services.pipeline import handles
-from connector.services.records import enqueue, set_state, set_states, upsert_record
+from connector.services.records import set_state, set_states
 from connector.services.taskqueue import task_named
 from mappings.links import save_links
 from mappings.models import RecordLink
-from mlcommon.http import RetryableError
 from mlcommon.ledger import SalesOrder, from_payload, to_payload
 
 from .mapping_loader import mapping_tables
 from .stores import store_adapter
+from .waiting import order_not_in_ledger, order_record_for
 
 State = SyncRecord.State
 OP = "create_sales_order"
 SALES_ORDER_PRIORITY = 10
-REFUND_RECHECK_SECONDS = 30
 ATTENTION = "Needs the accountant: "
 SETTINGS_FIELDS = {"ship_via", "default_ship_via", "warehouses", "default_warehouse", "tax_mode", "tax_item_code",
                    "tax_schedule", "sales_order_prefix", "options_in_comment", "timezone", "rounding_item_code"}
@@ -255,19 +254,11 @@ def note_refund(record: SyncRecord) -> None:
         raise outcomes.RecordOutcome(f"Refund {record.external_id} has no stored order id; replay it from the store.")
     order_id = str(payload["order_id"])
     integration = record.integration
-    order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, order_id,
-                                          SyncRecord.Action.POST_SALES_ORDER,
-                                          reason=f"Refund {record.external_id} needs its sales order.")
-    if order_record.state == State.SKIPPED:
-        set_state(record, State.SKIPPED, f"Order {order_id} was not posted to Sage 100 ({order_record.message}); its "
-                                         f"refund {record.external_id} has nothing to mark.", step="skipped")
-        return
+    order_record = order_record_for(record, order_id, SyncRecord.Action.POST_SALES_ORDER)
     if order_record.state != State.POSTED:
-        if created or order_record.state in (State.PENDING, State.FAILED):
-            enqueue(order_record.pk)
-        raise RetryableError(f"Order {order_id} is not a Sage 100 sales order yet (its record is "
-                             f"{order_record.get_state_display().lower()}); the refund note waits for it",
-                             retry_after=REFUND_RECHECK_SECONDS)
+        # Skipped with its order, or waiting without retrying until the order's record posts
+        # (connector.services.records wakes it).
+        raise order_not_in_ledger(record, order_record, "Sage 100")
     settlement = store_adapter(integration).order_settlement(order_id)
     with transaction.atomic():
         order_record = SyncRecord.objects.select_for_update().get(pk=order_record.pk)
@@ -281,4 +272,4 @@ def note_refund(record: SyncRecord) -> None:
               document["reconciliation"])
         set_state(record, State.SKIPPED, f"Sage 100 sales orders are not credited: refund {record.external_id} is "
                                          f"noted on sales order {order_record.sage_id}'s record for the accountant.",
-                  step="noted", sage_id=order_record.sage_id)
+                  step="noted", sage_id=order_record.sage_id, waiting_for=[])

@@ -32,7 +32,7 @@ from connector.services.jobs import (
     queue_jobs,
 )
 from connector.services.pipeline import handles, handles_batch, settle_many
-from connector.services.records import enqueue, set_state, set_states, upsert_record
+from connector.services.records import set_state, set_states
 from connector.services.taskqueue import task_named
 from mappings.links import save_links
 from mappings.models import RecordLink
@@ -40,13 +40,13 @@ from mlcommon.ledger import to_payload
 
 from .mapping_loader import sage50_mappings
 from .stores import store_adapter
+from .waiting import order_not_in_ledger, order_record_for
 
 State = SyncRecord.State
 
 # The agent creates the customer (found by email, or created) inside create_sales_invoice, so one
 # job per order suffices; its serial execution per Sage company means concurrent orders from the
 # same email still make one customer.
-REFUND_RECHECK_SECONDS = 2
 INVOICE_PRIORITY, RECEIPT_PRIORITY, CREDIT_PRIORITY, REFUND_PRIORITY = 10, 20, 30, 40
 
 
@@ -296,19 +296,10 @@ def post_credit_note(record: SyncRecord) -> None:
     invoices, invoice_jobs = _invoices_of(integration, {order_id})
     invoice, invoice_job = invoices.get(order_id), invoice_jobs.get(order_id)
     if invoice is None and invoice_job is None:
-        order_record, created = upsert_record(integration.pk, SyncRecord.Kind.ORDER, order_id,
-                                              SyncRecord.Action.POST_INVOICE,
-                                              reason=f"Refund {record.external_id} needs its invoice.")
-        if created or order_record.state in (State.PENDING, State.FAILED):
-            enqueue(order_record.pk)
-        # Not an error: the order is not even mapped yet (its record was just queued), so there is no
-        # invoice job to wait on; look again shortly, by then it usually is and the credit note
-        # queues behind it.
-        from mlcommon.http import RetryableError
-
-        raise RetryableError(f"Order {order_id} is not invoiced in Sage yet (its record is "
-                             f"{order_record.get_state_display().lower()}); the credit note waits for it",
-                             retry_after=REFUND_RECHECK_SECONDS)
+        # Not even mapped yet (held, waiting for a mapping, pending) or skipped: the refund waits,
+        # without retrying, until the order's record posts (connector.services.records wakes it).
+        order_record = order_record_for(record, order_id, SyncRecord.Action.POST_INVOICE)
+        raise order_not_in_ledger(record, order_record, "Sage 50")
     adapter = store_adapter(integration)
     raw = (record.payload or {}).get("order") or _invoiced_orders(integration, {order_id}).get(order_id)
     if not raw:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connector.exceptions import order_key
 from connector.models import SyncRecord
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import insert_new, update_rows
@@ -39,6 +40,8 @@ def upsert_record(integration_id: int, kind: str, external_id: str, action: str,
             SyncRecord.objects.filter(pk=record.pk).update(state=State.PENDING, source_version=source_version)
             record.refresh_from_db()
             audit(record, "received", f"Store record changed ({reason or 'update'}); re-evaluating.")
+            if record.kind == SyncRecord.Kind.ORDER:
+                _order_reopened([record])
             return record, True
         return record, False
     if source_version and source_version != record.source_version:
@@ -69,6 +72,10 @@ def upsert_records(integration_id: int, kind: str, action: str, items: list[tupl
             if record.payload != payload:  # an existing record waiting to (re)try: newest version
                 SyncRecord.objects.filter(pk=record.pk).update(payload=payload)
             queue.append(record.pk)
+        elif record.state == State.WAITING_ORDER and payload is not None and record.payload != payload:
+            # A refund waiting for its order is not run again (its order's posting wakes it), but
+            # it is credited from the store's newest version.
+            SyncRecord.objects.filter(pk=record.pk).update(payload=payload)
     return queue
 
 
@@ -118,6 +125,7 @@ def set_state(record: SyncRecord, state: str, message: str, *, step: str | None 
         record.posted_at = timezone.now()
     record.save(update_fields=_STATE_FIELDS + [name for name in BULKY_FIELDS if name in fields])
     audit(record, step or state, message, data)
+    _follow_orders([record], state, parked="waiting_for" in fields)
     return record
 
 
@@ -141,16 +149,19 @@ def set_states(changes: list[tuple[SyncRecord, str]], state: str, *, step: str |
                 only_if=("state", only_from) if only_from else None)
     audit_many([(record.pk, step or state, message, data_of(record) if data_of else None)
                 for record, message in changes])
+    _follow_orders([record for record, _ in changes], state, parked="waiting_for" in fields)
 
 
 def replay(records, *, user=None, refetch: bool = True) -> int:
     """Queue records again. Posting stays exactly-once: links and agent jobs are unique, and the
     agent looks every reference up in Sage before it creates anything."""
-    ids = []
+    ids, reopened = [], []
     who = f" by {user}" if user else ""
     for record in records:
         if record.state == State.POSTED:
             continue
+        if record.state == State.SKIPPED and record.kind == SyncRecord.Kind.ORDER:
+            reopened.append(record)
         changes = {"state": State.PENDING, "updated_at": timezone.now(), "next_attempt_at": None}
         if refetch:
             changes["payload"] = None  # the flow fetches the store record again
@@ -159,4 +170,135 @@ def replay(records, *, user=None, refetch: bool = True) -> int:
               {"refetch": refetch})
         ids.append(record.pk)
     enqueue(ids)
+    _order_reopened(reopened)  # the refunds skipped with the order wait for it again
     return len(ids)
+
+
+# -- refunds waiting for their order ------------------------------------------------------------
+#
+# A refund is credited against its order's ledger document, so it cannot post before its order.
+# While the order's record is pending, held, waiting for a mapping or failed, the refund's flow
+# raises WaitingForOrder: the refund's record waits in WAITING_ORDER with the order's key in
+# waiting_for, and nothing runs for it (no retry timer, no polling). If the order was skipped, the
+# flow raises OrderNotPosted: the refund is skipped, saying why, and keeps the key. Every state
+# change is written here (set_state, set_states), so here is where they are woken:
+#   - an order's record reaching POSTED or SKIPPED wakes the refunds waiting for it (the refund's
+#     flow then credits it, or records that its order was skipped);
+#   - an order re-opened after being skipped (upsert_record, replay) wakes the refunds skipped
+#     with it (they wait for it again);
+#   - a refund parking looks at its order once more.
+# The race: the refund's worker reads its order as "not posted" and parks, while another worker
+# posts the order and looks for refunds waiting for it. Had each looked inside its own
+# transaction, each could miss the other's write (not committed yet), and the refund would wait
+# forever. So each side looks only once its own write is committed (transaction.on_commit): of the
+# two commits, the later one's look sees the earlier one's write, so at least one side wakes the
+# refund. A wake is a conditional UPDATE from the parked state: when both sides see it, one of
+# them sends the record to a worker. A wake lost anyway (the database gone between the commit and
+# the look) is found by the sweeper's backstop, wake_stranded_refunds.
+
+ORDER_SETTLED = (State.POSTED, State.SKIPPED)
+_ORDER_PREFIX = order_key("")
+
+
+def order_waited_for(waiting_for) -> str | None:
+    """The order id a refund waits for (its ``waiting_for`` key), or None."""
+    for key in waiting_for or []:
+        if isinstance(key, str) and key.startswith(_ORDER_PREFIX):
+            return key[len(_ORDER_PREFIX):]
+    return None
+
+
+def _follow_orders(records: list[SyncRecord], state: str, *, parked: bool) -> None:
+    """The hooks of the section's comment, run once the caller's transaction commits. Reads only
+    loaded fields (a record loaded without its kind is not one of these)."""
+    if state in ORDER_SETTLED:
+        orders = [(record.integration_id, record.external_id) for record in records
+                  if record.__dict__.get("kind") == SyncRecord.Kind.ORDER]
+        if orders:
+            transaction.on_commit(lambda: wake_refunds_of(orders, state=State.WAITING_ORDER,
+                                                          why=_order_settled_why(state)), robust=True)
+    if parked and state in (State.WAITING_ORDER, State.SKIPPED):
+        waiting = [(record.pk, record.integration_id, order_id, state) for record in records
+                   if record.__dict__.get("kind") == SyncRecord.Kind.REFUND
+                   and (order_id := order_waited_for(record.__dict__.get("waiting_for")))]
+        if waiting:
+            transaction.on_commit(lambda: _look_again(waiting), robust=True)
+
+
+def _order_settled_why(state: str) -> str:
+    return "was posted" if state == State.POSTED else "was skipped"
+
+
+def _order_reopened(orders: list[SyncRecord]) -> None:
+    if orders:
+        pairs = [(order.integration_id, order.external_id) for order in orders]
+        transaction.on_commit(lambda: wake_refunds_of(pairs, state=State.SKIPPED, why="is being looked at again"),
+                              robust=True)
+
+
+def wake_refunds_of(orders: list[tuple[int, str]], *, state: str, why: str) -> list[int]:
+    """Wake the refunds in ``state`` (WAITING_ORDER, or SKIPPED with their order) whose order is
+    one of ``orders`` ((integration id, order id)). One query per integration finds them (the
+    (integration, state) index; typically none)."""
+    keys: dict[int, set[str]] = {}
+    for integration_id, order_id in orders:
+        keys.setdefault(integration_id, set()).add(str(order_id))
+    found = []
+    for integration_id, order_ids in keys.items():
+        for pk, waiting_for in SyncRecord.objects.filter(integration_id=integration_id, state=state,
+                                                         kind=SyncRecord.Kind.REFUND).values_list("pk", "waiting_for"):
+            order_id = order_waited_for(waiting_for)
+            if order_id in order_ids:
+                found.append((pk, state, order_id))
+    return _wake(found, why)
+
+
+def _look_again(waiting: list[tuple[int, int, str, str]]) -> None:
+    """A refund just parked (record id, integration id, order id, state): its order's record, read
+    now that the parking is committed, may have moved meanwhile."""
+    for pk, integration_id, order_id, state in waiting:
+        states = set(SyncRecord.objects.filter(integration_id=integration_id, kind=SyncRecord.Kind.ORDER,
+                                               external_id=order_id).values_list("state", flat=True))
+        if state == State.WAITING_ORDER and states & set(ORDER_SETTLED):
+            _wake([(pk, state, order_id)], _order_settled_why(State.POSTED if State.POSTED in states
+                                                               else State.SKIPPED))
+        elif state == State.SKIPPED and states and State.SKIPPED not in states:
+            _wake([(pk, state, order_id)], "is being looked at again")
+
+
+def _wake(found: list[tuple[int, str, str]], why: str) -> list[int]:
+    """Back to pending and to a worker, each record only if still in the state it was found in (of
+    two wakers, one wins; a record another process moved on is left alone)."""
+    woken = []
+    now = timezone.now()
+    for pk, state, order_id in found:
+        message = f"Its order {order_id} {why}; running the refund again."
+        if SyncRecord.objects.filter(pk=pk, state=state).update(state=State.PENDING, message=message,
+                                                                next_attempt_at=None, updated_at=now):
+            woken.append((pk, message))
+    if woken:
+        audit_many([(pk, "resumed", message, None) for pk, message in woken])
+        enqueue([pk for pk, _ in woken])
+    return [pk for pk, _ in woken]
+
+
+def wake_stranded_refunds(stale, limit: int = 1000) -> int:
+    """The sweeper's backstop: refunds waiting since before ``stale`` whose order has posted or
+    was skipped (a wake lost between a commit and its look). Two queries, whatever the number of
+    refunds waiting; nothing is re-run while their orders still wait."""
+    waiting = [(pk, integration_id, order_waited_for(waiting_for)) for pk, integration_id, waiting_for in
+               SyncRecord.objects.filter(state=State.WAITING_ORDER, updated_at__lt=stale)
+               .values_list("pk", "integration_id", "waiting_for")[:limit]]
+    waiting = [(pk, integration_id, order_id) for pk, integration_id, order_id in waiting if order_id]
+    if not waiting:
+        return 0
+    settled = {}
+    for integration_id, external_id, state in SyncRecord.objects.filter(
+            kind=SyncRecord.Kind.ORDER, state__in=ORDER_SETTLED,
+            integration_id__in={integration_id for _, integration_id, _ in waiting},
+            external_id__in={order_id for _, _, order_id in waiting}).values_list("integration_id", "external_id",
+                                                                                 "state"):
+        settled[(integration_id, external_id)] = state
+    found = [(pk, State.WAITING_ORDER, order_id) for pk, integration_id, order_id in waiting
+             if (integration_id, order_id) in settled]
+    return len(_wake(found, "reached its final state"))

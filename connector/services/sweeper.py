@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from connector.celery import app
 from connector.models import InboundEvent, SyncRecord, SyncRun
+from connector.services.records import wake_stranded_refunds
 from connector.services.taskqueue import task_named
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def sweep(now=None, *, force: bool = False) -> dict:
     now = now or timezone.now()
     depth = broker_queue_depth()
     if depth and not force:
-        return {"queue_depth": depth, "records": 0, "events": 0, "backfills": 0}
+        return {"queue_depth": depth, "records": 0, "events": 0, "backfills": 0, "refunds": 0}
     stale = now - grace()
     records = list(
         SyncRecord.objects.filter(state=SyncRecord.State.PENDING)
@@ -111,7 +112,11 @@ def sweep(now=None, *, force: bool = False) -> dict:
                     process_webhook_event.delay(event_id)
         logger.warning("re-queued %s unprocessed webhook event(s)", len(events))
     backfills = resume_stalled_backfills(now)
-    return {"queue_depth": depth, "records": len(records), "events": len(events), "backfills": backfills}
+    refunds = wake_stranded_refunds(stale, MAX_PER_SWEEP)
+    if refunds:
+        logger.warning("woke %s refund(s) still waiting for an order that has posted or was skipped", refunds)
+    return {"queue_depth": depth, "records": len(records), "events": len(events), "backfills": backfills,
+            "refunds": refunds}
 
 
 def resume_stalled_backfills(now) -> int:
