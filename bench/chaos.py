@@ -633,6 +633,9 @@ def print_summary(result: dict) -> None:
         ("cent differences", result["cent_difference_count"], "target 0"),
         ("stuck records", len(result["stuck"]), "target 0"),
         ("skipped but postable", len(result.get("skipped_but_postable", [])), "target 0"),
+        *([("held by the rules (partly invoiced) / credit memos waiting for them",
+            f"{result['held_orders']} / {result['refunds_waiting']}", "nothing in Sage")]
+          if "held_orders" in result else []),
         ("worker kills / agent kills / agent crashes after write",
          "{} / {} / {}".format(*(result["faults"].get(k, 0) for k in ("worker_kills", "agent_kills",
                                                                       "agent_crashes"))), ""),

@@ -11,9 +11,10 @@ the last one (``poll_overlap_seconds``) and finds what the dropped webhooks did 
 Orders are driven through the sandbox's control endpoints, so the run knows each order's story:
 placed, left unpaid now and then, invoiced in one go or in two parts (partial invoicing), refunded
 online against an invoice, offline without one (part of the goods, some shipping, an adjustment
-fee) or by an adjustment alone. With ``held_share`` > 0 some orders stay partly invoiced (the
-connector holds them and says why) and some of those get a credit memo, which must wait for its
-order rather than post or fail.
+fee) or by an adjustment alone. Some orders stay partly invoiced (the rules hold them and say
+why), two seeded ones with a credit memo: that memo must be set aside with its order rather than
+post or fail; the live phase invoices the rest of one of them (and of a few others), and then the
+order and its memo must post, in that order.
 
 Reconciled from the store (faults off) and the simulated Sage company: an invoice per fully paid
 order, once, equal to the order's total; receipts once each, adding up to what was paid; a credit
@@ -144,6 +145,8 @@ class OrderStory:
     extras: bool = False  # gift card or store credit: no partial invoice, no refund (as the sandbox's own seed)
     partly_invoiced: bool = False
     refunds: int = 0
+    memo_ids: list[int] = field(default_factory=list)
+    keep_held: bool = False  # never invoiced in full: its credit memo waits to the end
 
 
 @dataclass
@@ -158,9 +161,12 @@ class OrderMaker:
     stories: dict[int, OrderStory] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
 
-    def place(self) -> OrderStory:
-        partial = self.rng.random() < self.partial_share
+    def place(self, *, held: bool = False) -> OrderStory:
+        """One order and its invoicing; ``held``: invoiced in part and left so (of more than one unit)."""
+        partial = held or self.rng.random() < self.partial_share
         spec = {"gift_card": 0, "store_credit": 0} if partial else {}
+        if held:
+            spec["lines"] = [{"sku": "24-MB01", "qty": 3}]
         order = self.store.control("POST", "orders", spec).json()
         tops = [{"item_id": i["item_id"], "qty": Decimal(str(i["qty_ordered"]))} for i in order["items"]
                 if not i.get("parent_item_id")]
@@ -169,7 +175,7 @@ class OrderMaker:
                                                                   or money(ext.get("customer_balance_amount") or 0)))
         self.stories[story.entity_id] = story
         self.counts["orders"] += 1
-        if self.rng.random() < self.unpaid_share:
+        if not held and self.rng.random() < self.unpaid_share:
             self.counts["unpaid"] += 1
             return story  # never invoiced: not a sale yet
         if partial and not story.extras and sum(t["qty"] for t in tops) > 1:
@@ -177,12 +183,19 @@ class OrderMaker:
             qty = first["qty"] - 1 if first["qty"] > 1 else Decimal(1)
             self._invoice(story, {str(first["item_id"]): str(qty)})
             self.counts["partial_invoices"] += 1
-            if self.rng.random() < self.held_share:
+            if held or self.rng.random() < self.held_share:
                 story.partly_invoiced = True
                 self.counts["left_partly_invoiced"] += 1
                 return story
         self._invoice(story, None)
         return story
+
+    def complete(self, story: OrderStory) -> None:
+        """Invoice the rest of a partly invoiced order: it posts, and its waiting credit memos after it."""
+        self._invoice(story, None)
+        story.partly_invoiced = False
+        self.counts["completed_later"] += 1
+        self.counts["completed_after_refund"] += bool(story.refunds)
 
     def _invoice(self, story: OrderStory, items: dict | None) -> None:
         body = {} if items is None else {"items": items}
@@ -210,6 +223,7 @@ class OrderMaker:
             self.counts["refund_attempts"] += 1
             if response.status_code == 201:
                 made.append(response.json()["entity_id"])
+                story.memo_ids.append(made[-1])
                 story.refunds += 1
         return made
 
@@ -251,6 +265,27 @@ class AdobeChaosRun(ChaosRun):
     def generate(self, count: int) -> None:
         for _ in range(count):
             self.live_ids.append(self.maker.place().entity_id)
+        # Now and then a held order gets the rest of its invoice: it posts, then the credit memo
+        # that was waiting for it. One with a memo goes once the memo's record is seen waiting
+        # (or half the fault phase is over); the others by chance.
+        from connector.models import SyncRecord
+
+        halfway = time.monotonic() - self.timeline.t0 > self.plan.flow_seconds / 2
+        for story in [s for s in self.maker.stories.values() if s.partly_invoiced and not s.keep_held]:
+            if story.memo_ids:
+                # Set aside: waiting for its order, or skipped with it (it comes back when the order does).
+                states = set(SyncRecord.objects.filter(kind="refund", external_id__in=[str(m) for m in story.memo_ids])
+                             .values_list("state", flat=True))
+                aside = bool(states) and states <= {SyncRecord.State.WAITING_ORDER, SyncRecord.State.SKIPPED}
+                if not (aside or halfway):
+                    continue
+                self.maker.complete(story)
+                self.counts["held_memo_resumed" if aside else "held_memo_not_seen_aside"] += 1
+                self.timeline.note(f"order {story.entity_id}, held as partly invoiced with its credit memo "
+                                   f"{'/'.join(sorted(states)) or 'not read yet'}, invoiced in full")
+            elif self.rng.random() < 0.15:
+                self.maker.complete(story)
+                self.timeline.note(f"order {story.entity_id}, held as partly invoiced, invoiced in full")
 
     def maybe_refund(self, due: int) -> None:
         while len(self.refunds_placed) < min(due, self.plan.refunds):
@@ -384,7 +419,7 @@ def reconcile_adobe(orders: dict[str, dict], memos: dict[str, dict], docs: dict[
     skipped = [r for r in records if r["state"] == "skipped"]
     out["skipped_but_postable"] = sorted(f"AC-{r['external_id']}" for r in skipped
                                          if r["kind"] == "order" and r["external_id"] in want.postable)
-    out["skipped"] = dict(Counter(re.sub(r"^AC-\d+ is not posted: ", "", r["message"]).split(".")[0][:90]
+    out["skipped"] = dict(Counter(re.split(r"[.;] ", re.sub(r"^AC-\d+ is not posted: ", "", r["message"]))[0][:90]
                                   for r in skipped))
     out["duplicates"] = sum(len(out[k]) for k in ("invoice_duplicates", "receipt_duplicates", "credit_duplicates",
                                                    "refund_payment_duplicates"))
@@ -411,10 +446,10 @@ def start_adobe_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
     return system
 
 
-# Orders left partly invoiced (the connector holds them), a few with a credit memo that must wait
-# for its order. 0 until the engine makes such a memo wait (issue 19, branch adobeflow); before
-# that, it retries without end and the run cannot settle.
-HELD_SHARE = 0.0
+# Of the orders invoiced in two parts, the share left partly invoiced: the connector holds them
+# (the Sage invoice must equal the grand total), and a credit memo of one waits for its order
+# ("Waiting for its order") instead of posting or failing.
+HELD_SHARE = 0.25
 
 
 def run_adobe_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis | None = None, echo: bool = True,
@@ -428,8 +463,12 @@ def run_adobe_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis
     # Seeded before any webhook can reach us (the subscription is live: pause it by dropping all).
     adobe.control("POST", "faults", {"webhook_drop_rate": 1.0})
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    seeded = [maker.place() for _ in range(plan.seeded_orders)]
-    for story in rng.sample(seeded, k=min(len(seeded), max(1, plan.refunds // 3))):
+    # Two of them held as partly invoiced, each with a credit memo waiting for its order: the live
+    # phase invoices the rest of the first (its memo must follow it into Sage), the other stays held.
+    held = [maker.place(held=True) for _ in range(min(2, plan.seeded_orders))]
+    held[-1].keep_held = len(held) > 1
+    seeded = held + [maker.place() for _ in range(plan.seeded_orders - len(held))]
+    for story in held + rng.sample(seeded, k=min(len(seeded), max(1, plan.refunds // 3))):
         if story.invoices and not story.extras:
             maker.refund(story)
     adobe.control("POST", "faults", {"webhook_drop_rate": 0.0})
