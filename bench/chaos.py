@@ -1,6 +1,7 @@
 """`make chaos` (QUICK=1 for the short run): the whole system under faults, then reconciled to the cent.
 
-    python -m bench.chaos [--quick] [--orders N] [--seed S] [--sage sage100] [--store adobe]
+    python -m bench.chaos [--quick] [--orders N] [--seed S] [--sage sage100]
+    python -m bench.chaos_adobe [--quick] [--orders N] [--seed S]     (the store: Adobe Commerce)
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
@@ -662,8 +663,11 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
+def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run_chaos, store: str = "") -> int:
+    """The command line. Another store's run (bench/chaos_adobe.py) passes its own ``start`` and
+    ``run`` (same signatures as start_chaos_system / run_chaos) and its name, which names its
+    database and result file."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.chaos{'_' + store if store else ''}", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="about 80 orders, a few faults (~3 minutes)")
     parser.add_argument("--orders", type=int, help="orders in all (default 1000, quick 80)")
@@ -672,8 +676,6 @@ def main(argv=None) -> int:
     parser.add_argument("--sage", choices=["sage50", "sage100"], default="sage50",
                         help="the integration's Sage: sage100 posts sales orders through the sage100sim agent and "
                              "adds licence exhaustion to the faults")
-    parser.add_argument("--store", choices=["bigcommerce", "adobe"], default="bigcommerce",
-                        help="adobe: the same run against the sandbox Adobe Commerce (bench/chaos_adobe.py)")
     args = parser.parse_args(argv)
     plan = (quick_plan(args.orders or 80, args.seed) if args.quick else full_plan(args.orders or 1000, args.seed))
     if args.sage == "sage100":
@@ -693,8 +695,7 @@ def main(argv=None) -> int:
     system = None
     try:
         # A database of the store's own: the Adobe run may go beside a BigCommerce one.
-        db_url = prepare_database("mlconnector_chaos" + ("_adobe" if args.store == "adobe" else ""),
-                                  work_dir / "chaos.sqlite3")
+        db_url = prepare_database("mlconnector_chaos" + (f"_{store}" if store else ""), work_dir / "chaos.sqlite3")
         import django
 
         django.setup()
@@ -708,14 +709,8 @@ def main(argv=None) -> int:
                        "COORDINATION_REDIS_URL": settings.COORDINATION_REDIS_URL or "",
                        "SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
                        "DEBUG": "1", "ML_DATA_DIR": str(work_dir)}
-        if args.store == "adobe":
-            from bench import chaos_adobe
-
-            system = chaos_adobe.start_adobe_chaos_system(process_env, work_dir, plan)
-            result = chaos_adobe.run_adobe_chaos(system, plan, work_dir, redis=redis)
-        else:
-            system = start_chaos_system(process_env, work_dir, plan)
-            result = run_chaos(system, plan, work_dir, redis=redis)
+        system = start(process_env, work_dir, plan)
+        result = run(system, plan, work_dir, redis=redis)
         result.update({"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
                        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "quick": args.quick})
@@ -727,7 +722,7 @@ def main(argv=None) -> int:
     print_summary(result)
     out_dir = BASE_DIR / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{'adobe-' if args.store == 'adobe' else ''}chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out = out_dir / f"{store + '-' if store else ''}chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"  written: {out.relative_to(BASE_DIR)}")
     if not result["ok"]:

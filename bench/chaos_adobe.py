@@ -1,4 +1,4 @@
-"""`make chaos` for an Adobe Commerce integration: ``python -m bench.chaos --store adobe [--quick]``.
+"""`make chaos` for an Adobe Commerce integration: ``python -m bench.chaos_adobe [--quick] [--orders N]``.
 
 The same run as bench/chaos.py's BigCommerce one, on the same processes (uvicorn web, two Celery
 workers, beat, the agent with the simulated Sage 50 company under its crash hook, a Redis of the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import requests
 
+from bench import chaos
 from bench.chaos import ChaosRun, DedicatedRedis, Plan, money, start_chaos_system
 
 ADOBE_SEED = 3  # the sandbox catalog and customers (deterministic per seed)
@@ -431,13 +433,9 @@ def reconcile_adobe(orders: dict[str, dict], memos: dict[str, dict], docs: dict[
 
 
 # -- one whole run ----------------------------------------------------------------------------------------
-def adobe_plan(plan: Plan) -> Plan:
-    return replace(plan, sage="sage50")
-
-
 def start_adobe_chaos_system(process_env: dict, work_dir: Path, plan: Plan):
     """bench/chaos.py's system (its BigCommerce sandbox left empty) with the Adobe store attached."""
-    system = start_chaos_system(process_env, work_dir, replace(plan, seeded_orders=0))
+    system = start_chaos_system(process_env, work_dir, replace(plan, seeded_orders=0, sage="sage50"))
     try:
         attach_adobe(system, poll_seconds=plan.poll_seconds)
     except BaseException:
@@ -497,3 +495,13 @@ def run_adobe_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis
     })
     result["ok"] = result["ok"] and settled
     return result
+
+
+def main(argv=None) -> int:
+    """bench/chaos.py's command line (``--quick``, ``--orders``, ``--seed``, ``--keep``) on this store.
+    Its result goes to bench/results/adobe-chaos-<timestamp>.json."""
+    return chaos.main(argv, start=start_adobe_chaos_system, run=run_adobe_chaos, store="adobe")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
