@@ -52,6 +52,7 @@ chaos: env
 	$(BIN)/python -m bench.chaos $(if $(QUICK),--quick,) $(CHAOS_ARGS)
 	$(BIN)/python -m bench.chaos --sage sage100 $(if $(QUICK),--quick,) $(CHAOS_ARGS)
 	$(BIN)/python -m bench.chaos --sage sage100 --transport soap $(if $(QUICK),--quick,) $(CHAOS_ARGS)
+	$(BIN)/python -m bench.chaos_adobe $(if $(QUICK),--quick,) $(CHAOS_ARGS)
 
 demo-order: env
 	$(BIN)/python manage.py demo_order

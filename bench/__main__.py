@@ -19,6 +19,8 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
   desktop Sage (bench/sage_cost.py), Sage calls per order by kind, and the writes-only limit.
 - Black Friday hour: 50 stores and 50 agents on 2 web + 2 worker nodes, 20 paid orders/s by webhook
   for 5 minutes (quick: 5 stores, 30 s), see bench/blackfriday.py.
+- Adobe Commerce (bench/adobe.py): the Adobe poller's backfill read (calls per order) and Adobe
+  webhook → posted p95.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
 """
 
@@ -33,6 +35,7 @@ import time
 
 from bench import blackfriday
 from bench import sage100 as sage100_bench
+from bench.adobe import rows as adobe_rows
 from bench.environment import BASE_DIR, machine, prepare_database
 
 
@@ -282,6 +285,8 @@ def main(argv=None) -> int:
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
         "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
         "black_friday": dict(blackfriday.QUICK if args.quick else blackfriday.FULL),
+        "adobe_backfill_read": args.orders or (2000 if args.quick else 10000),
+        "adobe_latency": args.latency or (10 if args.quick else 200),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
@@ -320,7 +325,7 @@ def main(argv=None) -> int:
 
 
 BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
-           "sage_cost", "black_friday")
+           "sage_cost", "black_friday", "adobe_backfill_read", "adobe_latency")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -357,6 +362,13 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
                          outer_env)
     if name == "black_friday":  # its own database and processes: a fresh interpreter
         return _in_child(f"from bench.blackfriday import run_black_friday\nresult = run_black_friday(**{size!r})", outer_env)
+    if name == "adobe_backfill_read":
+        from bench.adobe import run_backfill_read
+
+        return run_backfill_read(size)
+    if name == "adobe_latency":  # the whole system on a database of its own: a fresh interpreter
+        return _in_child(f"from bench.adobe import run_latency\nresult = run_latency({size}, "
+                         f"interval_s={latency_interval})", outer_env)
     raise ValueError(name)
 
 
@@ -506,6 +518,7 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                          f"{stuck} stuck", "0 / 0 / 0 / 0", _mark(ch.get("ok"))))
         else:
             rows.append(("chaos", "", str(ch.get("missing") or ch.get("error"))[:60], "0 dup / 0 lost / 0 ¢", ""))
+    rows += adobe_rows(results)
     return rows
 
 

@@ -1,6 +1,7 @@
 """`make chaos` (QUICK=1 for the short run): the whole system under faults, then reconciled to the cent.
 
     python -m bench.chaos [--quick] [--orders N] [--seed S] [--sage sage100 [--transport soap]]
+    python -m bench.chaos_adobe [--quick] [--orders N] [--seed S]     (the store: Adobe Commerce)
 
 On a fresh database of its own (PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set,
 else SQLite + the filesystem broker, in a temporary ML_DATA_DIR) it starts web, two Celery workers,
@@ -243,7 +244,7 @@ class ChaosRun:
 
     def act(self, action: str) -> None:
         fault, argument = resolve_action(action)
-        fault(self, argument)
+        getattr(self, fault.__name__)(argument)  # by name: a subclass (another store) may override it
 
     def kill_process(self, name: str) -> None:
         in_flight = self._in_flight()
@@ -724,6 +725,9 @@ def print_summary(result: dict) -> None:
         ("cent differences", result["cent_difference_count"], "target 0"),
         ("stuck records", len(result["stuck"]), "target 0"),
         ("skipped but postable", len(result.get("skipped_but_postable", [])), "target 0"),
+        *([("held by the rules (partly invoiced) / credit memos waiting for them",
+            f"{result['held_orders']} / {result['refunds_waiting']}", "nothing in Sage")]
+          if "held_orders" in result else []),
         ("worker kills / agent kills / agent crashes after write",
          "{} / {} / {}".format(*(result["faults"].get(k, 0) for k in ("worker_kills", "agent_kills",
                                                                       "agent_crashes"))), ""),
@@ -751,8 +755,11 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
+def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run_chaos, store: str = "") -> int:
+    """The command line. Another store's run (bench/chaos_adobe.py) passes its own ``start`` and
+    ``run`` (same signatures as start_chaos_system / run_chaos) and its name, which names its
+    database and result file."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.chaos{'_' + store if store else ''}", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="about 80 orders, a few faults (~3 minutes)")
     parser.add_argument("--orders", type=int, help="orders in all (default 1000, quick 80)")
@@ -785,8 +792,10 @@ def main(argv=None) -> int:
     system = None
     try:
         # CHAOS_DATABASE: a name of one's own when several runs share a PostgreSQL server (the
-        # database is dropped and created at the start of a run).
-        db_url = prepare_database(os.environ.get("CHAOS_DATABASE") or "mlconnector_chaos", work_dir / "chaos.sqlite3")
+        # database is dropped and created at the start of a run); the Adobe run's default name is
+        # its own, so it may go beside a BigCommerce one.
+        default_name = "mlconnector_chaos" + (f"_{store}" if store else "")
+        db_url = prepare_database(os.environ.get("CHAOS_DATABASE") or default_name, work_dir / "chaos.sqlite3")
         import django
 
         django.setup()
@@ -800,8 +809,8 @@ def main(argv=None) -> int:
                        "COORDINATION_REDIS_URL": settings.COORDINATION_REDIS_URL or "",
                        "SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
                        "DEBUG": "1", "ML_DATA_DIR": str(work_dir)}
-        system = start_chaos_system(process_env, work_dir, plan)
-        result = run_chaos(system, plan, work_dir, redis=redis)
+        system = start(process_env, work_dir, plan)
+        result = run(system, plan, work_dir, redis=redis)
         result.update({"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
                        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "quick": args.quick})
@@ -813,7 +822,7 @@ def main(argv=None) -> int:
     print_summary(result)
     out_dir = BASE_DIR / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out = out_dir / f"{store + '-' if store else ''}chaos-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"  written: {out.relative_to(BASE_DIR)}")
     if not result["ok"]:
