@@ -130,7 +130,7 @@ class AdobeCommerceAdapter:
         for level in levels:
             try:
                 item = self.client.stock_item(level.sku)
-                self.client.update_stock_item(level.sku, item["item_id"], _number(level.quantity), level.quantity > 0)
+                self.client.update_stock_item(level.sku, item, _number(level.quantity), level.quantity > 0)
             except NotFoundError:
                 refused.add(level.sku)
         return refused
