@@ -13,6 +13,7 @@ from connector.adobe.adapter import AdobeCommerceAdapter
 from connector.adobe.client import OAUTH1, AdobeCommerceClient, OAuth1Credentials
 from connector.commerce import StockLevel
 from sandbox.adobe.testkit import Adobe
+from tests.test_adobe_flow import fake, setup  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -46,3 +47,78 @@ def test_legacy_stock_push_sends_the_whole_stock_item_and_validates_against_the_
     puts = [r for r in sandbox.app.counters if r.startswith("PUT")]
     assert puts, sandbox.app.counters  # the legacy route was the one used
     assert sandbox.control("GET", "/violations").json()["count"] == 0
+
+
+# -- the I/O Events key host --------------------------------------------------------------------
+@pytest.fixture
+def key_host():
+    """A real HTTP server serving one RSA public key at Adobe's key path shape."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    served = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            served.append(self.path)
+            ok = self.path == "/prod/keys/pub-key-1.pem"
+            self.send_response(200 if ok else 404)
+            body = pem if ok else b"not found"
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{httpd.server_address[1]}", "key": key, "served": served}
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_io_events_keys_come_from_the_configured_host_checked_like_any_outbound_url(setup, client, key_host,
+                                                                                    settings):
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from django.core.cache import cache
+
+    from connector.models import InboundEvent
+
+    cache.clear()
+    token = setup.integration.webhook_token
+    body = json.dumps({"event_id": "io-host-1", "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
+                       "data": {"value": {"entity_id": 5}}}).encode()
+    signature = base64.b64encode(key_host["key"].sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
+    headers = {"x-adobe-digital-signature-1": signature, "x-adobe-public-key1-path": "/prod/keys/pub-key-1.pem"}
+
+    def post():
+        return client.post(f"/webhooks/adobe/{token}/", data=body, content_type="application/json", headers=headers)
+
+    # A plain-http key host on this machine is refused where outbound URLs must be public https.
+    settings.ADOBE_IO_KEY_HOST, settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = key_host["url"], False
+    refused = post()
+    assert refused.status_code == 503 and b"key host" in refused.content and key_host["served"] == []
+    # Allowed (the demo, the tests): the key is fetched there and the delivery verifies.
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
+    assert post().status_code == 200
+    assert key_host["served"] == ["/prod/keys/pub-key-1.pem"]
+    assert InboundEvent.objects.filter(integration=setup.integration, dedup_key__contains="io-host-1").count() == 1
+
+
+def test_the_default_io_key_host_is_adobes(settings):
+    from connector.adobe import webhooks
+
+    assert settings.ADOBE_IO_KEY_HOST == "https://static.adobeioevents.com"
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+    assert webhooks.io_key_host() == "https://static.adobeioevents.com"
