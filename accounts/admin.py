@@ -17,7 +17,8 @@ from accounts.models import Agent, Integration, Membership, SageConnection, Stor
 from accounts.roles import Capability
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.adobe.admin_actions import poll_adobe_now, test_adobe_connection
-from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
+from connector.bigcommerce.admin_actions import poll_now, register_hooks, test_connection
+from connector.flows.backfill_admin import backfill_orders
 from connector.flows.sage100_soap_admin import (
     SageConnectionForm,
     product_data_warning,

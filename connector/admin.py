@@ -3,7 +3,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Count, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, OuterRef, Subquery, Sum, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
@@ -92,7 +92,7 @@ def _with_latest_agent_result(queryset):
     # uses (each store adapter names it; a record's payload is one store's, so one key matches).
     keys = sorted({key for adapter in registered_adapters().values()
                    if (key := getattr(adapter, "order_currency_field", ""))})
-    currency = Coalesce(*[KT(f"payload__{key}") for key in keys], Value(""))
+    currency = Coalesce(*[KT(f"payload__{key}") for key in keys], Value(""), output_field=TextField())
     order_currency = (SyncRecord.objects.filter(integration_id=OuterRef("integration_id"),
                                                 kind=SyncRecord.Kind.ORDER, external_id=OuterRef("refund_of"))
                       .annotate(currency=currency).values("currency")[:1])

@@ -13,7 +13,7 @@ from connector.adobe.adapter import AdobeCommerceAdapter
 from connector.adobe.client import OAUTH1, AdobeCommerceClient, OAuth1Credentials
 from connector.commerce import StockLevel
 from sandbox.adobe.testkit import Adobe
-from tests.test_adobe_flow import fake, setup  # noqa: F401  (fixtures)
+from tests.test_adobe_flow import fake, setup, stock  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def key_host():
     httpd.server_close()
 
 
-def test_io_events_keys_come_from_the_configured_host_checked_like_any_outbound_url(setup, client, key_host,
+def test_io_events_keys_come_from_the_configured_host_checked_like_any_outbound_url(setup, client, key_host,  # noqa: F811
                                                                                     settings):
     import base64
     import json
@@ -122,3 +122,60 @@ def test_the_default_io_key_host_is_adobes(settings):
     assert settings.ADOBE_IO_KEY_HOST == "https://static.adobeioevents.com"
     settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
     assert webhooks.io_key_host() == "https://static.adobeioevents.com"
+
+
+# -- the store-neutral backfill form --------------------------------------------------------------
+def test_backfill_form_starts_an_adobe_run_whose_progress_shows(setup, fake, admin_client,  # noqa: F811
+                                                                django_capture_on_commit_callbacks):
+    from connector.adobe.tasks import backfill
+    from connector.models import SyncRecord, SyncRun
+
+    for n, shape in enumerate(("single_line", "multi_line_quantity", "creditmemo_partial_item")):
+        stock(fake, 3001 + n, shape, updated="2026-06-0%d 10:00:00" % (n + 1))
+    changelist = "/admin/accounts/integration/"
+    form = admin_client.post(changelist, {"action": "backfill_orders", "_selected_action": [setup.integration.pk]})
+    assert form.status_code == 200 and b"Start backfill" in form.content and b"(Adobe Commerce)" in form.content
+    wrong = admin_client.post(changelist, {"action": "backfill_orders", "_selected_action": [setup.integration.pk],
+                                           "apply": "1", "since": "2026-06-10", "until": "2026-06-01"})
+    assert b"The last day is before the first." in wrong.content and not SyncRun.objects.filter(
+        kind=SyncRun.Kind.BACKFILL).exists()
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        answer = admin_client.post(changelist, {"action": "backfill_orders", "apply": "1", "since": "2026-03-01",
+                                                "until": "2026-06-30", "_selected_action": [setup.integration.pk]},
+                                   follow=True)
+    assert "backfill of the Adobe Commerce store started" in answer.content.decode()
+    run = SyncRun.objects.get(kind=SyncRun.Kind.BACKFILL, integration=setup.integration)
+    assert len(sent) == 1 and run.params["since"].startswith("2026-03-01")
+    # What the worker does with the message: the Adobe package's backfill task, by the run's id.
+    assert "4 record(s) read" in backfill(setup.integration.pk, run.params["since"], run.params["until"], run.pk)
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.DONE and run.total == run.seen == 4  # 3 orders, 1 credit memo
+    assert SyncRecord.objects.filter(integration=setup.integration).count() == 4
+    page = admin_client.get(f"/admin/connector/syncrun/{run.pk}/change/").content.decode()
+    assert "4 / 4 (100 %)" in page
+    assert backfill(setup.integration.pk, run.params["since"], run.params["until"], run.pk) == "already done"
+
+
+def test_backfill_of_a_bigcommerce_integration_goes_to_its_own_task(db, admin_client,
+                                                                     django_capture_on_commit_callbacks, tmp_path,
+                                                                     monkeypatch):
+    from connector.models import SyncRun
+    from demo import seed as demo
+
+    seed = demo.seed_demo(store_url="http://127.0.0.1:9", company_path=tmp_path / "c.sqlite3", skus=["A"])
+    sent = []
+
+    class Task:
+        def __init__(self, name):
+            self.name = name
+
+        def delay(self, *args):
+            sent.append((self.name, args))
+
+    monkeypatch.setattr("connector.flows.backfill_admin.task_named", Task)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/accounts/integration/", {"action": "backfill_orders", "apply": "1",
+                                                            "since": "2026-05-01",
+                                                            "_selected_action": [seed.integration.pk]})
+    run = SyncRun.objects.get(kind=SyncRun.Kind.BACKFILL, integration=seed.integration)
+    assert sent == [("connector.bigcommerce.backfill", (seed.integration.pk, run.params["since"], None, run.pk))]

@@ -24,7 +24,7 @@ import hmac
 import secrets
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -321,8 +321,10 @@ class AdobeCommerceClient(BaseApiClient):
         return self.get(f"/V1/creditmemo/{int(memo_id)}")  # singular for one record
 
     def search(self, path: str, groups: Sequence[Sequence[Filter]] = (), *, page_size: int = MAX_PAGE_SIZE,
-               sort=(("entity_id", "ASC"),), fields: str | None = None) -> Iterator[dict]:
-        """Every match, page by page, stopping on ``total_count`` (or an empty page)."""
+               sort=(("entity_id", "ASC"),), fields: str | None = None,
+               on_total: Callable[[int], None] | None = None) -> Iterator[dict]:
+        """Every match, page by page, stopping on ``total_count`` (or an empty page). ``on_total``
+        hears the match count once, from the first page (a backfill's progress: seen / total)."""
         page, seen = 1, 0
         if fields and "total_count" not in fields:
             fields = f"{fields},total_count"
@@ -331,6 +333,8 @@ class AdobeCommerceClient(BaseApiClient):
                                                        fields=fields)) or {}
             items = body.get("items") or []
             total = int(body.get("total_count") or 0)
+            if page == 1 and on_total is not None:
+                on_total(total)
             yield from items
             seen += len(items)
             if not items or seen >= total:
