@@ -302,6 +302,11 @@ class Integration(models.Model):
 
     @property
     def webhook_path(self) -> str:
+        """Where the integration's store delivers webhooks (connector/webhook_urls.py): one URL
+        shape per store platform, the same token."""
+        platform = self.store.platform if self.store_id else StoreConnection.Platform.BIGCOMMERCE
+        if platform == StoreConnection.Platform.ADOBE_COMMERCE:
+            return f"/webhooks/adobe/{self.webhook_token}/"
         return f"/webhooks/bigcommerce/{self.webhook_token}/"
 
 
