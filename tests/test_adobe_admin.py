@@ -179,3 +179,117 @@ def test_backfill_of_a_bigcommerce_integration_goes_to_its_own_task(db, admin_cl
                                                             "_selected_action": [seed.integration.pk]})
     run = SyncRun.objects.get(kind=SyncRun.Kind.BACKFILL, integration=seed.integration)
     assert sent == [("connector.bigcommerce.backfill", (seed.integration.pk, run.params["since"], None, run.pk))]
+
+
+# -- store views and websites as channels of the account mappings -------------------------------
+def point_at_sandbox(store, sandbox: Adobe) -> None:
+    i = sandbox.integration
+    store.base_url = sandbox.root
+    store.consumer_key, store.consumer_secret = i.consumer_key, i.consumer_secret
+    store.access_token, store.access_token_secret = i.access_token, i.access_token_secret
+    store.save()
+
+
+def test_adobe_channels_are_websites_and_their_store_views(sandbox):
+    from connector.adobe.adapter import website_channel_id
+    from connector.stores import SalesChannel
+
+    channels = sandbox_adapter(sandbox).sales_channels()
+    assert SalesChannel(website_channel_id(1), "Main Website", "website") in channels
+    assert SalesChannel(website_channel_id(2), "UK Website", "website") in channels
+    views = {c.channel_id: c for c in channels if c.kind == "store view"}
+    assert sorted(views) == [1, 2, 3]  # not the admin view 0
+    assert views[2].parent_id == website_channel_id(1) and views[3].parent_id == website_channel_id(2)
+    assert sandbox.control("GET", "/violations").json()["count"] == 0
+
+
+def test_channel_picker_offers_the_adobe_store_views_and_websites(setup, sandbox, admin_client):  # noqa: F811
+    from accounts.models import StoreConnection
+    from mappings.models import AccountMapping
+
+    store = setup.integration.store
+    point_at_sandbox(store, sandbox)
+    page = admin_client.get(f"/admin/accounts/integration/{setup.integration.pk}/change/").content.decode()
+    assert "100002 — website UK Website" in page and "3 — store view" in page and "(in website UK Website)" in page
+    # What the page read is kept on the connection: the mapping lookups use it without the store.
+    assert {c["channel_id"] for c in StoreConnection.objects.get(pk=store.pk).sales_channels} >= {1, 2, 3, 100001,
+                                                                                                  100002}
+    row = AccountMapping.objects.create(integration=setup.integration, channel_id=100002, purpose="revenue",
+                                        account_code="4010")
+    form = admin_client.get(f"/admin/mappings/accountmapping/{row.pk}/change/").content.decode()
+    assert '<option value="100002" selected>' in form and "store view" in form
+    # The store cannot be read: the page still opens, from the list kept last time.
+    StoreConnection.objects.filter(pk=store.pk).update(base_url="http://127.0.0.1:9")
+    assert "100002 — website UK Website" in admin_client.get(
+        f"/admin/accounts/integration/{setup.integration.pk}/change/").content.decode()
+
+
+def _adobe_channels_snapshot(store) -> None:
+    from accounts.models import StoreConnection
+
+    StoreConnection.objects.filter(pk=store.pk).update(sales_channels=[
+        {"channel_id": 100001, "name": "Main Website", "kind": "website", "parent_id": None},
+        {"channel_id": 100002, "name": "UK Website", "kind": "website", "parent_id": None},
+        {"channel_id": 1, "name": "Default Store View", "kind": "store view", "parent_id": 100001},
+        {"channel_id": 3, "name": "UK Store View", "kind": "store view", "parent_id": 100002}])
+
+
+def test_sage50_invoices_of_adobe_orders_use_their_store_view_then_website_accounts(setup, fake):  # noqa: F811
+    from connector.adobe.poller import poll_integration
+    from connector.models import SyncRecord
+    from mappings.models import AccountMapping
+    from tests.test_adobe_flow import run_all
+
+    _adobe_channels_snapshot(setup.integration.store)
+    AccountMapping.objects.bulk_create([
+        AccountMapping(integration=setup.integration, channel_id=100002, purpose="revenue", account_code="4010"),
+        AccountMapping(integration=setup.integration, channel_id=100002, purpose="bank", account_code="1220"),
+        AccountMapping(integration=setup.integration, channel_id=3, purpose="bank", account_code="1210")])
+    uk = stock(fake, 4001, "store_view_channel")  # store view 3, in the UK website
+    assert uk["store_id"] == 3
+    default = stock(fake, 4002, "single_line")
+    assert default.get("store_id", 1) == 1
+    poll_integration(setup.integration)
+    run_all(setup)
+    uk_record = SyncRecord.objects.get(integration=setup.integration, external_id="4001")
+    default_record = SyncRecord.objects.get(integration=setup.integration, external_id="4002")
+    assert uk_record.state == default_record.state == SyncRecord.State.POSTED, (uk_record.message,
+                                                                                  default_record.message)
+
+    def accounts(record) -> set[str]:
+        document = record.document
+        return ({str(line.get("nominal_code")) for line in document["invoice"]["lines"]}
+                | {str(t.get("bank_account")) for t in document["invoice"]["tenders"]}
+                | {str(r.get("bank_account")) for r in document.get("receipts") or []})
+
+    uk, default = accounts(uk_record), accounts(default_record)
+    assert {"4010", "1210"} <= uk and "1220" not in uk, uk_record.document  # the view's own over its website's
+    assert not {"4010", "1210", "1220"} & default and "1200" in default, default_record.document
+
+
+def test_x3_journal_entries_of_adobe_orders_use_their_store_view_then_website_accounts(setup):  # noqa: F811
+    from accounts.models import SageConnection
+    from connector.flows import x3
+    from mappings.models import AccountMapping
+    from tests.test_adobe_flow import golden
+
+    SageConnection.objects.filter(pk=setup.integration.sage_id).update(edition=SageConnection.Edition.SAGEX3)
+    integration = type(setup.integration).objects.select_related("store", "sage").get(pk=setup.integration.pk)
+    _adobe_channels_snapshot(integration.store)
+    AccountMapping.objects.filter(integration=integration).delete()
+    defaults = {"revenue": "706000", "tax": "445710", "shipping": "708500", "discount": "709000",
+                "receivable": "411000", "bank": "512000", "rounding": "658000", "gift_certificate": "419100",
+                "store_credit": "419200", "handling": "708600", "wrapping": "708700", "business_partner": "WEB"}
+    AccountMapping.objects.bulk_create(
+        [AccountMapping(integration=integration, channel_id=0, purpose=p, account_code=c) for p, c in defaults.items()]
+        + [AccountMapping(integration=integration, channel_id=100002, purpose="revenue", account_code="706UK"),
+           AccountMapping(integration=integration, channel_id=100002, purpose="receivable", account_code="411UK"),
+           AccountMapping(integration=integration, channel_id=3, purpose="receivable", account_code="411V3")])
+    uk = {**golden("store_view_channel")["input"]["order"], "entity_id": 5001}
+    main = {**golden("single_line")["input"]["order"], "entity_id": 5002}
+
+    def accounts(order) -> set[str]:
+        return {line.account for line in x3.build_entry_for_order(integration, order).lines}
+
+    assert {"706UK", "411V3"} <= accounts(uk) and "411UK" not in accounts(uk)  # the view's own over its website's
+    assert not {"706UK", "411UK", "411V3"} & accounts(main) and "706000" in accounts(main)
