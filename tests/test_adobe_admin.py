@@ -131,7 +131,7 @@ def test_backfill_form_starts_an_adobe_run_whose_progress_shows(setup, fake, adm
     from connector.models import SyncRecord, SyncRun
 
     for n, shape in enumerate(("single_line", "multi_line_quantity", "creditmemo_partial_item")):
-        stock(fake, 3001 + n, shape, updated="2026-06-0%d 10:00:00" % (n + 1))
+        stock(fake, 3001 + n, shape, updated=f"2026-06-0{n + 1} 10:00:00")
     changelist = "/admin/accounts/integration/"
     form = admin_client.post(changelist, {"action": "backfill_orders", "_selected_action": [setup.integration.pk]})
     assert form.status_code == 200 and b"Start backfill" in form.content and b"(Adobe Commerce)" in form.content
