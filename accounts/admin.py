@@ -162,9 +162,9 @@ class IntegrationForm(forms.ModelForm):
             adapter = adapters[platform]
             paid.choices = adapter.order_status_choices()
             after_choices = adapter.status_after_import_choices()
-            paid.help_text = "None ticked = the default (" + ", ".join(
+            paid.help_text = "None ticked = the default: " + ", ".join(
                 label for value, label in adapter.order_status_choices()
-                if value in adapter.default_paid_statuses()) + ")."
+                if value in adapter.default_paid_statuses()) + "."
         else:  # a new integration: every store's statuses, under the store's name; checked on save
             paid.choices = [(labels[p], a.order_status_choices()) for p, a in adapters.items()]
             after_choices = [(labels[p], a.status_after_import_choices()) for p, a in adapters.items()
