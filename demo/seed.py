@@ -259,9 +259,9 @@ def adobe_sandbox_argv(port: int, *, orders: int = ADOBE_DEMO_ORDERS, seed: int 
 
 
 def adobe_sandbox_skus(store_url: str) -> list[str]:
-    """Every SKU the running sandbox Adobe store sells (its stock, MSI and legacy)."""
+    """Every SKU the running sandbox Adobe store sells (its catalog, its stock: MSI and legacy)."""
     stock = requests.get(f"{store_url.rstrip('/')}/__sandbox__/stock", timeout=10).json()
-    return sorted(set(stock["stock_items"]) | {item["sku"] for item in stock["source_items"]})
+    return sorted(set(stock.get("skus") or ()) | set(stock["stock_items"]) | {i["sku"] for i in stock["source_items"]})
 
 
 @transaction.atomic
