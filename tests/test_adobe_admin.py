@@ -204,9 +204,12 @@ def test_adobe_channels_are_websites_and_their_store_views(sandbox):
 
 
 def test_channel_picker_offers_the_adobe_store_views_and_websites(setup, sandbox, admin_client):  # noqa: F811
+    from django.core.cache import cache
+
     from accounts.models import StoreConnection
     from mappings.models import AccountMapping
 
+    cache.clear()  # the store's channels are read at most once a minute per store id
     store = setup.integration.store
     point_at_sandbox(store, sandbox)
     page = admin_client.get(f"/admin/accounts/integration/{setup.integration.pk}/change/").content.decode()

@@ -15,18 +15,28 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
+from django.core.cache import cache
+
 from accounts.models import Integration, StoreConnection
 from connector.stores import SalesChannel, adapter_for
 
 logger = logging.getLogger(__name__)
 EVERY_CHANNEL = (0, "0 — every channel (the default)")
+REFRESH_SECONDS = 60
 
 
 def refresh_store_channels(store: StoreConnection) -> list[SalesChannel]:
     """Read the store's channels through its adapter and keep them; on any failure (store down,
     no credentials yet, an adapter that cannot list them) the list last kept."""
+    # Read at most once a minute per store, once, briefly: an admin page waits on it.
+    if not cache.add(f"store-channels-read:{store.pk}", 1, REFRESH_SECONDS):
+        return stored_channels(store)
     try:
-        channels = list(adapter_for(store).sales_channels())
+        adapter = adapter_for(store)
+        client = getattr(adapter, "client", None)  # made here: a connection without credentials raises
+        if client is not None:
+            client.max_attempts, client.timeout = 1, (3.0, 10.0)
+        channels = list(adapter.sales_channels())
     except Exception as error:  # the page must open whatever the store says
         logger.info("could not read the sales channels of store %s: %s", store.pk, error)
         return stored_channels(store)
