@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make run        start web, worker, beat, sandbox store and simulated Sage + agent (Ctrl-C stops all)"
+	@echo "                ADOBE=1: a sandbox Adobe Commerce store too, with its own integration and agent"
 	@echo "make test       lint and the whole test suite (sets up the venv first)"
 	@echo "make bench      benchmarks (QUICK=1 for a one-minute run)"
 	@echo "make chaos      the fault-injection run"
-	@echo "make demo-order place a new order in the running sandbox store"
+	@echo "make demo-order place a new order in the running sandbox store (STORE=adobe: in the Adobe one)"
 	@echo "make agent-wheels  the agent's two wheels in dist/ (install: agent/README.md)"
 
 $(STAMP): pyproject.toml
@@ -25,7 +26,7 @@ env: $(STAMP)
 
 run: env
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runstack
+	$(BIN)/python manage.py runstack $(if $(ADOBE),--adobe,)
 
 # lint-imports checks the import contracts in pyproject.toml ([tool.importlinter]: the layers, stores
 # apart from ledgers, the agent alone, no cycles). --no-cache: a stale graph cache once reported
@@ -55,7 +56,7 @@ chaos: env
 	$(BIN)/python -m bench.chaos_adobe $(if $(QUICK),--quick,) $(CHAOS_ARGS)
 
 demo-order: env
-	$(BIN)/python manage.py demo_order
+	$(BIN)/python manage.py demo_order $(if $(STORE),--store $(STORE),)
 
 # The agent's own distribution and the one it needs (ml-connector-common), for the PC next to Sage.
 agent-wheels: $(STAMP)

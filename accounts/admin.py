@@ -17,8 +17,8 @@ from accounts.models import Agent, Integration, Membership, SageConnection, Stor
 from accounts.roles import Capability
 from accounts.tenancy import SecretFieldsAdminMixin, TenantScopedAdmin
 from connector.adobe.admin_actions import poll_adobe_now, test_adobe_connection
-from connector.bigcommerce.admin_actions import backfill_orders, poll_now, register_hooks, test_connection
-from connector.bigcommerce.statuses import ORDER_STATUS_NAMES
+from connector.bigcommerce.admin_actions import poll_now, register_hooks, test_connection
+from connector.flows.backfill_admin import backfill_orders
 from connector.flows.sage100_soap_admin import (
     SageConnectionForm,
     product_data_warning,
@@ -26,6 +26,7 @@ from connector.flows.sage100_soap_admin import (
     transport_note,
 )
 from connector.flows.x3_admin import AccountMappingInline, x3_preview_urls
+from connector.stores import UnknownPlatform, adapter_class
 
 
 @admin.register(Tenant)
@@ -116,24 +117,88 @@ class SageConnectionAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
         return f"valid {days} more days"
 
 
-_STATUS_CHOICES = [(status_id, f"{name} ({status_id})") for status_id, name in sorted(ORDER_STATUS_NAMES.items())]
+def _status_value(value):
+    """A BigCommerce status id is a number, an Adobe state a code: kept as each store reads it."""
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def _platform_labels() -> dict[str, str]:
+    return dict(StoreConnection.Platform.choices)
+
+
+def _adapters() -> dict:
+    """The store adapters registered by the installed store packages, by platform."""
+    found = {}
+    for platform in _platform_labels():
+        try:
+            found[platform] = adapter_class(platform)
+        except UnknownPlatform:
+            continue
+    return found
 
 
 class IntegrationForm(forms.ModelForm):
-    """Order statuses picked by name, not typed as JSON or numbers."""
+    """Order statuses picked by name, not typed as JSON or numbers; the names are the store's own,
+    from its adapter (BigCommerce status ids, Adobe Commerce order states)."""
 
     paid_status_ids = forms.TypedMultipleChoiceField(
-        choices=_STATUS_CHOICES, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
-        label="Statuses that count as paid",
-        help_text="None ticked = the default (Awaiting Fulfillment, Awaiting Shipment, Awaiting Pickup, Partially "
-                  "Shipped, Shipped, Completed, Refunded, Partially Refunded).")
+        choices=[], coerce=_status_value, required=False, widget=forms.CheckboxSelectMultiple,
+        label="Statuses that count as paid")
     status_after_import = forms.TypedChoiceField(
-        choices=[("", "Leave the order's status as it is")] + _STATUS_CHOICES, coerce=int, empty_value=None,
-        required=False, label="Status to set once posted")
+        choices=[], coerce=int, empty_value=None, required=False, label="Status to set once posted")
 
     class Meta:
         model = Integration
         fields = ("paid_status_ids", "status_after_import")  # admin adds the fieldsets' other fields
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        adapters = _adapters()
+        platform = self._platform()
+        labels = _platform_labels()
+        paid, after = self.fields["paid_status_ids"], self.fields["status_after_import"]
+        if platform in adapters:
+            adapter = adapters[platform]
+            paid.choices = adapter.order_status_choices()
+            after_choices = adapter.status_after_import_choices()
+            paid.help_text = "None ticked = the default: " + ", ".join(
+                label for value, label in adapter.order_status_choices()
+                if value in adapter.default_paid_statuses()) + "."
+        else:  # a new integration: every store's statuses, under the store's name; checked on save
+            paid.choices = [(labels[p], a.order_status_choices()) for p, a in adapters.items()]
+            after_choices = [(labels[p], a.status_after_import_choices()) for p, a in adapters.items()
+                             if a.status_after_import_choices()]
+            paid.help_text = "Tick the statuses of this integration's store; none ticked = the store's default."
+        after.choices = [("", "Leave the order's status as it is")] + after_choices
+        if platform in adapters and not after_choices:
+            after.disabled = True
+            after.help_text = (f"{labels[platform]} orders keep their status; tick \"add an order comment after "
+                               "posting\" below to note the Sage invoice number on the order instead.")
+
+    def _platform(self) -> str | None:
+        store_id = self.data.get("store") if self.is_bound else None
+        if store_id:
+            return StoreConnection.objects.filter(pk=store_id).values_list("platform", flat=True).first()
+        if self.instance.store_id:
+            return self.instance.store.platform
+        return None
+
+    def clean(self):
+        cleaned = super().clean()
+        store = cleaned.get("store")
+        adapter = _adapters().get(store.platform) if store else None
+        if adapter is not None:
+            known = {value for value, _ in adapter.order_status_choices()}
+            wrong = [value for value in cleaned.get("paid_status_ids") or () if value not in known]
+            if wrong:
+                self.add_error("paid_status_ids", f"{', '.join(map(str, wrong))}: not a status of "
+                                                  f"{_platform_labels()[store.platform]} orders.")
+            after = cleaned.get("status_after_import")
+            if after is not None and after not in {value for value, _ in adapter.status_after_import_choices()}:
+                self.add_error("status_after_import", f"{_platform_labels()[store.platform]} orders cannot be "
+                                                      "given this status.")
+        return cleaned
 
 
 @admin.action(description="Preview what would be posted for an order (dry run)")

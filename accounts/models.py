@@ -104,6 +104,10 @@ class StoreConnection(models.Model):
     tls_ca_bundle = models.CharField(max_length=500, blank=True,
                                      help_text="Path of a CA bundle that signs the store's certificate "
                                                "(a private CA); empty = the system's.")
+    # The store's sales channels as last read through its adapter (connector.stores.SalesChannel as
+    # dicts), refreshed whenever the account-mapping page opens: the picker offers them, and the
+    # mapping loader reads which website an Adobe store view belongs to from here, not from the store.
+    sales_channels = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -235,12 +239,12 @@ class Integration(models.Model):
     # order rules
     paid_status_ids = models.JSONField(
         default=list, blank=True,
-        help_text="BigCommerce status ids that count as paid; empty = the default "
-                  "(Awaiting Fulfillment, Awaiting Shipment, Awaiting Pickup, Partially Shipped, Shipped, Completed).")
+        help_text="The order statuses that count as paid, as the store names them: BigCommerce status ids, "
+                  "Adobe Commerce order states (processing, complete…); empty = the store's default.")
     store_comment_after_posting = models.BooleanField(
         default=False, help_text="Adobe Commerce: add an order comment with the Sage invoice number once it is posted.")
     status_after_import = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="BigCommerce status id to set once an order is posted (empty = leave it).")
+        null=True, blank=True, help_text="Status to set once an order is posted (BigCommerce status id; empty = leave it).")
     customer_strategy = models.CharField(max_length=30, choices=CustomerStrategy.choices,
                                          default=CustomerStrategy.MATCH_OR_CREATE)
     without_email = models.CharField(
@@ -303,6 +307,11 @@ class Integration(models.Model):
 
     @property
     def webhook_path(self) -> str:
+        """Where the integration's store delivers webhooks (connector/webhook_urls.py): one URL
+        shape per store platform, the same token."""
+        platform = self.store.platform if self.store_id else StoreConnection.Platform.BIGCOMMERCE
+        if platform == StoreConnection.Platform.ADOBE_COMMERCE:
+            return f"/webhooks/adobe/{self.webhook_token}/"
         return f"/webhooks/bigcommerce/{self.webhook_token}/"
 
 

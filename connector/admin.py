@@ -3,8 +3,9 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum, TextField, Value
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -30,6 +31,7 @@ from connector.models import (
     SyncRun,
 )
 from connector.services.records import order_waited_for, replay
+from connector.stores import registered_adapters
 
 
 class AuditInline(admin.TabularInline):
@@ -86,10 +88,14 @@ def _with_latest_agent_result(queryset):
     latest = AgentJob.objects.filter(record=OuterRef("pk")).order_by("-updated_at", "-id")
     tries = (AgentJob.objects.filter(record=OuterRef("pk")).values("record")
              .annotate(total=Sum("attempts")).values("total")[:1])
-    # A refund's stored payload has no currency: its order's record has.
+    # A refund's stored payload has no currency: its order's record has, under the key its store
+    # uses (each store adapter names it; a record's payload is one store's, so one key matches).
+    keys = sorted({key for adapter in registered_adapters().values()
+                   if (key := getattr(adapter, "order_currency_field", ""))})
+    currency = Coalesce(*[KT(f"payload__{key}") for key in keys], Value(""), output_field=TextField())
     order_currency = (SyncRecord.objects.filter(integration_id=OuterRef("integration_id"),
                                                 kind=SyncRecord.Kind.ORDER, external_id=OuterRef("refund_of"))
-                      .annotate(currency=KT("payload__currency_code")).values("currency")[:1])
+                      .annotate(currency=currency).values("currency")[:1])
     return queryset.annotate(job_error=Subquery(latest.values("error_message")[:1]),
                              job_code=Subquery(latest.values("error_code")[:1]),
                              job_state=Subquery(latest.values("state")[:1]),

@@ -318,6 +318,9 @@ CONTENT_SECURITY_POLICY = env(
 # Outbound URLs an owner types (store API, Sage server, OAuth token URL) must be https to a public
 # address; the demo and the tests talk to local emulators, so DEBUG allows loopback and private hosts.
 OUTBOUND_ALLOW_PRIVATE_HOSTS = env_bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", DEBUG)
+# Where the public keys of Adobe I/O Events signatures are fetched (x-adobe-public-key1/2-path);
+# the sandbox Adobe Commerce serves its own. Checked like every outbound URL before each fetch.
+ADOBE_IO_KEY_HOST = env("ADOBE_IO_KEY_HOST", "https://static.adobeioevents.com")
 
 # CSV uploads of mappings.
 MAPPINGS_CSV_MAX_BYTES = env_int("MAPPINGS_CSV_MAX_BYTES", 2_000_000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import requests
@@ -161,10 +162,17 @@ def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[st
     integration.poll_interval_seconds = poll_interval_seconds
     integration.save()
 
-    if map_items:
-        ItemMapping.objects.bulk_create(
-            [ItemMapping(integration=integration, store_sku=sku, sage_code=sku) for sku in (skus or sandbox_skus())],
-            ignore_conflicts=True)
+    _seed_mappings(integration, {sku: sku for sku in (skus or sandbox_skus())} if map_items else {})
+    agent, key = _fresh_agent(tenant, integration, names.agent_name)
+    return DemoSeed(integration, agent, key, company_path)
+
+
+def _seed_mappings(integration, items: dict[str, str]) -> None:
+    """Item mappings (store SKU → Sage code), tax codes, default nominal codes, one bank account for
+    every payment method and a web-sales customer per currency."""
+    ItemMapping.objects.bulk_create(
+        [ItemMapping(integration=integration, store_sku=sku, sage_code=code) for sku, code in items.items()],
+        ignore_conflicts=True)
     TaxMapping.objects.bulk_create(
         [TaxMapping(integration=integration, store_tax_class=name, sage_tax_code=code)
          for name, code in TAX_CLASSES.items()], ignore_conflicts=True)
@@ -178,12 +186,14 @@ def seed_demo(*, store_url: str, company_path: Path | None = None, skus: list[st
         [WebSalesAccount(integration=integration, currency=cur, account_ref=ref)
          for cur, ref in WEB_SALES_ACCOUNTS.items()], ignore_conflicts=True)
 
-    agent = Agent.objects.filter(integration=integration, name=names.agent_name).first() or Agent(
-        tenant=tenant, integration=integration, name=names.agent_name)
+
+def _fresh_agent(tenant, integration, name: str) -> tuple[Agent, str]:
+    agent = Agent.objects.filter(integration=integration, name=name).first() or Agent(
+        tenant=tenant, integration=integration, name=name)
     agent.revoked_at = None
     key = agent.issue_key()
     agent.save()
-    return DemoSeed(integration, agent, key, company_path)
+    return agent, key
 
 
 SAGE100_SETTINGS = {"default_ship_via": "UPS GROUND", "default_warehouse": "000", "numbering": "W"}
@@ -277,3 +287,116 @@ def place_order(store_url: str, shape: dict | None = None, timeout: float = 10) 
 def demo_store_url() -> str | None:
     store = StoreConnection.objects.filter(tenant__slug=TENANT_SLUG, name=STORE_NAME).first()
     return store.api_base_url if store else None
+
+
+# -- the Adobe Commerce demo store (make run ADOBE=1): its own integration → its own simulated Sage 50 --
+ADOBE_STORE_NAME, ADOBE_SAGE_NAME = "Demo Adobe Commerce store", "Demo Sage 50 company (Adobe)"
+ADOBE_INTEGRATION_NAME, ADOBE_AGENT_NAME = "Demo Adobe store → Sage 50", "Demo Adobe agent (simulator)"
+ADOBE_DEMO_ORDERS = 200
+# The sandbox integration's four OAuth 1.0a values (Magento's are 32 characters); they open nothing
+# but the local emulator.
+ADOBE_KEYS = {"consumer_key": "demoadobeconsumerkey000000000001", "consumer_secret": "demoadobeconsumersecret000000001",
+              "access_token": "demoadobeaccesstoken000000000001", "access_token_secret": "demoadobetokensecret000000000001"}
+
+
+def default_adobe_company_path() -> Path:
+    return data_dir() / "demo-adobe-sage50-company.sqlite3"
+
+
+def adobe_sandbox_argv(port: int, *, orders: int = ADOBE_DEMO_ORDERS, seed: int = SANDBOX_SEED,
+                       webhook_repeat: int = WEBHOOK_REPEAT, extra: list[str] | None = None) -> list[str]:
+    from connector.devstack import PYTHON
+
+    keys = [arg for name, value in ADOBE_KEYS.items() for arg in (f"--{name.replace('_', '-')}", value)]
+    return [PYTHON, "-m", "sandbox.adobe", "--port", str(port), "--orders", str(orders), "--seed", str(seed),
+            "--webhook-repeat", str(webhook_repeat), *keys, *(extra or [])]
+
+
+def adobe_sandbox_skus(store_url: str) -> list[str]:
+    """Every SKU the running sandbox Adobe store sells (its catalog, its stock: MSI and legacy)."""
+    stock = requests.get(f"{store_url.rstrip('/')}/__sandbox__/stock", timeout=10).json()
+    return sorted(set(stock.get("skus") or ()) | set(stock["stock_items"]) | {i["sku"] for i in stock["source_items"]})
+
+
+@transaction.atomic
+def seed_adobe_demo(*, store_url: str, webhook_public_key: str, company_path: Path | None = None,
+                    skus: list[str], poll_interval_seconds: int = 60) -> DemoSeed:
+    """The demo tenant's Adobe Commerce store (OAuth 1.0a integration of the sandbox), its own
+    simulated Sage 50 company, integration, mappings and agent; idempotent like ``seed_demo``.
+    Adobe SKUs keep their case ("MH01-L-Orange"); Sage stock codes are upper case, so each SKU is
+    mapped to its upper-case code."""
+    company_path = Path(company_path or default_adobe_company_path())
+    tenant, _ = Tenant.objects.get_or_create(slug=TENANT_SLUG, defaults={"name": TENANT_NAME})
+    store = StoreConnection.objects.filter(tenant=tenant, name=ADOBE_STORE_NAME).first() or StoreConnection(
+        tenant=tenant, name=ADOBE_STORE_NAME)
+    store.platform = StoreConnection.Platform.ADOBE_COMMERCE
+    store.base_url, store.store_code = store_url.rstrip("/"), "default"
+    store.adobe_auth = StoreConnection.AdobeAuth.OAUTH1
+    for name, value in ADOBE_KEYS.items():
+        setattr(store, name, value)
+    store.adobe_webhook_public_key = webhook_public_key
+    store.save()
+    sage, _ = SageConnection.objects.update_or_create(
+        tenant=tenant, name=ADOBE_SAGE_NAME,
+        defaults={"edition": SageConnection.Edition.SAGE50_UK, "transport": SageConnection.Transport.AGENT,
+                  "company_path": str(company_path)})
+    integration = Integration.objects.filter(tenant=tenant, name=ADOBE_INTEGRATION_NAME).first() or Integration(
+        tenant=tenant, name=ADOBE_INTEGRATION_NAME)
+    integration.store, integration.sage = store, sage
+    integration.is_active = True
+    integration.post_invoices = integration.post_receipts = integration.post_refunds = True
+    integration.push_stock = True
+    integration.default_tax_code = "T1"
+    integration.poll_interval_seconds = poll_interval_seconds
+    # A credit memo's items are rounded one by one in Magento: a cent against the pro-rata credit
+    # is the rounding line's (as in the Adobe end-to-end test).
+    integration.rounding_tolerance = Decimal("0.01")
+    integration.save()
+    _seed_mappings(integration, {sku: sku.upper() for sku in skus})
+    agent, key = _fresh_agent(tenant, integration, ADOBE_AGENT_NAME)
+    return DemoSeed(integration, agent, key, company_path)
+
+
+def subscribe_adobe_webhooks(store_url: str, integration, public_base_url: str) -> str:
+    """Point the sandbox Adobe store's webhooks at our web process: Commerce Webhooks (RSA-signed
+    with the key pasted on the connection) and Adobe I/O Events (signed with keys the sandbox serves
+    at Adobe's key path shape: the web process's ADOBE_IO_KEY_HOST must be the sandbox)."""
+    hook = f"{public_base_url.rstrip('/')}{integration.webhook_path}"
+    existing = requests.get(f"{store_url}/__sandbox__/webhooks", timeout=10).json().get("subscriptions", [])
+    made = []
+    for kind in ("commerce", "io_events"):
+        if any(s.get("kind") == kind and s.get("url") == hook for s in existing):
+            continue
+        answer = requests.post(f"{store_url}/__sandbox__/webhooks", json={"kind": kind, "url": hook}, timeout=30)
+        answer.raise_for_status()
+        made.append(f"{kind} ({answer.json().get('status', 'active')})")
+    return ", ".join(made) or "already subscribed"
+
+
+def kick_first_adobe_sync(integration, *, days: int = BACKFILL_DAYS) -> None:
+    """As ``kick_first_sync``: a backfill over the seeded history, then the first poll."""
+    from connector.adobe.tasks import backfill, poll_integration
+    from connector.models import SyncRun
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.BACKFILL,
+                                 params={"since": since.isoformat(), "until": None})
+    backfill.delay(integration.pk, since.isoformat(), None, run.pk)
+    poll_integration.delay(integration.pk)
+
+
+def place_adobe_order(store_url: str, shape: dict | None = None, timeout: float = 30) -> dict:
+    """A new order in the running sandbox Adobe store, invoiced in full (paid): Magento's
+    "processing" state, its webhooks sent as on a live store."""
+    base = store_url.rstrip("/")
+    placed = requests.post(f"{base}/__sandbox__/orders", json=shape or {}, timeout=timeout)
+    placed.raise_for_status()
+    order = placed.json()
+    requests.post(f"{base}/__sandbox__/orders/{order['entity_id']}/invoice", json={}, timeout=timeout) \
+        .raise_for_status()
+    return {**order, "state": "processing"}
+
+
+def demo_adobe_store_url() -> str | None:
+    store = StoreConnection.objects.filter(tenant__slug=TENANT_SLUG, name=ADOBE_STORE_NAME).first()
+    return store.base_url if store else None

@@ -341,3 +341,39 @@ def start_demo(stack: Stack, web_port: int) -> str:
         "     (also: receipts, credit-notes, refunds, customers, stock)",
         "  Place a new paid order in the store: make demo-order",
     ])
+
+
+def start_adobe_demo(stack: Stack, web_port: int, adobe_port: int, *, orders: int = demo.ADOBE_DEMO_ORDERS,
+                     company_path: Path | None = None, journal_path: Path | None = None,
+                     poll_interval_seconds: int = 60) -> str:
+    """`make run ADOBE=1`: beside the BigCommerce demo, the sandbox Adobe Commerce process on
+    ``adobe_port`` (the web process was started with ADOBE_IO_KEY_HOST pointing at it, so the I/O
+    Events keys it signs with are fetched from it), its own integration → its own simulated Sage 50
+    company, and its own agent. Returns what to print."""
+    server = f"http://127.0.0.1:{web_port}"
+    adobe_url = f"http://127.0.0.1:{adobe_port}"
+    stack.start("adobe", demo.adobe_sandbox_argv(adobe_port, orders=orders))
+    stack.wait_http(f"{adobe_url}/__sandbox__/info", "adobe")
+    info = requests.get(f"{adobe_url}/__sandbox__/info", timeout=10).json()
+    skus = demo.adobe_sandbox_skus(adobe_url)
+    seed = demo.seed_adobe_demo(store_url=adobe_url, webhook_public_key=info["webhooks"]["public_key_pem"],
+                                company_path=company_path, skus=skus, poll_interval_seconds=poll_interval_seconds)
+    demo.init_company(seed.company_path, [sku.upper() for sku in skus])
+    demo.ensure_poll_schedule()
+    stack.wait_http(f"{server}/admin/login/", "web")  # I/O Events checks the endpoint when subscribing
+    hooks = demo.subscribe_adobe_webhooks(adobe_url, seed.integration, server)
+    stack.env["ML_AGENT_KEY"] = seed.agent_key
+    try:
+        stack.start("adobe-agent", demo.agent_argv(
+            server, seed.company_path, journal_path or demo.data_dir() / "demo-adobe-agent-journal.sqlite3"))
+    finally:
+        stack.env.pop("ML_AGENT_KEY", None)
+    demo.kick_first_adobe_sync(seed.integration)
+    company = os.path.relpath(seed.company_path, Path.cwd())
+    return "\n".join([
+        f"Adobe demo: sandbox Adobe Commerce at {adobe_url}/rest/default/V1/ ({orders} seeded orders: partial "
+        f"invoices, credit memos, three store views in USD, EUR, GBP; every webhook delivered {demo.WEBHOOK_REPEAT}x).",
+        f"  Webhooks: {hooks}.",
+        f"  Its integration: '{seed.integration}' → {company}",
+        "  Place a new paid Adobe order: make demo-order STORE=adobe",
+    ])

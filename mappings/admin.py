@@ -10,7 +10,9 @@ from accounts import roles
 from accounts.models import Integration
 from accounts.roles import Capability
 from accounts.tenancy import TenantScopedAdmin, scope_queryset
+from connector.flows.channels import EVERY_CHANNEL, channel_choices, refresh_store_channels, stored_channels
 from connector.models import StockLevel
+from connector.stores import SalesChannel
 from mappings.csv_io import CsvRejected, decode_upload, export_item_mappings, import_item_mappings
 from mappings.models import (
     AccountMapping,
@@ -126,6 +128,31 @@ class AccountMappingAdmin(TenantScopedAdmin):
     list_filter = ("integration", "purpose", "channel_id")
     search_fields = ("account_code", "channel_name")
     list_editable = ("account_code",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The channel picker offers the store's channels (Adobe: websites and store views): read
+        from the store for the row's own integration, else those each integration's store last listed."""
+        groups = []
+        integrations = [obj.integration] if obj is not None else scope_queryset(
+            Integration.objects.select_related("store"), request)
+        for integration in integrations:
+            channels = refresh_store_channels(integration.store) if obj is not None else stored_channels(
+                integration.store)
+            if obj is not None and obj.channel_id and obj.channel_id not in {c.channel_id for c in channels}:
+                channels.append(SalesChannel(obj.channel_id, obj.channel_name or "not listed by the store now"))
+            if channels:
+                groups.append((str(integration), channel_choices(channels)[1:]))
+        request._mlc_channel_groups = groups
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        groups = getattr(request, "_mlc_channel_groups", None)
+        if db_field.name == "channel_id" and groups:
+            return forms.TypedChoiceField(choices=[EVERY_CHANNEL, *groups], coerce=int, initial=0, label="Channel",
+                                          help_text="The store's sales channels (Adobe Commerce: websites and "
+                                                    "store views; a store view without its own accounts uses "
+                                                    "its website's).")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(PaymentMethodMapping)

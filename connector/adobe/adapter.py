@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from connector.commerce import Settlement, StockLevel, StoreOrder, StoreRefund, TenderKind
+from connector.stores import SalesChannel
 from mlcommon.http import NotFoundError, PermanentError
 
 from . import normalize
@@ -49,6 +50,15 @@ def listed(fields: tuple[str, ...]) -> str:
     return f"items[{','.join(fields)}],total_count"
 
 
+# A website is a channel too, numbered apart from the store views (an order's channel is its store
+# view's id; Magento numbers views and websites from 1 each): website 1 is channel 100001.
+WEBSITE_CHANNEL_BASE = 100_000
+
+
+def website_channel_id(website_id: int) -> int:
+    return WEBSITE_CHANNEL_BASE + int(website_id)
+
+
 def with_id(record: dict) -> dict:
     if isinstance(record, dict) and "entity_id" in record:
         record.setdefault("id", record["entity_id"])
@@ -69,6 +79,7 @@ def _number(quantity: Decimal) -> int | float:
 class AdobeCommerceAdapter:
     platform = PLATFORM
     store_name = normalize.STORE_NAME
+    order_currency_field = "order_currency_code"
 
     def __init__(self, client: AdobeCommerceClient | None, store=None):
         self._client = client
@@ -181,7 +192,7 @@ class AdobeCommerceAdapter:
         for level in levels:
             try:
                 item = self.client.stock_item(level.sku)
-                self.client.update_stock_item(level.sku, item["item_id"], _number(level.quantity), level.quantity > 0)
+                self.client.update_stock_item(level.sku, item, _number(level.quantity), level.quantity > 0)
             except NotFoundError:
                 refused.add(level.sku)
         return refused
@@ -198,6 +209,38 @@ class AdobeCommerceAdapter:
                 return {items[0]["sku"]}
             middle = len(items) // 2
             return self._save_source_items(items[:middle]) | self._save_source_items(items[middle:])
+
+    # -- what the admin offers ------------------------------------------------------------------
+
+    @classmethod
+    def order_status_choices(cls) -> list[tuple[str, str]]:
+        """Adobe's order states: statuses are labels each merchant defines on them, so the state is
+        what holds across stores (the integration's setting keeps state codes)."""
+        return [(code, f"{name} ({code})") for code, name in normalize.STATE_NAMES.items()]
+
+    @classmethod
+    def default_paid_statuses(cls) -> frozenset[str]:
+        return normalize.PAID_STATES_DEFAULT
+
+    @classmethod
+    def status_after_import_choices(cls) -> list:
+        # Not set: a merchant status is a label on a state, and the marker is an order comment
+        # (set_order_status); "Add an order comment after posting" is the Adobe setting.
+        return []
+
+    def sales_channels(self) -> list[SalesChannel]:
+        """Store views (the channel an order carries: its ``store_id``) under their websites
+        (``website_channel_id``): accounts mapped on a website apply to its store views."""
+        websites = {int(w["id"]): w for w in self.client.get("/V1/store/websites") if int(w["id"]) != 0}
+        channels = [SalesChannel(website_channel_id(wid), str(w.get("name") or w.get("code")), "website")
+                    for wid, w in sorted(websites.items())]
+        for view in sorted(self.client.get("/V1/store/storeViews"), key=lambda v: int(v["id"])):
+            if int(view["id"]) == 0:
+                continue  # the admin store view: no order is placed there
+            website = int(view.get("website_id") or 0)
+            channels.append(SalesChannel(int(view["id"]), str(view.get("name") or view.get("code")), "store view",
+                                         parent_id=website_channel_id(website) if website in websites else None))
+        return channels
 
     # -- the neutral model ---------------------------------------------------------------------
 

@@ -18,12 +18,13 @@ is missing), and stop on ``total_count`` (past the last page ≤ 2.3 repeats it,
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -232,8 +233,6 @@ def search_params(groups: Sequence[Sequence[Filter]] = (), *, page_size: int = M
 
 def date_text(moment) -> str:
     """Adobe's filter format: UTC, ``YYYY-MM-DD HH:MM:SS``."""
-    import datetime as dt
-
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
@@ -322,8 +321,10 @@ class AdobeCommerceClient(BaseApiClient):
         return self.get(f"/V1/creditmemo/{int(memo_id)}")  # singular for one record
 
     def search(self, path: str, groups: Sequence[Sequence[Filter]] = (), *, page_size: int = MAX_PAGE_SIZE,
-               sort=(("entity_id", "ASC"),), fields: str | None = None) -> Iterator[dict]:
-        """Every match, page by page, stopping on ``total_count`` (or an empty page)."""
+               sort=(("entity_id", "ASC"),), fields: str | None = None,
+               on_total: Callable[[int], None] | None = None) -> Iterator[dict]:
+        """Every match, page by page, stopping on ``total_count`` (or an empty page). ``on_total``
+        hears the match count once, from the first page (a backfill's progress: seen / total)."""
         page, seen = 1, 0
         if fields and "total_count" not in fields:
             fields = f"{fields},total_count"
@@ -332,6 +333,8 @@ class AdobeCommerceClient(BaseApiClient):
                                                        fields=fields)) or {}
             items = body.get("items") or []
             total = int(body.get("total_count") or 0)
+            if page == 1 and on_total is not None:
+                on_total(total)
             yield from items
             seen += len(items)
             if not items or seen >= total:
@@ -374,10 +377,39 @@ class AdobeCommerceClient(BaseApiClient):
     def stock_item(self, sku: str) -> dict:
         return self.get(f"/V1/stockItems/{urllib.parse.quote(sku, safe='')}")
 
-    def update_stock_item(self, sku: str, item_id, qty, in_stock: bool) -> None:
-        """Legacy CatalogInventory (MSI off): the default stock only."""
-        self.put(f"/V1/products/{urllib.parse.quote(sku, safe='')}/stockItems/{int(item_id)}",
-                 json_body={"stockItem": {"qty": qty, "is_in_stock": in_stock}})
+    def update_stock_item(self, sku: str, item: dict, qty, in_stock: bool) -> None:
+        """Legacy CatalogInventory (MSI off): the default stock only. The body is the whole stock
+        item as ``stock_item`` read it, with the new quantity and status: the schema requires every
+        field of catalog-inventory-data-stock-item-interface, and Magento saves the stock item it
+        builds from the body, so a partial one would reset the settings it leaves out."""
+        self.put(f"/V1/products/{urllib.parse.quote(sku, safe='')}/stockItems/{int(item['item_id'])}",
+                 json_body={"stockItem": full_stock_item(item, qty=qty, in_stock=in_stock)})
+
+
+# Magento's own defaults for a stock item (the "use config" values), for a field the store's answer
+# left out; what the store answered always wins.
+STOCK_ITEM_DEFAULTS = {
+    "is_qty_decimal": False, "show_default_notification_message": False, "use_config_min_qty": True, "min_qty": 0,
+    "use_config_min_sale_qty": 1, "min_sale_qty": 1, "use_config_max_sale_qty": True, "max_sale_qty": 10000,
+    "use_config_backorders": True, "backorders": 0, "use_config_notify_stock_qty": True, "notify_stock_qty": 1,
+    "use_config_qty_increments": True, "qty_increments": 0, "use_config_enable_qty_inc": True,
+    "enable_qty_increments": False, "use_config_manage_stock": True, "manage_stock": True,
+    "is_decimal_divided": False, "stock_status_changed_auto": 0,
+}
+STOCK_ITEM_FIELDS = ("item_id", "product_id", "stock_id", "qty", "is_in_stock", *STOCK_ITEM_DEFAULTS,
+                     "low_stock_date", "extension_attributes")
+
+
+def full_stock_item(item: dict, *, qty, in_stock: bool) -> dict:
+    """The stock item to PUT: the store's own values, the new quantity and status, nothing unknown."""
+    body = {**STOCK_ITEM_DEFAULTS, **{k: item[k] for k in STOCK_ITEM_FIELDS if item.get(k) is not None}}
+    body.update(qty=qty, is_in_stock=bool(in_stock))
+    if not body.get("low_stock_date"):
+        # The schema wants a string; Magento answers null while the item is not low. Magento's
+        # StockItemRepository::save overwrites it anyway (cleared, then "now" if the item is low),
+        # so what we send here never sticks.
+        body["low_stock_date"] = date_text(dt.datetime.now(dt.UTC))
+    return body
 
 
 def _verify_of(store) -> bool | str:

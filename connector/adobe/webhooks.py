@@ -18,12 +18,15 @@ import logging
 from dataclasses import dataclass
 
 import requests
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Integration, StoreConnection
 from connector.models import InboundEvent
+from connector.security import check_outbound_url
 from connector.services.taskqueue import task_named
 
 from . import signatures
@@ -50,12 +53,31 @@ def _integration(token: str) -> Integration | None:
             .first())
 
 
+class KeyHostRefused(Exception):
+    """settings.ADOBE_IO_KEY_HOST fails the outbound URL rules (https to a public address)."""
+
+
+def io_key_host() -> str:
+    """Where I/O Events public keys are fetched: Adobe's key host unless settings say otherwise (the
+    sandbox serves its own keys). The same outbound rules as every URL we call: https to a public
+    address, except where OUTBOUND_ALLOW_PRIVATE_HOSTS lets the demo and tests use local ones."""
+    host = (settings.ADOBE_IO_KEY_HOST or signatures.IO_KEY_HOST).rstrip("/")
+    try:
+        check_outbound_url(host)
+    except ValidationError as error:
+        raise KeyHostRefused(f"the I/O Events key host {host} is refused: {' '.join(error.messages)}") from None
+    return host
+
+
 def fetch_io_key(path: str) -> str:
-    """An Adobe I/O Events public key, from Adobe's key host only, cached for a day."""
-    key = f"adobe-io-key:{path}"
+    """An Adobe I/O Events public key, from the configured key host only, cached for a day. The
+    path comes from the delivery's header; ``signatures.verify`` lets only a plain absolute path
+    through, so the host is always ours to choose."""
+    host = io_key_host()
+    key = f"adobe-io-key:{host}{path}"
     pem = cache.get(key)
     if pem is None:
-        response = requests.get(f"{signatures.IO_KEY_HOST}{path}", timeout=(5, 10))
+        response = requests.get(f"{host}{path}", timeout=(5, 10))
         response.raise_for_status()
         pem = response.text
         cache.set(key, pem, IO_KEY_CACHE_SECONDS)
@@ -115,6 +137,9 @@ def receive(token: str, headers, body: bytes) -> Outcome:
         return Outcome(401, str(error))
     except requests.RequestException as error:  # Adobe's key host is down: let I/O Events retry
         return Outcome(503, f"could not fetch the I/O Events public key: {error}")
+    except KeyHostRefused as error:  # a configuration mistake: said plainly, retried once it is fixed
+        logger.error("Adobe I/O Events delivery not verified: %s", error)
+        return Outcome(503, str(error))
     try:
         payload = json.loads(body)
     except ValueError:

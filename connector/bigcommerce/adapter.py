@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 
 from connector.commerce import Settlement, StockLevel, StoreOrder, StorePrice, StoreRefund
+from connector.stores import SalesChannel
 from mlcommon.ledger import ZERO, money
 
 from . import normalize
 from .client import BigCommerceClient
 from .formats import jsonable
+from .statuses import ORDER_STATUS_NAMES
 
 PLATFORM = "bigcommerce"
 DEFAULT_LOCATION_ID = 1
@@ -21,6 +23,7 @@ STOCK_BATCH = 2000
 class BigCommerceAdapter:
     platform = PLATFORM
     store_name = normalize.STORE_NAME
+    order_currency_field = "currency_code"
 
     def __init__(self, client: BigCommerceClient | None, store=None):
         self._client = client
@@ -144,6 +147,25 @@ class BigCommerceAdapter:
             return {items[0]["sku"]}
         middle = len(items) // 2
         return self._refused(items[:middle]) | self._refused(items[middle:])
+
+    # -- what the admin offers ------------------------------------------------------------------
+
+    @classmethod
+    def order_status_choices(cls) -> list[tuple[int, str]]:
+        return [(status_id, f"{name} ({status_id})") for status_id, name in sorted(ORDER_STATUS_NAMES.items())]
+
+    @classmethod
+    def default_paid_statuses(cls) -> frozenset[int]:
+        return normalize.DEFAULT_PAID_STATUS_IDS
+
+    @classmethod
+    def status_after_import_choices(cls) -> list[tuple[int, str]]:
+        return cls.order_status_choices()
+
+    def sales_channels(self) -> list[SalesChannel]:
+        """``GET /v3/channels``: the storefronts and marketplaces orders come from."""
+        return [SalesChannel(int(c["id"]), str(c.get("name") or f"Channel {c['id']}"))
+                for c in self.client.v3_data("/v3/channels") if c.get("id") is not None]
 
     # -- the neutral model ---------------------------------------------------------------------
 

@@ -3,15 +3,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
 
 from accounts import roles
 from accounts.models import Integration, StoreConnection
@@ -83,34 +76,4 @@ def poll_now(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Polling {count} integration(s); new orders appear under Sync records.")
 
 
-class BackfillForm(forms.Form):
-    since = forms.DateField(help_text="First order date to read (orders created on or after this day).",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, help_text="Last day (empty: up to now).",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-
-
-@roles.admin_action(Capability.BACKFILL, description="Backfill orders from a date range…")
-def backfill_orders(modeladmin, request, queryset):
-    """Two steps: the action shows a date form; its submit starts one backfill run per
-    integration, whose progress (seen / total) shows under Sync runs."""
-    from .poller import start_backfill
-    from .tasks import backfill
-
-    form = BackfillForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        since = dt.datetime.combine(form.cleaned_data["since"], dt.time.min, tzinfo=dt.UTC)
-        until_day = form.cleaned_data["until"]
-        until = dt.datetime.combine(until_day, dt.time.max, tzinfo=dt.UTC) if until_day else None
-        for integration in _integrations(queryset).filter(is_active=True):
-            run = start_backfill(integration, since, until)
-            transaction.on_commit(lambda i=integration.pk, r=run.pk: backfill.delay(
-                i, since.isoformat(), until.isoformat() if until else None, r))
-            url = reverse("admin:connector_syncrun_change", args=[run.pk])
-            modeladmin.message_user(request, format_html(
-                '{}: backfill started — <a href="{}">follow its progress</a>.', integration, url))
-        return None
-    context = {**modeladmin.admin_site.each_context(request), "title": "Backfill orders", "form": form,
-               "queryset": queryset, "action": "backfill_orders", "opts": modeladmin.model._meta,
-               "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-    return TemplateResponse(request, "admin/connector/backfill_form.html", context)
+# "Backfill orders from a date range…" is store-neutral: connector/flows/backfill_admin.py.

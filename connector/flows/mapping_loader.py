@@ -32,6 +32,8 @@ from connector.sage50.mappings import (
 from connector.services.pipeline import on_mappings_changed
 from mappings.models import AccountMapping, ItemMapping, PaymentMethodMapping, TaxMapping, WebSalesAccount
 
+from .channels import channel_parents, with_parents
+
 Purpose = AccountMapping.Purpose
 
 
@@ -93,7 +95,8 @@ def _channel_accounts(integration_id: int) -> dict[int, dict[str, str]]:
     for channel_id, purpose, code in AccountMapping.objects.filter(integration_id=integration_id) \
             .exclude(channel_id=0).values_list("channel_id", "purpose", "account_code"):
         channels.setdefault(channel_id, {})[purpose] = code
-    return channels
+    # An Adobe store view without accounts of its own takes its website's (connector/flows/channels.py).
+    return with_parents(channels, channel_parents(integration_id)) if channels else channels
 
 
 # The Sage 50 account each AccountMapping purpose fills for one channel.

@@ -37,6 +37,7 @@ from mappings.models import AccountMapping, RecordLink
 from mlcommon.http import AuthError
 from mlcommon.ledger import JournalEntry, to_payload
 
+from .channels import channel_parents
 from .stores import store_adapter
 
 State = SyncRecord.State
@@ -68,12 +69,15 @@ GL_DATE_RULES = {Integration.GlDateRule.ORDER_DATE: "created", Integration.GlDat
 # -- inputs from the database ------------------------------------------------------------------------
 
 def channel_accounts(integration, channel_id: int) -> journal.ChannelAccounts:
-    """The accounts for one sales channel: its own mappings, each blank one filled from channel 0
-    ("every channel"). Blank fields make the journal say exactly which purposes to map."""
-    rows = list(AccountMapping.objects.filter(integration=integration, channel_id__in=(0, channel_id)))
+    """The accounts for one sales channel: its own mappings, each blank one filled from its parent
+    channel's (an Adobe store view's website), then channel 0's ("every channel"). Blank fields
+    make the journal say exactly which purposes to map."""
+    parent = channel_parents(integration.pk).get(channel_id)
+    rank = {0: 0, parent: 1, channel_id: 2}
+    rows = list(AccountMapping.objects.filter(integration=integration, channel_id__in=[c for c in rank if c is not None]))
     fields: dict[str, str] = {}
     name = ""
-    for row in sorted(rows, key=lambda r: r.channel_id != 0):  # channel 0 first, the channel's own win
+    for row in sorted(rows, key=lambda r: rank[r.channel_id]):  # channel 0 first, the channel's own win
         field = FIELD_FOR_PURPOSE.get(row.purpose)
         if field and row.account_code.strip():
             fields[field] = row.account_code.strip()

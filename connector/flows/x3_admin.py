@@ -17,21 +17,48 @@ from accounts import roles
 from accounts.models import Integration
 from accounts.roles import Capability
 from connector.sagex3 import journal
+from connector.stores import SalesChannel
 from mappings.models import AccountMapping
 from mlcommon.http import ApiError
 
 from . import x3
+from .channels import channel_choices, refresh_store_channels
 from .stores import store_adapter
 
 
 class AccountMappingInline(admin.TabularInline):
-    """Permissions follow the integration's own admin (tenant roles), not Django model perms."""
+    """Permissions follow the integration's own admin (tenant roles), not Django model perms. The
+    channel is picked among the store's own (BigCommerce channels, Adobe websites and store views),
+    read through its adapter when the page opens."""
 
     model = AccountMapping
     fields = ("channel_id", "channel_name", "purpose", "account_code")
     extra = 0
-    verbose_name = "GL account for a sales channel (channel 0 = every channel)"
-    verbose_name_plural = "GL accounts by sales channel (Sage X3 journal entries; channel 0 = every channel)"
+    verbose_name = "account for a sales channel"
+    verbose_name_plural = ("GL / nominal accounts by sales channel (Sage 50 and Sage X3; channel 0 = every channel; "
+                           "an Adobe store view without its own uses its website's)")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        channels = refresh_store_channels(obj.store) if obj is not None and obj.store_id else []
+        if channels:
+            # Rows saved for a channel the store does not list now stay as they are (not reset to 0).
+            listed = {c.channel_id for c in channels}
+            for channel_id, name in obj.account_mappings.exclude(channel_id=0).values_list("channel_id",
+                                                                                       "channel_name"):
+                if channel_id not in listed:
+                    listed.add(channel_id)
+                    channels.append(SalesChannel(channel_id, name or "not listed by the store now"))
+        self._channels = channels
+        names = {c.channel_id: c.name for c in channels}
+        kwargs["form"] = type("ChannelAccountForm", (ChannelAccountForm,), {"channel_names": names})
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "channel_id":
+            field = channel_field(getattr(self, "_channels", []))
+            if field is not None:
+                return field
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def _parent(self):
         return self.admin_site._registry[Integration]
@@ -47,6 +74,26 @@ class AccountMappingInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return self._parent().has_change_permission(request, obj)
+
+
+class ChannelAccountForm(forms.ModelForm):
+    """Fills the channel's name from the store's list when left blank (X3 messages name it)."""
+
+    channel_names: dict[int, str] = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("channel_name") and cleaned.get("channel_id"):
+            cleaned["channel_name"] = self.channel_names.get(cleaned["channel_id"], "")[:100]
+        return cleaned
+
+
+def channel_field(channels) -> forms.Field | None:
+    """A picker of the store's channels (None: the store listed none; the plain number stays)."""
+    if not channels:
+        return None
+    return forms.TypedChoiceField(choices=channel_choices(channels), coerce=int, initial=0, label="Channel",
+                                  help_text="The store's channels as it lists them now.")
 
 
 class PreviewForm(forms.Form):

@@ -49,6 +49,11 @@ def register_store_work_tasks(platform: str, tasks: StoreWorkTasks) -> None:
     _store_work_tasks[platform] = tasks
 
 
+def store_work_tasks(platform: str) -> StoreWorkTasks | None:
+    """The tasks a store package registered for its platform (None: no package for it)."""
+    return _store_work_tasks.get(platform)
+
+
 def _store_tasks(platform: str) -> StoreWorkTasks | None:
     tasks = _store_work_tasks.get(platform)
     if tasks is None:

@@ -7,6 +7,14 @@
 Each store package registers its adapter (``register``) when its Django app is ready.
 """
 
-from .base import StoreAdapter, UnknownPlatform, adapter_class, adapter_for, register
+from .base import (
+    SalesChannel,
+    StoreAdapter,
+    UnknownPlatform,
+    adapter_class,
+    adapter_for,
+    register,
+    registered_adapters,
+)
 
-__all__ = ["StoreAdapter", "UnknownPlatform", "adapter_for", "adapter_class", "register"]
+__all__ = ["SalesChannel", "StoreAdapter", "UnknownPlatform", "adapter_for", "adapter_class", "register", "registered_adapters"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from connector.commerce import Settlement, StockLevel, StoreOrder, StorePrice, StoreRefund
@@ -21,6 +22,9 @@ class StoreAdapter(Protocol):
 
     platform: str
     store_name: str  # for people: "BigCommerce"
+    # The key of the transactional currency in a stored raw order (a sync record's payload), for
+    # queries that read it in the database (the admin's refund rows show their order's currency).
+    order_currency_field: str
 
     def fetch_order(self, order_id: str) -> dict: ...
 
@@ -82,12 +86,52 @@ class StoreAdapter(Protocol):
         """The raw record as JSON-safe data for a sync record's payload."""
         ...
 
+    # -- what the admin offers for an integration of this store (class level: no store call) ------
+
+    @classmethod
+    def order_status_choices(cls) -> list[tuple[object, str]]:
+        """(value kept in Integration.paid_status_ids, label for people): the statuses (BigCommerce's
+        ids) or states (Adobe's codes) an order can count as paid by."""
+        ...
+
+    @classmethod
+    def default_paid_statuses(cls) -> frozenset:
+        """What an empty paid-status setting means for this store."""
+        ...
+
+    @classmethod
+    def status_after_import_choices(cls) -> list[tuple[object, str]]:
+        """Statuses the connector can set on an order once posted; empty when the store cannot."""
+        ...
+
+    def sales_channels(self) -> list[SalesChannel]:
+        """The store's sales channels, read from the store, for the account-mapping picker."""
+        ...
+
+
+@dataclass(frozen=True)
+class SalesChannel:
+    """A sales channel as the account mappings know it: ``channel_id`` is what orders carry in
+    StoreOrder.channel_id (BigCommerce's channel id; Adobe's store view id, or a website's
+    ``website_channel_id``), ``parent_id`` the channel whose accounts apply when this one has none
+    (an Adobe store view's website)."""
+
+    channel_id: int
+    name: str
+    kind: str = "channel"  # for people: "channel", "store view", "website"
+    parent_id: int | None = None
+
 
 _ADAPTERS: dict[str, type] = {}
 
 
 def register(platform: str, adapter: type) -> None:
     _ADAPTERS[platform] = adapter
+
+
+def registered_adapters() -> dict[str, type]:
+    """Every registered adapter class by platform (the installed store packages)."""
+    return dict(_ADAPTERS)
 
 
 def adapter_class(platform: str) -> type:

@@ -594,7 +594,10 @@ class AdobeCommerceApp(SandboxApp):
         with self.store.lock:
             return Response(200, {"source_items": [render.source_item(s) for s in self.store.source_items.values()],
                                   "stock_items": {self.store.products[p].sku: render.stock_item(s)
-                                                  for p, s in self.store.stock_items.items()}})
+                                                  for p, s in self.store.stock_items.items()},
+                                  # Every SKU sold, bundles and configurable parents included (the
+                                  # demo maps them all to Sage stock codes).
+                                  "skus": sorted(p.sku for p in self.store.products.values())})
 
     def ctl_set_stock(self, request: Request) -> Response:
         items = (request.json() or {}).get("items") or []

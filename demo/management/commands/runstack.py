@@ -20,10 +20,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo", action="store_true", help="Do not start the sandbox store and agent.")
+        parser.add_argument("--adobe", action="store_true",
+                            help="Also start a sandbox Adobe Commerce store with its own integration and agent.")
 
-    def handle(self, *args, port, no_demo, **options):
+    def handle(self, *args, port, no_demo, adobe, **options):
         call_command("ensure_admin", url=f"http://127.0.0.1:{port}/admin/")
         stack = Stack(foreground=True, env={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+        adobe_port = None
+        if adobe and not no_demo:
+            from connector.devstack import free_port
+
+            # Chosen before the web process starts: it fetches I/O Events keys from the sandbox.
+            adobe_port = free_port()
+            stack.env["ADOBE_IO_KEY_HOST"] = f"http://127.0.0.1:{adobe_port}"
         stopping = False
 
         def stop(signum, frame):
@@ -40,6 +49,10 @@ class Command(BaseCommand):
             from demo.system import start_demo
 
             demo = start_demo(stack, web_port=port)
+            if adobe_port:
+                from demo.system import start_adobe_demo
+
+                demo += "\n" + start_adobe_demo(stack, web_port=port, adobe_port=adobe_port)
         self.stdout.write(self.style.SUCCESS(
             f"ml-connector is running: http://127.0.0.1:{port}/admin/  (broker: {settings.CELERY_BROKER_URL}; "
             f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}). Ctrl-C stops everything."))
