@@ -75,6 +75,14 @@ def push_prices(integration_id: int) -> None:
         push(integration)
 
 
+@shared_task(name="connector.dispatch_due_polls", ignore_result=True)
+def dispatch_due_polls() -> dict:
+    """Beat tick: send the polls of every store's integrations that are due (services/scheduling.py)."""
+    from connector.services.scheduling import dispatch_due
+
+    return dispatch_due()
+
+
 @shared_task(name="connector.push_due_stock", ignore_result=True)
 def push_due_stock() -> list[int]:
     """Beat tick: push stock for integrations whose stock interval elapsed since their last push."""
