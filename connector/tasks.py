@@ -89,13 +89,15 @@ def push_due_stock() -> list[int]:
     from datetime import timedelta
 
     from django.db.models import Max
+    from django.db.models.functions import Coalesce
 
     from accounts.models import Integration
     from connector.models import SyncRun
 
     now = timezone.now()
+    # finished_at: a day's pushes with nothing to push share one roll-up row that started at the first.
     last = dict(SyncRun.objects.filter(kind=SyncRun.Kind.STOCK_PUSH).values("integration_id")
-                .annotate(at=Max("started_at")).values_list("integration_id", "at"))
+                .annotate(at=Max(Coalesce("finished_at", "started_at"))).values_list("integration_id", "at"))
     due = []
     for integration_id, every in Integration.objects.filter(is_active=True, push_stock=True).values_list(
             "pk", "stock_push_interval_seconds"):

@@ -217,3 +217,20 @@ def test_poll_once_records_how_late_a_scheduled_poll_started():
     rollup = SyncRun.objects.get(integration=integration)
     assert rollup.params["late_polls"] == 1 and rollup.params["scheduled_polls"] == 1
     assert rollup.params["idle_polls"] == 2
+
+
+def test_stock_pushes_with_nothing_to_push_roll_up_and_are_not_due_again_at_once(monkeypatch):
+    from connector import tasks
+    from connector.flows.stock import push_stock
+
+    integration = make_integration(stock_push_interval_seconds=300)
+    for _ in range(5):
+        push_stock(integration)
+    [run] = SyncRun.objects.filter(integration=integration, kind=SyncRun.Kind.STOCK_PUSH)
+    assert run.params["idle_polls"] == 5 and "5 stock push(es) had nothing to push" in run.message
+    # The roll-up started at the first push; the last one finished now: not due for another interval.
+    SyncRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - dt.timedelta(hours=2))
+    sent = []
+    monkeypatch.setattr(tasks.push_stock, "delay", sent.append)
+    assert integration.pk not in tasks.push_due_stock()
+    assert sent == []

@@ -69,24 +69,30 @@ def record_poll(integration, *, started_at: dt.datetime, seen: int, new: int, su
     late = _lateness.get()
     now = timezone.now()
     if state == SyncRun.State.DONE and not new:
-        run = _roll_up_idle(integration, started_at=started_at, finished_at=now, api_calls=api_calls, late=late)
-        if run is not None:
-            return run
+        return roll_up_idle(integration, SyncRun.Kind.POLL, started_at=started_at, finished_at=now,
+                            api_calls=api_calls, late=late)
     params = {"late_seconds": round(late, 1)} if late is not None else {}
     return SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.POLL, state=state, seen=seen,
                                   succeeded=succeeded, api_calls=api_calls, message=message, params=params,
                                   started_at=started_at, finished_at=now)
 
 
-def _roll_up_idle(integration, *, started_at, finished_at, api_calls: int, late: float | None) -> SyncRun | None:
+IDLE_WORDING = {SyncRun.Kind.POLL: "poll(s) found nothing new",
+                SyncRun.Kind.STOCK_PUSH: "stock push(es) had nothing to push"}
+
+
+def roll_up_idle(integration, kind: str, *, started_at, finished_at, api_calls: int = 0,
+                 late: float | None = None) -> SyncRun:
+    """Count a run that did nothing (a poll that found nothing new, a stock push with nothing
+    changed) in the integration's roll-up row of that kind and UTC day, made by its first one."""
     day = started_at.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    run = (SyncRun.objects.filter(integration=integration, kind=SyncRun.Kind.POLL, state=SyncRun.State.DONE,
+    run = (SyncRun.objects.filter(integration=integration, kind=kind, state=SyncRun.State.DONE,
                                   seen=0, started_at__gte=day, started_at__lt=day + dt.timedelta(days=1),
                                   params__has_key="idle_polls")
-           .only("pk", "params", "api_calls").first())
+           .only("pk", "params", "api_calls", "started_at").first())
     if run is None:
         params = {"idle_polls": 0, "late_polls": 0, "max_late_seconds": 0.0, "scheduled_polls": 0}
-        run = SyncRun(integration=integration, kind=SyncRun.Kind.POLL, state=SyncRun.State.DONE, seen=0,
+        run = SyncRun(integration=integration, kind=kind, state=SyncRun.State.DONE, seen=0,
                       params=params, started_at=started_at, api_calls=0)
     params = dict(run.params)
     params["idle_polls"] = params.get("idle_polls", 0) + 1
@@ -99,7 +105,7 @@ def _roll_up_idle(integration, *, started_at, finished_at, api_calls: int, late:
     run.params = params
     run.api_calls = (run.api_calls or 0) + api_calls
     run.finished_at = finished_at
-    run.message = (f"{params['idle_polls']} poll(s) found nothing new since "
+    run.message = (f"{params['idle_polls']} {IDLE_WORDING.get(kind, 'run(s) did nothing')} since "
                    f"{run.started_at.astimezone(dt.UTC):%H:%M} UTC (last at {finished_at.astimezone(dt.UTC):%H:%M:%S}).")
     if run.pk is None:
         run.save()
