@@ -273,6 +273,7 @@ def main(argv=None) -> int:
         "sage100": args.pipeline_orders or (500 if args.quick else 2000),
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
+        "tenants": 200 if args.quick else 2000,
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
@@ -311,7 +312,8 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "tenants",
+           "chaos")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -341,6 +343,9 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
         # Orders → Sage 100 sales orders through the sage100sim agent, in a fresh interpreter.
         return _in_child(f"from bench.pipeline import run_pipeline_bench\n"
                          f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
+    if name == "tenants":  # many merchants polling (issue 22): own database and processes, fresh interpreter
+        return _in_child(f"from bench.tenants import run_tenants\nresult = run_tenants({size}, interval="
+                         f"{10 if size <= 300 else 60}, intervals={2 if size <= 300 else 3})", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
     raise ValueError(name)
@@ -484,6 +489,10 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         else:
             rows.append(("idle agents", f"{ia.get('agents')}", str(ia.get("skipped") or ia.get("error"))[:60],
                          "all held, handover ≤ 1 s", "MISSED" if "error" in ia else ""))
+    if tn := r("tenants"):
+        from bench.tenants import rows as tenant_rows
+
+        rows.extend(tenant_rows(tn))
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])
