@@ -85,8 +85,13 @@ def poll_integration(integration, adapter: AdobeCommerceAdapter | None = None) -
     before = adapter.request_count
     started_at = timezone.now()
     now = started_at.replace(microsecond=0)
-    orders = _stream(integration, adapter, ORDERS_STREAM, adapter.changed_orders, take_orders, now)
-    memos = _stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+    try:
+        orders = _stream(integration, adapter, ORDERS_STREAM, adapter.changed_orders, take_orders, now)
+        memos = _stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+    except Exception as error:
+        record_poll(integration, started_at=started_at, seen=0, new=0, succeeded=0, state=SyncRun.State.FAILED,
+                    api_calls=adapter.request_count - before, message=f"Poll failed: {error}")
+        raise
     result = PollResult(orders=orders, creditmemos=memos, api_calls=adapter.request_count - before)
     # A poll that found nothing new joins the day's roll-up row (services/polling.py).
     record_poll(integration, started_at=started_at, seen=orders["seen"] + memos["seen"],
