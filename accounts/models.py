@@ -233,6 +233,10 @@ class Integration(models.Model):
                   "on one Sage 100 company may use different levels.")
     # schedule
     poll_interval_seconds = models.PositiveIntegerField(default=300)
+    next_poll_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, editable=False,
+        help_text="When the next scheduled poll is due (empty: at the next beat tick). One beat entry hands out "
+                  "due integrations in batches (connector/services/scheduling.py).")
     stock_push_interval_seconds = models.PositiveIntegerField(default=300)
     poll_overlap_seconds = models.PositiveIntegerField(
         default=300, help_text="Each poll re-reads this far behind its watermark, for late writes on the store.")

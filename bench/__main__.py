@@ -282,6 +282,7 @@ def main(argv=None) -> int:
         "sage100": args.pipeline_orders or (500 if args.quick else 2000),
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
+        "tenants": 200 if args.quick else 2000,
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
         "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
         "black_friday": dict(blackfriday.QUICK if args.quick else blackfriday.FULL),
@@ -324,8 +325,8 @@ def main(argv=None) -> int:
     return 0
 
 
-BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "chaos",
-           "sage_cost", "black_friday", "adobe_backfill_read", "adobe_latency")
+BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "tenants",
+           "sage_cost", "black_friday", "adobe_backfill_read", "adobe_latency", "chaos")
 RESULT_MARK = "BENCH-RESULT "
 
 
@@ -355,6 +356,9 @@ def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float =
         # Orders → Sage 100 sales orders through the sage100sim agent, in a fresh interpreter.
         return _in_child(f"from bench.pipeline import run_pipeline_bench\n"
                          f"result = run_pipeline_bench({size}, timeout_s=3600, sage='sage100')", outer_env)
+    if name == "tenants":  # many merchants polling (issue 22): own database and processes, fresh interpreter
+        return _in_child(f"from bench.tenants import run_tenants\nresult = run_tenants({size}, interval="
+                         f"{10 if size <= 300 else 60}, intervals={2 if size <= 300 else 3})", outer_env)
     if name == "chaos":
         return _chaos(size, outer_env)
     if name == "sage_cost":  # paid orders into a realistic Sage (bench/sage_cost.py), its own interpreter
@@ -510,6 +514,10 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         rows += sage_cost_rows(sc)
     if bf := r("black_friday"):
         rows += blackfriday.rows(bf)
+    if tn := r("tenants"):
+        from bench.tenants import rows as tenant_rows
+
+        rows.extend(tenant_rows(tn))
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])

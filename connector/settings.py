@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from connector.envfile import load_env_file
 
@@ -238,11 +239,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed entries (synced into the database schedule at beat start). Per-integration intervals are
 # Integration fields edited in admin; these ticks only look for integrations that are due.
 SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60)  # pending this long past due = message lost
+# Poll scheduling (connector/services/scheduling.py): the tick that hands out due polls (a poll starts
+# at most this late plus its queue wait), how many integrations one claim takes, how many claims one
+# tick may make, and the most a poll's time moves at random (capped at 10 % of its interval).
+POLL_TICK_SECONDS = env_int("POLL_TICK_SECONDS", 5)
+POLL_DISPATCH_BATCH = env_int("POLL_DISPATCH_BATCH", 500)
+POLL_DISPATCH_MAX_BATCHES = env_int("POLL_DISPATCH_MAX_BATCHES", 20)
+POLL_JITTER_SECONDS = env_int("POLL_JITTER_SECONDS", 3)
+POLL_MIN_INTERVAL_SECONDS = env_int("POLL_MIN_INTERVAL_SECONDS", 30)  # the bench and tests shorten it
+# An idle BigCommerce poll reads only the orders feed; the refunds feed is read when an order changed
+# (a refund changes its order) and otherwise at least this often.
+REFUND_POLL_MAX_SECONDS = env_int("REFUND_POLL_MAX_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
-    "poll due integrations": {"task": "connector.bigcommerce.poll_due_integrations",
-                              "schedule": env_int("POLL_TICK_SECONDS", 10)},
-    "poll due Adobe integrations": {"task": "connector.adobe.poll_due_integrations",
-                                    "schedule": env_int("POLL_TICK_SECONDS", 10)},
+    # Every store's polls: one entry hands out the integrations that are due (Integration.next_poll_at).
+    "dispatch due polls": {"task": "connector.dispatch_due_polls", "schedule": POLL_TICK_SECONDS},
     "push due stock": {"task": "connector.push_due_stock", "schedule": env_int("STOCK_TICK_SECONDS", 30)},
     "worker heartbeat": {"task": "connector.worker_heartbeat", "schedule": 30, "args": ["beat→worker"]},
     "prune archives": {"task": "connector.prune_archives", "schedule": 6 * 3600},
@@ -250,6 +260,11 @@ CELERY_BEAT_SCHEDULE = {
     "e-mail notifications": {"task": "connector.dashboard.send_notifications",
                              "schedule": env_int("NOTIFY_TICK_SECONDS", 60)},
 }
+# The poll dispatcher's tick has a queue of its own, which every worker also consumes: in the shared
+# queue it waited behind the polls it had sent a tick before (700 of them with 2,000 integrations on a
+# busy machine), so every poll after it started late as well. A worker takes from both in turn.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("ticks"))
+CELERY_TASK_ROUTES = {"connector.dispatch_due_polls": {"queue": "ticks"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

@@ -75,19 +75,29 @@ def push_prices(integration_id: int) -> None:
         push(integration)
 
 
+@shared_task(name="connector.dispatch_due_polls", ignore_result=True)
+def dispatch_due_polls() -> dict:
+    """Beat tick: send the polls of every store's integrations that are due (services/scheduling.py)."""
+    from connector.services.scheduling import dispatch_due
+
+    return dispatch_due()
+
+
 @shared_task(name="connector.push_due_stock", ignore_result=True)
 def push_due_stock() -> list[int]:
     """Beat tick: push stock for integrations whose stock interval elapsed since their last push."""
     from datetime import timedelta
 
     from django.db.models import Max
+    from django.db.models.functions import Coalesce
 
     from accounts.models import Integration
     from connector.models import SyncRun
 
     now = timezone.now()
+    # finished_at: a day's pushes with nothing to push share one roll-up row that started at the first.
     last = dict(SyncRun.objects.filter(kind=SyncRun.Kind.STOCK_PUSH).values("integration_id")
-                .annotate(at=Max("started_at")).values_list("integration_id", "at"))
+                .annotate(at=Max(Coalesce("finished_at", "started_at"))).values_list("integration_id", "at"))
     due = []
     for integration_id, every in Integration.objects.filter(is_active=True, push_stock=True).values_list(
             "pk", "stock_push_interval_seconds"):

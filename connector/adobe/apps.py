@@ -22,4 +22,5 @@ class AdobeCommerceConfig(AppConfig):
         register_store_work_tasks(StoreConnection.Platform.ADOBE_COMMERCE, StoreWorkTasks(
             webhook_event="connector.adobe.process_webhook_event",
             backfill="connector.adobe.backfill",
+            poll="connector.adobe.poll_integration",
         ))

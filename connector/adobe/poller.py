@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncCursor, SyncRun
+from connector.services.polling import record_poll
 
 from .adapter import AdobeCommerceAdapter
 from .client import Filter, date_text
@@ -82,14 +83,20 @@ def _stream(integration, adapter, stream, read, take, now) -> dict:
 def poll_integration(integration, adapter: AdobeCommerceAdapter | None = None) -> PollResult:
     adapter = adapter or adapter_for(integration)
     before = adapter.request_count
-    now = timezone.now().replace(microsecond=0)
-    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.POLL)
-    orders = _stream(integration, adapter, ORDERS_STREAM, adapter.changed_orders, take_orders, now)
-    memos = _stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+    started_at = timezone.now()
+    now = started_at.replace(microsecond=0)
+    try:
+        orders = _stream(integration, adapter, ORDERS_STREAM, adapter.changed_orders, take_orders, now)
+        memos = _stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+    except Exception as error:
+        record_poll(integration, started_at=started_at, seen=0, new=0, succeeded=0, state=SyncRun.State.FAILED,
+                    api_calls=adapter.request_count - before, message=f"Poll failed: {error}")
+        raise
     result = PollResult(orders=orders, creditmemos=memos, api_calls=adapter.request_count - before)
-    SyncRun.objects.filter(pk=run.pk).update(
-        state=SyncRun.State.DONE, seen=orders["seen"] + memos["seen"], succeeded=orders["new"] + memos["new"],
-        api_calls=result.api_calls, message=result.message, finished_at=timezone.now())
+    # A poll that found nothing new joins the day's roll-up row (services/polling.py).
+    record_poll(integration, started_at=started_at, seen=orders["seen"] + memos["seen"],
+                new=orders["new"] + memos["new"], succeeded=orders["new"] + memos["new"],
+                api_calls=result.api_calls, message=result.message)
     return result
 
 

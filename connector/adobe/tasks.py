@@ -6,8 +6,6 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from django.db.models import Max
-from django.utils import timezone
 
 from connector.services.polling import active_integration, poll_once
 from mlcommon.http import ApiError
@@ -16,29 +14,19 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="connector.adobe.poll_integration", ignore_result=True)
-def poll_integration(integration_id: int) -> str:
+def poll_integration(integration_id: int, due_at: str | None = None) -> str:
     from .poller import poll_integration as poll
 
-    return poll_once(integration_id, lock_prefix="adobe-poll-lock", poll=poll)
+    return poll_once(integration_id, lock_prefix="adobe-poll-lock", poll=poll, due_at=due_at)
 
 
 @shared_task(name="connector.adobe.poll_due_integrations", ignore_result=True)
-def poll_due_integrations() -> list[int]:
-    """Poll each active Adobe integration whose interval has passed since its last poll."""
-    from accounts.models import Integration, StoreConnection
-    from connector.models import SyncRun
+def poll_due_integrations() -> dict:
+    """The old beat entry's task name, kept for messages already queued: every store's due polls
+    are now sent by connector.dispatch_due_polls."""
+    from connector.services.scheduling import dispatch_due
 
-    now = timezone.now()
-    last = dict(SyncRun.objects.filter(kind=SyncRun.Kind.POLL, integration__store__platform=StoreConnection.Platform
-                                       .ADOBE_COMMERCE).values("integration_id").annotate(at=Max("started_at"))
-                .values_list("integration_id", "at"))
-    due = [pk for pk, every in Integration.objects.filter(
-        is_active=True, store__platform=StoreConnection.Platform.ADOBE_COMMERCE).values_list(
-        "pk", "poll_interval_seconds")
-        if pk not in last or now - last[pk] >= dt.timedelta(seconds=every or 300)]
-    for integration_id in due:
-        poll_integration.delay(integration_id)
-    return due
+    return dispatch_due()
 
 
 @shared_task(name="connector.adobe.backfill", ignore_result=True)

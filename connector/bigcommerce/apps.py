@@ -25,4 +25,5 @@ class BigCommerceConfig(AppConfig):
         register_store_work_tasks(StoreConnection.Platform.BIGCOMMERCE, StoreWorkTasks(
             webhook_event="connector.bigcommerce.process_webhook_event",
             backfill="connector.bigcommerce.backfill",
+            poll="connector.bigcommerce.poll_integration",
         ))

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from connector.models import AgentJob, InboundEvent, SyncCursor, SyncRecord, SyncRun
 from connector.services.bulk import analyze, analyze_due
+from connector.services.polling import record_poll
 from mappings.models import RecordLink
 
 from .client import V2_MAX_LIMIT, BigCommerceClient
@@ -42,10 +43,15 @@ def client_for(integration, **kwargs) -> BigCommerceClient:
 
 
 def _cursor(integration, stream: str) -> dt.datetime:
+    return _read_cursor(integration, stream)[0]
+
+
+def _read_cursor(integration, stream: str) -> tuple[dt.datetime, bool]:
+    """The watermark, and whether it is saved."""
     row = SyncCursor.objects.filter(integration=integration, stream=stream).first()
     moment = parse_any_date(row.value) if row and row.value else None
     # A new integration starts where it was created; older orders are the backfill's job.
-    return moment or integration.created_at
+    return moment or integration.created_at, moment is not None
 
 
 def _save_cursor(integration, stream: str, moment: dt.datetime) -> None:
@@ -55,7 +61,7 @@ def _save_cursor(integration, stream: str, moment: dt.datetime) -> None:
 
 def poll_orders(integration, client: BigCommerceClient | None = None, *, limit: int = V2_MAX_LIMIT) -> dict:
     client = client or client_for(integration)
-    watermark = _cursor(integration, ORDERS_STREAM)
+    watermark, saved = _read_cursor(integration, ORDERS_STREAM)
     since = watermark - dt.timedelta(seconds=integration.poll_overlap_seconds)
     newest = watermark
     totals = {"seen": 0, "new": 0, "queued": 0, "pages": 0}
@@ -78,7 +84,8 @@ def poll_orders(integration, client: BigCommerceClient | None = None, *, limit: 
             since, page = last, 1
         else:  # a whole page within one second: step through that second by page number
             page += 1
-    _save_cursor(integration, ORDERS_STREAM, newest)
+    if newest != watermark or not saved:  # an idle poll leaves a saved watermark as it is: one write less
+        _save_cursor(integration, ORDERS_STREAM, newest)
     totals["watermark"] = newest.isoformat()
     return totals
 
@@ -96,22 +103,40 @@ def poll_refunds(integration, client: BigCommerceClient | None = None) -> dict:
 
 
 def poll_integration(integration, client: BigCommerceClient | None = None) -> SyncRun:
-    """One poll of orders and refunds, recorded as a SyncRun."""
+    """One poll of orders and refunds, recorded as a SyncRun (polls that found nothing are rolled
+    up into one row a day: connector.services.polling.record_poll)."""
     client = client or client_for(integration)
-    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.POLL)
+    started_at = timezone.now()
     calls_before = client.request_count
     try:
         orders = poll_orders(integration, client)
-        refunds = poll_refunds(integration, client) if _wants_refunds(integration) else {"seen": 0, "queued": 0}
+        refunds = (poll_refunds(integration, client) if _refunds_due(integration, orders, started_at)
+                   else {"seen": 0, "queued": 0})
     except Exception as error:
-        _finish(run, SyncRun.State.FAILED, client.request_count - calls_before, f"Poll failed: {error}")
+        record_poll(integration, started_at=started_at, seen=0, new=0, succeeded=0, state=SyncRun.State.FAILED,
+                    api_calls=client.request_count - calls_before, message=f"Poll failed: {error}")
         raise
-    run.seen = orders["seen"] + refunds["seen"]
-    run.succeeded = orders["queued"] + refunds["queued"]
-    _finish(run, SyncRun.State.DONE, client.request_count - calls_before,
-            f"{orders['seen']} order versions read ({orders['new']} new, {orders['queued']} queued), "
-            f"{refunds['seen']} refunds read ({refunds['queued']} queued).")
-    return run
+    return record_poll(
+        integration, started_at=started_at, seen=orders["seen"] + refunds["seen"],
+        new=orders["new"] + refunds.get("new", refunds["queued"]),
+        succeeded=orders["queued"] + refunds["queued"], api_calls=client.request_count - calls_before,
+        message=f"{orders['seen']} order versions read ({orders['new']} new, {orders['queued']} queued), "
+                f"{refunds['seen']} refunds read ({refunds['queued']} queued).")
+
+
+def _refunds_due(integration, orders: dict, now: dt.datetime) -> bool:
+    """Read the refunds feed when the orders read found an order version (a refund moves its order's
+    date_modified: status and payment status change), and otherwise at least every
+    REFUND_POLL_MAX_SECONDS as a safety net. So an idle poll costs one API call, not two; a refund
+    still arrives within seconds by its webhook, and by the next poll after its order changed."""
+    from django.conf import settings
+
+    if not _wants_refunds(integration):
+        return False
+    if orders["new"]:
+        return True
+    row = SyncCursor.objects.filter(integration=integration, stream=REFUNDS_STREAM).only("updated_at").first()
+    return row is None or (now - row.updated_at).total_seconds() >= settings.REFUND_POLL_MAX_SECONDS
 
 
 def _wants_refunds(integration) -> bool:

@@ -14,10 +14,10 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="connector.bigcommerce.poll_integration", ignore_result=True)
-def poll_integration(integration_id: int) -> str:
+def poll_integration(integration_id: int, due_at: str | None = None) -> str:
     from .poller import poll_integration as poll
 
-    return poll_once(integration_id, lock_prefix="bc-poll-lock", poll=poll)
+    return poll_once(integration_id, lock_prefix="bc-poll-lock", poll=poll, due_at=due_at)
 
 
 @shared_task(name="connector.bigcommerce.backfill", ignore_result=True)
@@ -73,13 +73,12 @@ def process_webhook_events(event_ids: list[int]) -> str:
 
 
 @shared_task(name="connector.bigcommerce.poll_due_integrations", ignore_result=True)
-def poll_due_integrations() -> list[int]:
-    from .schedules import due_integrations
+def poll_due_integrations() -> dict:
+    """The old beat entry's task name, kept for messages already queued: every store's due polls
+    are now sent by connector.dispatch_due_polls."""
+    from connector.services.scheduling import dispatch_due
 
-    due = due_integrations()
-    for integration_id in due:
-        poll_integration.delay(integration_id)
-    return due
+    return dispatch_due()
 
 
 def _date(value: str) -> dt.datetime:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from connector import commerce
 from connector.models import PriceLevel, StockLevel, SyncRun
+from connector.services.polling import roll_up_idle
 from connector.stores import StoreAdapter, adapter_for
 from mappings.models import ItemMapping
 
@@ -36,15 +37,14 @@ def store_skus_by_code(integration) -> dict[str, list[str]]:
 
 
 def push_stock(integration, adapter: StoreAdapter | None = None) -> SyncRun:
-    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.STOCK_PUSH)
+    started_at = timezone.now()
     mode = integration.stock_quantity
     changed = [(level, quantity_for(level, mode)) for level in StockLevel.objects.filter(integration=integration)]
     changed = [(level, qty) for level, qty in changed if level.pushed_quantity != qty]
+    if not changed:  # one roll-up row a day, not one row per push (thousands of idle integrations)
+        return roll_up_idle(integration, SyncRun.Kind.STOCK_PUSH, started_at=started_at, finished_at=timezone.now())
+    run = SyncRun.objects.create(integration=integration, kind=SyncRun.Kind.STOCK_PUSH, started_at=started_at)
     run.total = len(changed)
-    if not changed:
-        run.state, run.finished_at, run.message = SyncRun.State.DONE, timezone.now(), "Nothing changed."
-        run.save()
-        return run
     adapter = adapter or adapter_for(integration.store)
     before = adapter.request_count
     by_code = store_skus_by_code(integration)

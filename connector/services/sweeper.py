@@ -37,6 +37,8 @@ class StoreWorkTasks:
 
     webhook_event: str
     backfill: str
+    # Takes (integration id, due_at=ISO time or None): the scheduled poll (services/scheduling.py).
+    poll: str | None = None
 
 
 # Filled by each store package when the apps are ready (connector/bigcommerce/apps.py), keyed by
@@ -52,6 +54,11 @@ def register_store_work_tasks(platform: str, tasks: StoreWorkTasks) -> None:
 def store_work_tasks(platform: str) -> StoreWorkTasks | None:
     """The tasks a store package registered for its platform (None: no package for it)."""
     return _store_work_tasks.get(platform)
+
+
+def registered_poll_tasks() -> dict[str, str]:
+    """Platform → name of the task that polls one of its integrations."""
+    return {platform: tasks.poll for platform, tasks in _store_work_tasks.items() if tasks.poll}
 
 
 def _store_tasks(platform: str) -> StoreWorkTasks | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.test import override_settings
@@ -12,7 +11,6 @@ from django.utils import timezone
 from connector.bigcommerce import admin_actions, connection, hooks, schedules
 from connector.bigcommerce.signatures import SECRET_HEADER
 from connector.bigcommerce.status import set_order_status
-from connector.models import SyncRun
 from tests.support.bigcommerce import Sandbox
 from tests.support.factories import make_integration, make_store
 
@@ -117,34 +115,16 @@ def test_status_after_import(box, integration):
     assert set_order_status(integration, order.id, client=box.client()) is None  # already there
 
 
-def test_schedules_are_one_periodic_task_per_integration_and_idempotent():
-    from django_celery_beat.models import PeriodicTask
-
-    first = make_integration(poll_interval_seconds=120)
-    second = make_integration(is_active=False)
-    assert schedules.ensure_schedules()["created"] == 2
-    assert schedules.ensure_schedules() == {"created": 0, "updated": 0, "unchanged": 2, "disabled": 0}
-    task = PeriodicTask.objects.get(name=f"{schedules.PREFIX}{first.pk}")
-    assert task.interval.every == 120 and json.loads(task.args) == [first.pk] and task.enabled
-    assert not PeriodicTask.objects.get(name=f"{schedules.PREFIX}{second.pk}").enabled
-    first.poll_interval_seconds = 600
-    first.save()
-    assert schedules.ensure_schedules()["updated"] == 1
-    first_pk = first.pk
-    SyncRun.objects.filter(integration=first).delete()
-    first.delete()
-    assert schedules.ensure_schedules()["disabled"] == 1
-    assert not PeriodicTask.objects.get(name=f"{schedules.PREFIX}{first_pk}").enabled
-
-
-def test_due_integrations_follow_their_interval():
-    fresh = make_integration(poll_interval_seconds=300)
-    never = make_integration(poll_interval_seconds=300)
-    SyncRun.objects.create(integration=fresh, kind="poll", started_at=timezone.now() - dt.timedelta(seconds=60))
-    stale = make_integration(poll_interval_seconds=300)
-    SyncRun.objects.create(integration=stale, kind="poll", started_at=timezone.now() - dt.timedelta(seconds=400))
-    due = schedules.due_integrations()
-    assert never.pk in due and stale.pk in due and fresh.pk not in due
+def test_ensure_schedules_makes_never_scheduled_integrations_due():
+    fresh = make_integration()
+    later = make_integration()
+    later.next_poll_at = timezone.now() + dt.timedelta(hours=1)
+    later.save()
+    assert schedules.ensure_schedules() == {"scheduled": 1}
+    fresh.refresh_from_db()
+    later.refresh_from_db()
+    assert fresh.next_poll_at <= timezone.now() < later.next_poll_at
+    assert schedules.ensure_schedules() == {"scheduled": 0}
 
 
 class FakeAdmin:
