@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("accounts", "0009_sageconnection_tls_ca_pem")]
+BEFORE = [("accounts", "0010_sage100rest_price_level")]
 AFTER = [("accounts", "0010_tenants2k_next_poll_at")]
 BEAT = ("django_celery_beat", "0019_alter_periodictasks_options")
 

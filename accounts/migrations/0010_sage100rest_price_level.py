@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_sageconnection_tls_ca_pem'),
+        ('accounts', '0010_adobeadmin_channels_and_status_help'),
     ]
 
     operations = [

@@ -48,7 +48,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_sageconnection_tls_ca_pem'),
+        ('accounts', '0010_sage100rest_price_level'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
