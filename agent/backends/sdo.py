@@ -381,8 +381,11 @@ class SdoBackend(SageBackend):
             put(rec, "E_MAIL", customer.email)
         if customer.phone:
             put(rec, "TELEPHONE", customer.phone[:30])
-        if customer.currency:
-            put(rec, "CURRENCY", self._required_currency(customer.currency, f"customer {customer.account_ref}"))
+        foreign = self._foreign_number(customer.currency, f"customer {customer.account_ref}")
+        if foreign is not None:
+            # Only a foreign account says so: a base-currency one keeps Sage's default, which also
+            # works with Foreign Trader off (where changing CURRENCY is refused).
+            put(rec, "CURRENCY", foreign)
         if not rec.Update():
             raise self._write_error(f"creating customer {customer.account_ref}")
         return SageCustomer(account_ref=customer.account_ref, name=customer.company or customer.name,
@@ -437,13 +440,20 @@ class SdoBackend(SageBackend):
     def find_credit_note(self, reference: str) -> PostedDocument | None:
         return self._find_document(reference, CREDIT_TYPES)
 
-    def _required_currency(self, code: str, what: str) -> int:
+    def _foreign_number(self, code: str, what: str) -> int | None:
+        """The currency number of ``code`` when it is a foreign currency of this company; None for
+        the base currency (or no currency). A currency Sage does not have is refused."""
+        if not code or code.upper() == self.base_currency:
+            return None
         number = self._currency_number(code)
         if number is None:
+            if not self.base_currency and not any(known for known, _rate in self._currencies()):
+                return None  # a currency table without codes: a one-currency company, checked on posting
             raise SageValidationError(
                 f"{code.upper()} is not a currency of this Sage company, so {what} cannot be in it: set it up "
                 f"under Settings > Currencies (Foreign Trader), or convert such orders to the base currency")
-        return number
+        known, rate = self._currencies()[number]
+        return None if self._is_base(known, rate) else number
 
     def _check_currency(self, customer, spec: DocumentSpec) -> tuple[int, Decimal] | None:
         """Never a document in one currency on an account in another. Returns the currency number

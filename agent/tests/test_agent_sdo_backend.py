@@ -245,8 +245,9 @@ def test_two_currencies_from_one_email_land_on_two_accounts_each_in_its_currency
     eur = execute(backend, "create_sales_invoice", to_payload(_order_in("EUR", "BC-2002")))
     assert gbp["account_ref"] != eur["account_ref"]
     accounts = {c["ACCOUNT_REF"]: c for c in fake.customers}
-    # SalesRecord.CURRENCY is the currency number (CurrencyData record CURRENCY + 1): GBP 0, EUR 2.
-    assert accounts[gbp["account_ref"]]["CURRENCY"] == 0 and accounts[eur["account_ref"]]["CURRENCY"] == 2
+    # SalesRecord.CURRENCY is the currency number (CurrencyData record CURRENCY + 1): EUR 2; a
+    # base-currency (GBP) account keeps Sage's default, 0.
+    assert "CURRENCY" not in accounts[gbp["account_ref"]] and accounts[eur["account_ref"]]["CURRENCY"] == 2
     # The EUR invoice says it is in EUR, at Sage's own rate for EUR; the GBP one says nothing.
     eur_invoice = next(i for i in fake.invoices if i["CUST_ORDER_NUMBER"] == "BC-2002")
     gbp_invoice = next(i for i in fake.invoices if i["CUST_ORDER_NUMBER"] == "BC-2001")
@@ -304,3 +305,10 @@ def test_a_batch_of_references_is_found_in_one_walk_of_invoice_record(fake, back
     assert list(found) == ["BC-1001"] and found["BC-1001"].number == "1" and found["BC-1001"].account_ref == "WEB01"
     assert created == ["InvoiceRecord"]  # one record set walked for the three references
     assert backend.find_credit_notes(["BC-1001"]) == {}
+
+
+def test_a_currency_table_without_codes_is_a_one_currency_company(fake, backend):
+    for row in fake.currencies:
+        row["CODE"] = ""
+    result = execute(backend, "create_sales_invoice", to_payload(_order_in("GBP", "BC-2007")))
+    assert result["existed"] is False and "CURRENCY" not in fake.invoices[0]
