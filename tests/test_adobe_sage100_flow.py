@@ -63,7 +63,8 @@ def test_the_pair_is_routed_to_sales_orders_and_refund_notes(sage100):
     assert not routing.pushes_prices(integration)
 
 
-def test_adobe_orders_become_sales_orders_to_the_cent_and_a_credit_memo_is_noted(sage100, fake):  # noqa: F811
+def test_adobe_orders_become_sales_orders_to_the_cent_and_a_credit_memo_is_noted(sage100, fake,  # noqa: F811
+                                                                                   django_capture_on_commit_callbacks):
     orders = {1001: stock(fake, 1001, "single_line"), 1002: stock(fake, 1002, "multi_line_quantity"),
               1003: stock(fake, 1003, "creditmemo_partial_item")}
     first = poll_integration(sage100.integration)
@@ -74,7 +75,9 @@ def test_adobe_orders_become_sales_orders_to_the_cent_and_a_credit_memo_is_noted
 
     for _ in range(2):  # the credit memo's note may run before its order is posted: it waits, then notes
         run_pending(sage100)
-        drain_agent(sage100)
+        # The order's record reaching posted wakes its waiting refund after the commit.
+        with django_capture_on_commit_callbacks(execute=True):
+            drain_agent(sage100)
         SyncRecord.objects.filter(integration=sage100.integration, state=State.PENDING).update(next_attempt_at=None)
     assert AgentJob.objects.filter(op="create_sales_order").count() == 3
 
