@@ -296,3 +296,15 @@ def test_x3_journal_entries_of_adobe_orders_use_their_store_view_then_website_ac
 
     assert {"706UK", "411V3"} <= accounts(uk) and "411UK" not in accounts(uk)  # the view's own over its website's
     assert not {"706UK", "411UK", "411V3"} & accounts(main) and "706000" in accounts(main)
+
+
+def test_an_adobe_credit_memo_row_shows_its_order_currency(setup, fake, admin_client):  # noqa: F811
+    from connector.adobe.poller import poll_integration
+    from connector.models import SyncRecord
+
+    stock(fake, 6001, "creditmemo_partial_item")  # a GBP order and its credit memo
+    poll_integration(setup.integration)
+    memo = SyncRecord.objects.get(integration=setup.integration, kind=SyncRecord.Kind.REFUND)
+    page = admin_client.get(f"/admin/connector/syncrecord/?q={memo.external_id}").content.decode()
+    row = page[page.index('<tbody'):page.index('</tbody>')]
+    assert "GBP " in row, row
