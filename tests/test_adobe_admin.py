@@ -152,7 +152,8 @@ def test_backfill_form_starts_an_adobe_run_whose_progress_shows(setup, fake, adm
     assert run.state == SyncRun.State.DONE and run.total == run.seen == 4  # 3 orders, 1 credit memo
     assert SyncRecord.objects.filter(integration=setup.integration).count() == 4
     page = admin_client.get(f"/admin/connector/syncrun/{run.pk}/change/").content.decode()
-    assert "4 / 4 (100 %)" in page
+    assert "4 / 4 (100 %)" in page and "from 01 Mar 2026 to 30 Jun 2026" in page
+    assert '"since"' not in page and 'name="_save"' not in page  # no JSON, nothing to edit
     assert backfill(setup.integration.pk, run.params["since"], run.params["until"], run.pk) == "already done"
 
 
