@@ -177,9 +177,9 @@ class IntegrationForm(forms.ModelForm):
                                "posting\" below to note the Sage invoice number on the order instead.")
 
     def _platform(self) -> str | None:
-        store_id = self.data.get("store") if self.is_bound else None
-        if store_id:
-            return StoreConnection.objects.filter(pk=store_id).values_list("platform", flat=True).first()
+        store_id = str(self.data.get("store") or "") if self.is_bound else ""
+        if store_id.isdigit():
+            return StoreConnection.objects.filter(pk=int(store_id)).values_list("platform", flat=True).first()
         if self.instance.store_id:
             return self.instance.store.platform
         return None

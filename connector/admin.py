@@ -325,8 +325,29 @@ class SyncRunAdmin(TenantScopedAdmin):
     list_display = ("__str__", "kind", "state", "progress", "outcome", "failed", "api_calls", "started_at",
                     "finished_at", "integration")
     list_filter = (IdlePollFilter, "kind", "state", "integration")
-    readonly_fields = ("integration", "kind", "state", "params", "total", "seen", "outcome", "succeeded", "failed",
-                       "api_calls", "message", "started_at", "finished_at", "progress")
+    # What a run reads in words, not its params JSON; nothing on a run is edited by hand.
+    fields = ("integration", "kind", "state", "date_range", "progress", "total", "seen", "outcome", "succeeded",
+              "failed", "api_calls", "message", "started_at", "progress_at", "finished_at")
+    readonly_fields = fields
+
+    def has_change_permission(self, request, obj=None):
+        # No Save button on a run (obj given); the list's archive action needs the permission.
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="orders created")
+    def date_range(self, obj):
+        params = obj.params or {}
+
+        def day(value):
+            try:
+                return dt.datetime.fromisoformat(value).strftime("%d %b %Y")
+            except (TypeError, ValueError):
+                return None
+
+        since, until = day(params.get("since")), day(params.get("until"))
+        if not since:
+            return "—"
+        return f"from {since} to {until}" if until else f"from {since} to now"
 
     @admin.display(description="what became of them")
     def outcome(self, obj):

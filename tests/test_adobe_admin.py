@@ -152,7 +152,8 @@ def test_backfill_form_starts_an_adobe_run_whose_progress_shows(setup, fake, adm
     assert run.state == SyncRun.State.DONE and run.total == run.seen == 4  # 3 orders, 1 credit memo
     assert SyncRecord.objects.filter(integration=setup.integration).count() == 4
     page = admin_client.get(f"/admin/connector/syncrun/{run.pk}/change/").content.decode()
-    assert "4 / 4 (100 %)" in page
+    assert "4 / 4 (100 %)" in page and "from 01 Mar 2026 to 30 Jun 2026" in page
+    assert '"since"' not in page and 'name="_save"' not in page  # no JSON, nothing to edit
     assert backfill(setup.integration.pk, run.params["since"], run.params["until"], run.pk) == "already done"
 
 
@@ -296,3 +297,15 @@ def test_x3_journal_entries_of_adobe_orders_use_their_store_view_then_website_ac
 
     assert {"706UK", "411V3"} <= accounts(uk) and "411UK" not in accounts(uk)  # the view's own over its website's
     assert not {"706UK", "411UK", "411V3"} & accounts(main) and "706000" in accounts(main)
+
+
+def test_an_adobe_credit_memo_row_shows_its_order_currency(setup, fake, admin_client):  # noqa: F811
+    from connector.adobe.poller import poll_integration
+    from connector.models import SyncRecord
+
+    stock(fake, 6001, "creditmemo_partial_item")  # a GBP order and its credit memo
+    poll_integration(setup.integration)
+    memo = SyncRecord.objects.get(integration=setup.integration, kind=SyncRecord.Kind.REFUND)
+    page = admin_client.get(f"/admin/connector/syncrecord/?q={memo.external_id}").content.decode()
+    row = page[page.index('<tbody'):page.index('</tbody>')]
+    assert "GBP " in row, row
