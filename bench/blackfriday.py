@@ -315,7 +315,6 @@ def start_black_friday(process_env: dict, work_dir, *, stores: int, duplicate_sh
     except BaseException:
         fleet.stop()
         raise
-    fleet.settings = {"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency}
     return fleet
 
 
@@ -351,7 +350,7 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
     deliveries = _deliveries(fleet)[deliveries_before:]
     result = {
         "stores": len(fleet.systems), "agents": len(fleet.systems), "rate_per_s": rate_per_s,
-        "duration_s": duration_s, **getattr(fleet, "settings", {}), "warmed": warmed,
+        "duration_s": duration_s, **fleet.shape, "warmed": warmed,
         "orders_placed": len(load.orders), "refunds_placed": len(load.refunds), "load_errors": load.errors[:5],
         "achieved_rate_per_s": round(len(load.orders) / max(ended_at - started_at, 1e-9), 2),
         "webhook_deliveries": len(deliveries), "duplicate_deliveries": sum(1 for copy in deliveries if copy),
