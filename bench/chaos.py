@@ -661,6 +661,19 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
+def drop_database(url: str) -> None:
+    """The run's own PostgreSQL database, once its result is written (kept when the run failed)."""
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -689,7 +702,9 @@ def main(argv=None) -> int:
         os.environ["CELERY_BROKER_URL"] = os.environ["COORDINATION_REDIS_URL"] = redis.url
     system = None
     try:
-        db_url = prepare_database("mlconnector_chaos", work_dir / "chaos.sqlite3")
+        # Named per process: two chaos runs at once on one PostgreSQL server (two developers, or
+        # the Sage 50 and Sage 100 runs of two checkouts) must not drop each other's database.
+        db_url = prepare_database(f"mlconnector_chaos_{os.getpid()}", work_dir / "chaos.sqlite3")
         import django
 
         django.setup()
@@ -723,6 +738,7 @@ def main(argv=None) -> int:
         print(f"  logs kept in {work_dir / 'logs'}")
     elif not args.keep:
         shutil.rmtree(work_dir, ignore_errors=True)
+        drop_database(db_url)
     return 0 if result["ok"] else 1
 
 
