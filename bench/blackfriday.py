@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import requests
 
 from bench import pipeline
+from bench.environment import machine
 
 TARGETS = {"p95_s": 2.0, "p99_s": 5.0, "drain_s": 30.0}
 FULL = {"stores": 50, "rate_per_s": 20.0, "duration_s": 300}
@@ -258,12 +259,10 @@ def latencies(fleet, load: Load, started_at: float) -> dict:
 
 
 def drained_after(samples: list[tuple[float, int, int]], end: float, column: int) -> float | None:
-    """Seconds after ``end`` from which ``column`` of the samples stayed at zero (None: never)."""
-    after = [s for s in samples if s[0] >= end]
-    if not after or after[-1][column]:
-        return None
-    last_busy = max((s[0] for s in after if s[column]), default=end)
-    return round(max(0.0, last_busy - end + 0.5), 1)
+    """Seconds from ``end`` to the first sample at which ``column`` was back to zero (None: never).
+    The first zero, not "zero from then on": beat keeps queueing each integration's poll, so an
+    idle queue still blips for a moment now and then."""
+    return next((round(max(0.0, s[0] - end), 1) for s in samples if s[0] >= end and not s[column]), None)
 
 
 def reconcile_fleet(fleet) -> dict:
@@ -316,7 +315,6 @@ def start_black_friday(process_env: dict, work_dir, *, stores: int, duplicate_sh
     except BaseException:
         fleet.stop()
         raise
-    fleet.settings = {"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency}
     return fleet
 
 
@@ -340,18 +338,19 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
         expected = warm_count + len(load.orders) + len(load.refunds)
         settled = wait_posted(expected, timeout_s=drain_timeout_s)
         cpu = cpu_used(cpu_before, cpu_seconds(fleet.stack))
-        # Let the sampler see the backlog at zero before it stops.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (not sampler.samples or sampler.samples[-1][2]):
+        # Until the queue and the backlog have each been seen at zero: posting the last order
+        # is not the end of the work (the store echoes our status update with two webhooks).
+        deadline = time.monotonic() + (drain_timeout_s if settled else 10)
+        while time.monotonic() < deadline and (drained_after(sampler.samples, ended_at, 1) is None
+                                                or drained_after(sampler.samples, ended_at, 2) is None):
             time.sleep(0.5)
-        time.sleep(1.0)
     finally:
         sampler.stop_event.set()
         sampler.join()
     deliveries = _deliveries(fleet)[deliveries_before:]
     result = {
         "stores": len(fleet.systems), "agents": len(fleet.systems), "rate_per_s": rate_per_s,
-        "duration_s": duration_s, **getattr(fleet, "settings", {}), "warmed": warmed,
+        "duration_s": duration_s, **fleet.shape, "warmed": warmed,
         "orders_placed": len(load.orders), "refunds_placed": len(load.refunds), "load_errors": load.errors[:5],
         "achieved_rate_per_s": round(len(load.orders) / max(ended_at - started_at, 1e-9), 2),
         "webhook_deliveries": len(deliveries), "duplicate_deliveries": sum(1 for copy in deliveries if copy),
@@ -455,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     result = run_black_friday(**size, workers=args.workers, concurrency=args.concurrency,
                               drain_timeout_s=args.drain_timeout, keep_logs=args.keep_logs)
     print(json.dumps(result, indent=2, default=str))
+    out = pipeline.BASE_DIR / "bench" / "results" / f"blackfriday-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), **result}, indent=2, default=str))
+    print(f"written: {out.relative_to(pipeline.BASE_DIR)}")
     for row in rows(result):
         print(" | ".join(row))
     return 0 if result["ok"] else 1

@@ -755,6 +755,19 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
+def drop_database(url: str) -> None:
+    """The run's own PostgreSQL database, once its result is written (kept when the run failed)."""
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run_chaos, store: str = "") -> int:
     """The command line. Another store's run (bench/chaos_adobe.py) passes its own ``start`` and
     ``run`` (same signatures as start_chaos_system / run_chaos) and its name, which names its
@@ -791,10 +804,10 @@ def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run
         os.environ["CELERY_BROKER_URL"] = os.environ["COORDINATION_REDIS_URL"] = redis.url
     system = None
     try:
-        # CHAOS_DATABASE: a name of one's own when several runs share a PostgreSQL server (the
-        # database is dropped and created at the start of a run); the Adobe run's default name is
-        # its own, so it may go beside a BigCommerce one.
-        default_name = "mlconnector_chaos" + (f"_{store}" if store else "")
+        # CHAOS_DATABASE, or named per store and process: two chaos runs at once on one PostgreSQL
+        # server (two developers, the Adobe run beside a BigCommerce one, two checkouts) must not
+        # drop each other's database.
+        default_name = f"mlconnector_chaos{'_' + store if store else ''}_{os.getpid()}"
         db_url = prepare_database(os.environ.get("CHAOS_DATABASE") or default_name, work_dir / "chaos.sqlite3")
         import django
 
@@ -829,6 +842,7 @@ def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run
         print(f"  logs kept in {work_dir / 'logs'}")
     elif not args.keep:
         shutil.rmtree(work_dir, ignore_errors=True)
+        drop_database(db_url)
     return 0 if result["ok"] else 1
 
 

@@ -250,6 +250,7 @@ class Fleet:
     web_urls: list[str]
     sandbox_url: str
     systems: list[System]
+    shape: dict = field(default_factory=dict)  # web_nodes, workers, concurrency: how it was started
 
     def start_agents(self, *, wrapper: str | None = None, extra: list[str] | None = None) -> None:
         for system in self.systems:
@@ -299,7 +300,8 @@ def start_fleet(process_env: dict, work_dir: Path, *, stores: int, web_nodes: in
                                   extra={"hooks": report}, store_hash=store_hash,
                                   control_url=f"{sandbox_url}/stores/{store_hash}"))
         demo.ensure_poll_schedule()
-        return Fleet(stack, web_urls, sandbox_url, systems)
+        return Fleet(stack, web_urls, sandbox_url, systems,
+                     shape={"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency})
     except BaseException:
         stack.stop()
         raise
