@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.test import TestCase
+
 from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
 from connector.bigcommerce.client import BigCommerceClient
@@ -109,7 +111,10 @@ def sync(seed, server_url: str, order_ids, refund_ids=()) -> None:
         for pk in SyncRecord.objects.filter(integration=seed.integration, state=SyncRecord.State.PENDING
                                             ).values_list("pk", flat=True):
             run_record(pk)
-        drain_agent(seed)
+        # An order reaching posted wakes its waiting refunds after the commit; inside a test's
+        # transaction that commit never comes, so its callbacks run here.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            drain_agent(seed)
 
 
 def store_figures(day: SeededDay, exclude=()) -> dict[str, dict[str, Decimal]]:
