@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.test import TestCase
-
 from agent.backends.simulator import SimulatorBackend
 from agent.operations import execute
 from connector.bigcommerce.client import BigCommerceClient
@@ -22,6 +20,7 @@ from connector.services.pipeline import run_record
 from demo import seed as demo
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
+from tests.support.worker import commit_hooks
 
 DAY = dt.date(2026, 3, 10)  # a Tuesday; the store keeps New York time
 ZONE = "America/New_York"
@@ -108,12 +107,10 @@ def sync(seed, server_url: str, order_ids, refund_ids=()) -> None:
         refunds = [r for r in client.iter_refunds() if r["id"] in set(refund_ids)]
         take_refunds(seed.integration, refunds, source=InboundEvent.Source.POLL, reason="test")
     for _ in range(4):
-        for pk in SyncRecord.objects.filter(integration=seed.integration, state=SyncRecord.State.PENDING
-                                            ).values_list("pk", flat=True):
-            run_record(pk)
-        # An order reaching posted wakes its waiting refunds after the commit; inside a test's
-        # transaction that commit never comes, so its callbacks run here.
-        with TestCase.captureOnCommitCallbacks(execute=True):
+        with commit_hooks():  # an order's posting wakes the refunds waiting for it
+            for pk in SyncRecord.objects.filter(integration=seed.integration, state=SyncRecord.State.PENDING
+                                                ).values_list("pk", flat=True):
+                run_record(pk)
             drain_agent(seed)
 
 
