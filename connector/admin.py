@@ -29,7 +29,7 @@ from connector.models import (
     SyncRecord,
     SyncRun,
 )
-from connector.services.records import replay
+from connector.services.records import order_waited_for, replay
 
 
 class AuditInline(admin.TabularInline):
@@ -202,6 +202,12 @@ class SyncRecordAdmin(TenantScopedAdmin):
                    + urlencode({"integration": obj.integration_id, "store_sku": sku}))
             parts.append(format_html('<a class="button" href="{}" data-fix="map-sku">Map SKU {} to a Sage stock '
                                      'code</a>', url, sku))
+        if obj.state == SyncRecord.State.WAITING_ORDER and (order_id := order_waited_for(obj.waiting_for)):
+            # What to fix is the order (its mapping, its hold): the refund follows it by itself.
+            url = reverse("admin:connector_syncrecord_changelist") + "?" + urlencode(
+                {"integration__id__exact": obj.integration_id, "kind__exact": SyncRecord.Kind.ORDER, "q": order_id})
+            parts.append(format_html('<a href="{}" data-fix="open-order">Open order {}: fix it, and this refund '
+                                     'follows by itself</a>', url, order_id))
         if obj.kind == SyncRecord.Kind.ORDER:
             url = reverse("mlc_dashboard:preview", args=[obj.integration_id]) + "?" + urlencode(
                 {"order_id": obj.external_id})

@@ -196,6 +196,8 @@ if CELERY_BROKER_URL.rstrip("/") == "filesystem:":
     CELERY_BROKER_URL = "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu's transport with atomic message files (connector/fsbroker.py says why).
+    CELERY_BROKER_TRANSPORT = "connector.fsbroker:Transport"
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -661,7 +661,9 @@ class AdobeCommerceStore:
         if index == 7:
             spec["lines"] = [{"sku": "WARRANTY-1Y", "qty": 1}]
         order = self.place_order(spec, created=created, rng=rng, emit=emit)
-        later = None if live else order.created_at + timedelta(minutes=rng.randint(5, 600))
+        # Seeded history ends at the anchor (a real store has nothing updated in the future, and a
+        # poll up to now would never see a record updated after it): later steps are clamped to it.
+        later = None if live else min(self.anchor, order.created_at + timedelta(minutes=rng.randint(5, 600)))
         roll = rng.random()
         if index in (0, 1, 2, 8):
             roll = (0.5, 0.75, 0.9, 0.97)[index % 4]
@@ -689,7 +691,7 @@ class AdobeCommerceStore:
                 else {tops[0].item_id: Decimal(1)}
             self.invoice(order.entity_id, first, moment=later, emit=emit)
             if rng.random() < 0.8:
-                later = None if live else later + timedelta(hours=rng.randint(1, 72))
+                later = None if live else min(self.anchor, later + timedelta(hours=rng.randint(1, 72)))
                 self.invoice(order.entity_id, None, moment=later, emit=emit)
         if rng.random() < 0.6 and all(i.qty_invoiced >= i.qty_ordered for i in order.money_items()):
             if live:
@@ -700,7 +702,7 @@ class AdobeCommerceStore:
                     item.qty_shipped = item.qty_invoiced
                 self._refresh_state(order)
         if roll > 0.82 and not has_extras:
-            later = None if live else later + timedelta(days=rng.randint(1, 10))
+            later = None if live else min(self.anchor, later + timedelta(days=rng.randint(1, 10)))
             online = [i for i in order.invoices if i.transaction_id]
             kind = rng.random()
             if kind < 0.4 and online:
