@@ -20,6 +20,7 @@ from connector.services.pipeline import run_record
 from demo import seed as demo
 from sandbox.bigcommerce.app import build_app
 from sandbox.httpserver import SandboxServer
+from tests.support.worker import commit_hooks
 
 DAY = dt.date(2026, 3, 10)  # a Tuesday; the store keeps New York time
 ZONE = "America/New_York"
@@ -106,10 +107,11 @@ def sync(seed, server_url: str, order_ids, refund_ids=()) -> None:
         refunds = [r for r in client.iter_refunds() if r["id"] in set(refund_ids)]
         take_refunds(seed.integration, refunds, source=InboundEvent.Source.POLL, reason="test")
     for _ in range(4):
-        for pk in SyncRecord.objects.filter(integration=seed.integration, state=SyncRecord.State.PENDING
-                                            ).values_list("pk", flat=True):
-            run_record(pk)
-        drain_agent(seed)
+        with commit_hooks():  # an order's posting wakes the refunds waiting for it
+            for pk in SyncRecord.objects.filter(integration=seed.integration, state=SyncRecord.State.PENDING
+                                                ).values_list("pk", flat=True):
+                run_record(pk)
+            drain_agent(seed)
 
 
 def store_figures(day: SeededDay, exclude=()) -> dict[str, dict[str, Decimal]]:

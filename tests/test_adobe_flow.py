@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from django.test import TestCase
 
 from accounts.models import StoreConnection
 from agent.simulator.company import SimCompany
@@ -25,6 +24,7 @@ from connector.flows import stores as flow_stores
 from connector.models import InboundEvent, SyncRecord
 from connector.services.pipeline import run_record
 from demo import seed as demo
+from tests.support.worker import commit_hooks
 from tests.test_sage50_flow import drain_agent
 
 GOLDEN = Path(__file__).resolve().parent.parent / "connector" / "adobe" / "tests" / "golden"
@@ -67,12 +67,7 @@ def fake():
 
 
 @pytest.fixture
-def setup(db, fake, tmp_path, monkeypatch):
-    from connector import tasks
-
-    for task in (tasks.process_record, tasks.set_store_order_status):
-        monkeypatch.setattr(task, "delay", lambda *args, **kwargs: None)
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+def setup(db, fake, tmp_path):
     seed = demo.seed_demo(store_url="http://127.0.0.1:9", company_path=tmp_path / "company.sqlite3", skus=SKUS)
     demo.init_company(seed.company_path, SKUS, qty="1000")
     store = seed.integration.store
@@ -93,11 +88,10 @@ def setup(db, fake, tmp_path, monkeypatch):
 
 
 def run_all(seed) -> None:
-    """Play the worker: run what is pending, and the agent. The commit hooks run as in production
-    (a credit memo waiting for its order is woken by the order's posting, and runs next round);
-    the task messages they send go nowhere (the setup fixture), this loop is the worker."""
+    """Play the worker: run what is pending, and the agent, with the commit hooks (a credit memo
+    waiting for its order is woken by the order's posting, and runs next round)."""
     for _ in range(3):
-        with TestCase.captureOnCommitCallbacks(execute=True):
+        with commit_hooks():
             for record in SyncRecord.objects.filter(integration=seed.integration, state=State.PENDING):
                 run_record(record.pk)
             drain_agent(seed)
