@@ -153,20 +153,20 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     if bf := results.get("adobe_backfill_read"):
         target = f"≤ {CALLS_PER_ORDER_TARGET} calls/order (reading)"
         if "api_calls_per_order" in bf:
-            out.append(("Adobe backfill read", f"{bf['orders']} orders, {bf['creditmemos']} memos",
+            out.append(("Adobe backfill", f"{bf['orders']} orders, {bf['creditmemos']} memos",
                         f"{bf['orders_per_s']} orders/s, {bf['api_calls_per_order']} calls/order",
                         target, "ok" if bf["api_calls_per_order"] <= CALLS_PER_ORDER_TARGET else "MISSED"))
         else:
-            out.append(("Adobe backfill read", "", str(bf.get("error"))[:60], target, "MISSED"))
+            out.append(("Adobe backfill", "", str(bf.get("error"))[:60], target, "MISSED"))
     if lt := results.get("adobe_latency"):
         p95 = (lt.get("webhook_to_posted_s") or {}).get("p95")
         target = f"p95 ≤ {P95_TARGET_S:g} s"
         if p95 is not None:
             strict = (lt.get("invoice_saved_to_posted_s") or {}).get("p95")
-            out.append(("Adobe webhook → posted", f"{lt['count']} orders ({lt['posted']} posted)",
+            out.append(("Adobe webhook", f"{lt['count']} orders ({lt['posted']} posted)",
                         f"p95 {p95} s (invoice saved → posted p95 {strict} s)", target,
                         "ok" if p95 <= P95_TARGET_S and lt["posted"] >= lt["count"] else "MISSED"))
         else:
-            out.append(("Adobe webhook → posted", "", str(lt.get("error") or lt.get("output_tail"))[:60], target,
+            out.append(("Adobe webhook", "", str(lt.get("error") or lt.get("output_tail"))[:60], target,
                         "MISSED"))
     return out

@@ -228,6 +228,8 @@ class Timeline:
 class ChaosRun:
     """Drives the faults of a Plan against a started demo.system.System."""
 
+    store_name = "BigCommerce"  # in the timeline; another store's run (bench/chaos_adobe.py) names its own
+
     def __init__(self, system, plan: Plan, *, redis: DedicatedRedis | None = None, trigger: Path,
                  echo: bool = True):
         self.system, self.plan, self.redis, self.trigger = system, plan, redis, trigger
@@ -244,7 +246,7 @@ class ChaosRun:
 
     def act(self, action: str) -> None:
         fault, argument = resolve_action(action)
-        getattr(self, fault.__name__)(argument)  # by name: a subclass (another store) may override it
+        fault(self, argument)
 
     def kill_process(self, name: str) -> None:
         in_flight = self._in_flight()
@@ -329,11 +331,11 @@ class ChaosRun:
     def rate_limit_storm(self, seconds: str) -> None:
         self.faults(rate_limit_storm=float(seconds))
         self.counts["storms"] += 1
-        self.timeline.note(f"BigCommerce 429 storm for {seconds} s")
+        self.timeline.note(f"{self.store_name} 429 storm for {seconds} s")
 
     def store_errors(self, rate: str) -> None:
         self.faults(error_rate=float(rate))
-        self.timeline.note(f"BigCommerce answers 503 to {float(rate):.0%} of API calls")
+        self.timeline.note(f"{self.store_name} answers 503 to {float(rate):.0%} of API calls")
 
     def repeat_webhooks(self, times: str) -> None:
         self.faults(webhook_repeat=int(times))

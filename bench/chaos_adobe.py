@@ -247,22 +247,17 @@ class AdobeChaosRun(ChaosRun):
         self.maker = maker
         self.allowed_open: set[tuple[str, str]] = set()
 
+    store_name = "Adobe Commerce"
+
     def faults(self, **knobs) -> None:
         self.maker.store.control("POST", "faults", {ADOBE_KNOBS[k]: v for k, v in knobs.items()})
+        if knobs.get("rate_limit_storm"):
+            from connector.adobe.tasks import poll_integration
 
-    def rate_limit_storm(self, seconds: str) -> None:
-        from connector.adobe.tasks import poll_integration
-
-        self.faults(rate_limit_storm=float(seconds))
-        self.counts["storms"] += 1
-        # A poll now as well, overlapping the scheduled ones: the storm meets the poller for sure,
-        # not only whichever webhook fetches happen to fall in it.
-        poll_integration.delay(self.system.integration.pk)
-        self.timeline.note(f"Adobe Commerce 429 storm (Retry-After) for {seconds} s, and a poll")
-
-    def store_errors(self, rate: str) -> None:
-        self.faults(error_rate=float(rate))
-        self.timeline.note(f"Adobe Commerce answers 503 to {float(rate):.0%} of API calls")
+            # A poll now as well, overlapping the scheduled ones: the storm meets the poller for
+            # sure, not only whichever webhook fetches happen to fall in it.
+            poll_integration.delay(self.system.integration.pk)
+            self.timeline.note("a poll started in the 429 storm")
 
     def generate(self, count: int) -> None:
         for _ in range(count):
