@@ -29,3 +29,16 @@ def no_agent_key_lockout_between_tests():
     unlock_address("127.0.0.1")
     yield
     unlock_address("127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_per_process_caches():
+    """Per-process caches keyed by database id (an integration's mapping snapshot, a store's
+    platform): on SQLite a rolled-back test's ids are handed out again, so the next test's
+    integration could read the previous one's mappings (a random test order met it)."""
+    from connector.flows import mapping_loader
+    from connector.flows import stores as flow_stores
+
+    mapping_loader._snapshots.clear()
+    flow_stores._platform_of_store.clear()
+    yield
