@@ -81,7 +81,7 @@ def test_dispatch_sends_every_due_poll_in_batches(monkeypatch):
     sent = []
 
     class FakeTask:
-        def apply_async(self, args, kwargs, expires):
+        def apply_async(self, args, kwargs, expires, producer=None):
             sent.append((args[0], kwargs["due_at"], expires))
 
     monkeypatch.setattr(scheduling, "task_named", lambda name: FakeTask())

@@ -37,6 +37,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Integration
+from connector.celery import app
 from connector.services.sweeper import broker_queue_depth, registered_poll_tasks
 from connector.services.taskqueue import task_named
 
@@ -123,9 +124,11 @@ def dispatch_due(now: dt.datetime | None = None, *, batch: int | None = None) ->
         claimed = claim_due(now, limit=min(batch, room), platforms=list(tasks))
         room -= len(claimed)
         batches += 1
-        for row in claimed:
-            task_named(tasks[row.platform]).apply_async(
-                args=[row.integration_id], kwargs={"due_at": row.due_at.isoformat()}, expires=row.interval)
+        with app.producer_or_acquire() as producer:  # one broker connection for the batch
+            for row in claimed:
+                task_named(tasks[row.platform]).apply_async(
+                    args=[row.integration_id], kwargs={"due_at": row.due_at.isoformat()}, expires=row.interval,
+                    producer=producer)
         sent += len(claimed)
         if len(claimed) < batch:
             break
