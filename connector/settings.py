@@ -246,6 +246,7 @@ POLL_TICK_SECONDS = env_int("POLL_TICK_SECONDS", 5)
 POLL_DISPATCH_BATCH = env_int("POLL_DISPATCH_BATCH", 500)
 POLL_DISPATCH_MAX_BATCHES = env_int("POLL_DISPATCH_MAX_BATCHES", 20)
 POLL_JITTER_SECONDS = env_int("POLL_JITTER_SECONDS", 3)
+POLL_QUEUE_MAX = env_int("POLL_QUEUE_MAX", 500)  # no more polls sent while the broker queue is this deep
 POLL_MIN_INTERVAL_SECONDS = env_int("POLL_MIN_INTERVAL_SECONDS", 30)  # the bench and tests shorten it
 # An idle BigCommerce poll reads only the orders feed; the refunds feed is read when an order changed
 # (a refund changes its order) and otherwise at least this often.

@@ -81,15 +81,16 @@ def test_dispatch_sends_every_due_poll_in_batches(monkeypatch):
     sent = []
 
     class FakeTask:
-        def apply_async(self, args, kwargs, expires):
+        def apply_async(self, args, kwargs, expires, producer=None):
             sent.append((args[0], kwargs["due_at"], expires))
 
     monkeypatch.setattr(scheduling, "task_named", lambda name: FakeTask())
+    monkeypatch.setattr(scheduling, "broker_queue_depth", lambda: 0)
     result = scheduling.dispatch_due()
-    assert result == {"sent": 17, "batches": 3}  # 7 + 7 + 3
+    assert result == {"sent": 17, "batches": 3, "queue_depth": 0}  # 7 + 7 + 3
     assert sorted(pk for pk, _, _ in sent) == sorted(i.pk for i in integrations)
     assert all(expires == 60 for _, _, expires in sent)  # a stale poll is dropped, not doubled
-    assert scheduling.dispatch_due() == {"sent": 0, "batches": 1}
+    assert scheduling.dispatch_due() == {"sent": 0, "batches": 1, "queue_depth": 0}
 
 
 @override_settings(POLL_DISPATCH_BATCH=5, POLL_DISPATCH_MAX_BATCHES=2)
@@ -97,8 +98,26 @@ def test_one_tick_is_capped_and_leaves_the_rest_to_the_next(monkeypatch):
     for _ in range(12):
         _due_in(make_integration(poll_interval_seconds=60), -1)
     monkeypatch.setattr(scheduling, "task_named", lambda name: type("T", (), {"apply_async": lambda *a, **k: None})())
+    monkeypatch.setattr(scheduling, "broker_queue_depth", lambda: None)  # a broker that cannot say: no limit
     assert scheduling.dispatch_due()["sent"] == 10
     assert scheduling.dispatch_due()["sent"] == 2
+
+
+@override_settings(POLL_DISPATCH_BATCH=50, POLL_QUEUE_MAX=100)
+def test_a_deep_queue_holds_polls_back_in_the_database(monkeypatch):
+    """Workers behind: only what fits under POLL_QUEUE_MAX is sent; the rest stay due, oldest first."""
+    rows = [_due_in(make_integration(poll_interval_seconds=60), -(30 - n)) for n in range(8)]
+    sent = []
+    monkeypatch.setattr(scheduling, "task_named",
+                        lambda name: type("T", (), {"apply_async": lambda self, args, **k: sent.append(args[0])})())
+    monkeypatch.setattr(scheduling, "broker_queue_depth", lambda: 97)
+    assert scheduling.dispatch_due()["sent"] == 3
+    assert sent == [r.pk for r in rows[:3]]  # the longest overdue
+    monkeypatch.setattr(scheduling, "broker_queue_depth", lambda: 400)
+    assert scheduling.dispatch_due()["sent"] == 0
+    monkeypatch.setattr(scheduling, "broker_queue_depth", lambda: 0)
+    assert scheduling.dispatch_due()["sent"] == 5
+    assert sorted(sent) == sorted(r.pk for r in rows)
 
 
 def test_the_oldest_due_go_first():
