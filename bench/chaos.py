@@ -83,8 +83,10 @@ class Plan:
     settle_timeout_s: float
     seed: int = 20261124
     workers: int = 2
-    # Without faults, retries back off at most ~80 s (5 s doubling); nothing moving for longer is stuck.
-    stall_s: float = 120
+    # Without faults, retries back off at most ~80 s (5 s doubling), and a job leased to an agent
+    # killed mid-request (its long poll answered after it died, so after supervise() expired its
+    # leases) comes back when its 120 s lease runs out; nothing moving for longer is stuck.
+    stall_s: float = 150
     poll_seconds: int = 5  # integration poll interval and beat tick: the poll finds dropped webhooks
     sage: str = "sage50"  # "sage100": sales orders through the sage100sim agent, with licence exhaustion
     transport: str = "agent"  # Sage 100 only: "soap" posts from the workers over eBusiness Web Services

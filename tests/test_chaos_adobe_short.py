@@ -8,6 +8,7 @@ and nothing of a held order is in Sage. The checker itself is tested on a real s
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -90,7 +91,8 @@ def test_reconciliation_catches_duplicates_losses_cents_and_posted_held_orders(a
 
 @pytest.mark.e2e
 def test_short_adobe_chaos_run_posts_everything_once_to_the_cent(process_env, tmp_path):
-    plan = chaos.quick_plan(orders=80)
+    # Room for a job leased to a killed agent's last long poll to come back (its 120 s lease).
+    plan = replace(chaos.quick_plan(orders=80), settle_timeout_s=300)
     system = chaos_adobe.start_adobe_chaos_system(process_env, tmp_path, plan)
     try:
         result = chaos_adobe.run_adobe_chaos(system, plan, tmp_path, echo=False)
