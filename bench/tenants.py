@@ -5,6 +5,9 @@ on a real Celery beat and worker (PostgreSQL + Redis when DATABASE_URL / CELERY_
     .venv/bin/python -m bench.tenants                       # 2,000 integrations, 60 s, 3 intervals
     .venv/bin/python -m bench.tenants --quick               # 300 integrations, 10 s, ~40 s
     .venv/bin/python -m bench.tenants --design periodic     # the old design: a PeriodicTask each
+    .venv/bin/python -m bench.tenants --pool prefork --concurrency 2   # the default worker instead
+
+One beat and one worker (``-P threads -c 16`` unless told otherwise).
 
 The stores: one sandbox server process-thread serving every BigCommerce store hash
 (sandbox/bigcommerce/many.py) and ``adobe`` sandbox Adobe Commerce stores. Every integration's
@@ -197,7 +200,7 @@ class OrderReads:
 
 
 def run_tenants(integrations: int = 2000, *, interval: int = 60, intervals: int = 3, active_share: float = 0.01,
-                adobe: int = 3, design: str = "dispatcher", concurrency: int = 2, pool: str = "prefork",
+                adobe: int = 3, design: str = "dispatcher", concurrency: int = 16, pool: str = "threads",
                 keep_logs: bool = False) -> dict:
     from bench.pipeline import MemoryWatch, _purge_redis_queue, _tree
     from connector.devstack import Stack, wait_for
@@ -359,8 +362,9 @@ def main(argv=None) -> int:
     parser.add_argument("--intervals", type=int)
     parser.add_argument("--adobe", type=int, default=3)
     parser.add_argument("--design", choices=("dispatcher", "periodic"), default="dispatcher")
-    parser.add_argument("--pool", default="prefork", help="the worker's pool: prefork or threads")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", default="threads", help="the worker's pool: threads (polls wait on the "
+                                                          "store: README, Production) or prefork")
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     result = run_tenants(args.integrations or (200 if args.quick else 2000),
