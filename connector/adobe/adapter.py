@@ -198,7 +198,12 @@ class AdobeCommerceAdapter:
         return refused
 
     def _save_source_items(self, items: list[dict]) -> set[str]:
-        """A batch is saved as a whole; one refused SKU refuses it. Halve until the culprits are found."""
+        """Send a batch; return the SKUs the store refused. MSI saves a batch as a whole and its
+        answer names no SKU (a 400 for the batch), so one SKU the catalog lacks refuses them all.
+        After a refusal the batch's SKUs are looked up (client.existing_skus: one call per 300) and
+        the batch is sent again without the unknown ones: a handful of calls however many SKUs
+        match nothing, none extra when all match. Only when every SKU exists and the store still
+        refuses is the batch split in halves to find the items it objects to."""
         try:
             self.client.save_source_items(items)
             return set()
@@ -207,8 +212,24 @@ class AdobeCommerceAdapter:
         except PermanentError:
             if len(items) == 1:
                 return {items[0]["sku"]}
+        known = {sku.casefold() for sku in self.client.existing_skus(item["sku"] for item in items)}
+        unknown = {item["sku"] for item in items if item["sku"].casefold() not in known}
+        if unknown:
+            rest = [item for item in items if item["sku"] not in unknown]
+            return unknown | (self._save_source_items(rest) if rest else set())
+        middle = len(items) // 2
+        return self._halves(items[:middle]) | self._halves(items[middle:])
+
+    def _halves(self, items: list[dict]) -> set[str]:
+        """Every SKU here exists and the store still refused: split until the culprits are found."""
+        try:
+            self.client.save_source_items(items)
+            return set()
+        except PermanentError:
+            if len(items) == 1:
+                return {items[0]["sku"]}
             middle = len(items) // 2
-            return self._save_source_items(items[:middle]) | self._save_source_items(items[middle:])
+            return self._halves(items[:middle]) | self._halves(items[middle:])
 
     # -- what the admin offers ------------------------------------------------------------------
 

@@ -5,6 +5,12 @@ Orders and credit memos by ``updated_at`` watermark (SyncCursor streams ``adobe_
 entity_id ASC: a record updated while we page leaves the window and comes back in the next poll's
 (overlapping) one; re-reads are deduplicated on (entity_id, updated_at). The backfill reads a
 created_at range the same way and records its progress on its SyncRun.
+
+The credit memo feed is read only when the orders read found a new order version (saving a credit
+memo saves its order in the same transaction, moving the order's updated_at), and otherwise at
+least every REFUND_POLL_MAX_SECONDS: an idle poll is one API call (services.polling.side_feed_due,
+the rule the BigCommerce refunds feed follows). Invoices are not polled as a feed: an invoice also
+saves its order, and the order's invoices are fetched with it when it is taken.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from connector.models import InboundEvent, SyncCursor, SyncRun
-from connector.services.polling import record_poll
+from connector.services.polling import record_poll, side_feed_due
 
 from .adapter import AdobeCommerceAdapter
 from .client import Filter, date_text
@@ -87,7 +93,9 @@ def poll_integration(integration, adapter: AdobeCommerceAdapter | None = None) -
     now = started_at.replace(microsecond=0)
     try:
         orders = _stream(integration, adapter, ORDERS_STREAM, adapter.changed_orders, take_orders, now)
-        memos = _stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+        memos = (_stream(integration, adapter, MEMOS_STREAM, adapter.changed_refunds, take_creditmemos, now)
+                 if side_feed_due(integration, MEMOS_STREAM, orders_changed=bool(orders["new"]), now=started_at)
+                 else {"seen": 0, "new": 0, "queued": 0})
     except Exception as error:
         record_poll(integration, started_at=started_at, seen=0, new=0, succeeded=0, state=SyncRun.State.FAILED,
                     api_calls=adapter.request_count - before, message=f"Poll failed: {error}")

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from connector.models import AgentJob, InboundEvent, SyncCursor, SyncRecord, SyncRun
 from connector.services.bulk import analyze, analyze_due
-from connector.services.polling import record_poll
+from connector.services.polling import record_poll, side_feed_due
 from mappings.models import RecordLink
 
 from .client import V2_MAX_LIMIT, BigCommerceClient
@@ -125,18 +125,10 @@ def poll_integration(integration, client: BigCommerceClient | None = None) -> Sy
 
 
 def _refunds_due(integration, orders: dict, now: dt.datetime) -> bool:
-    """Read the refunds feed when the orders read found an order version (a refund moves its order's
-    date_modified: status and payment status change), and otherwise at least every
-    REFUND_POLL_MAX_SECONDS as a safety net. So an idle poll costs one API call, not two; a refund
-    still arrives within seconds by its webhook, and by the next poll after its order changed."""
-    from django.conf import settings
-
-    if not _wants_refunds(integration):
-        return False
-    if orders["new"]:
-        return True
-    row = SyncCursor.objects.filter(integration=integration, stream=REFUNDS_STREAM).only("updated_at").first()
-    return row is None or (now - row.updated_at).total_seconds() >= settings.REFUND_POLL_MAX_SECONDS
+    """The refunds feed is read when the orders read found an order version, or hourly
+    (services.polling.side_feed_due); a refund still arrives within seconds by its webhook."""
+    return _wants_refunds(integration) and side_feed_due(integration, REFUNDS_STREAM,
+                                                         orders_changed=bool(orders["new"]), now=now)
 
 
 def _wants_refunds(integration) -> bool:

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Integration
-from connector.models import SyncRun
+from connector.models import SyncCursor, SyncRun
 
 logger = logging.getLogger(__name__)
 # How long a poll's lock outlives a worker killed mid-poll (kill -9, OOM, a lost node): no poll of
@@ -49,6 +50,21 @@ def poll_once(integration_id: int, *, lock_prefix: str, poll: Callable, due_at: 
     finally:
         _lateness.reset(token)
         cache.delete(lock)
+
+
+def side_feed_due(integration, stream: str, *, orders_changed: bool, now: dt.datetime) -> bool:
+    """Whether a poll reads a side feed (BigCommerce refunds, Adobe credit memos) this time. A
+    refund or credit memo changes its order (BigCommerce: status and payment status; Magento's
+    CreditmemoService saves the order's total_refunded and state in the same transaction, which
+    moves its updated_at), so the orders read already tells us when one may have appeared: read
+    the side feed when that read found a new order version, and otherwise at least every
+    REFUND_POLL_MAX_SECONDS as a safety net (a change that did not touch its order, a version the
+    webhook took first). An idle poll then costs one API call, not two. ``stream``: the side
+    feed's SyncCursor, whose updated_at says when it was last read (saving it stamps it)."""
+    if orders_changed:
+        return True
+    row = SyncCursor.objects.filter(integration=integration, stream=stream).only("updated_at").first()
+    return row is None or (now - row.updated_at).total_seconds() >= settings.REFUND_POLL_MAX_SECONDS
 
 
 def _late_seconds(due_at: str | None) -> float | None:

@@ -46,6 +46,7 @@ SOURCE = "Magento_InventoryApi::source"
 STOCK = "Magento_CatalogInventory::cataloginventory"
 STORE = "Magento_Backend::store"
 CUSTOMER = "Magento_Customer::customer"
+PRODUCTS = "Magento_Catalog::products"
 
 
 @dataclass
@@ -146,6 +147,7 @@ class AdobeCommerceApp(SandboxApp):
         a("POST", rf"invoice/{ID}/refund", self.post_invoice_refund, CREDITMEMO)
         a("GET", r"customers/search", self.search_customers, CUSTOMER)
         a("GET", rf"customers/{ID}", self.get_customer, CUSTOMER)
+        a("GET", r"products", self.list_products, PRODUCTS)
         a("GET", r"inventory/source-items", self.list_source_items, SOURCE)
         a("POST", r"inventory/source-items", self.post_source_items, SOURCE)
         a("GET", r"stockItems/(?P<sku>[^/]+)", self.get_stock_item, STOCK)
@@ -420,6 +422,10 @@ class AdobeCommerceApp(SandboxApp):
         return Response(200, render.customer(customer))
 
     # -- stock ---------------------------------------------------------------------------------------
+    def list_products(self, request: Request, ctx: Context) -> Response:
+        products = sorted(self.store.products.values(), key=lambda p: p.id)
+        return self._search(request, products, render.product, PRODUCT_COLUMNS, render.product)
+
     def list_source_items(self, request: Request, ctx: Context) -> Response:
         items = sorted(self.store.source_items.values(), key=lambda s: (s.sku, s.source_code))
         return self._search(request, items, render.source_item, {"sku", "source_code", "quantity", "status"},
@@ -648,6 +654,7 @@ ORDER_COLUMNS = COLUMNS["sales-data-order-interface"]
 INVOICE_COLUMNS = COLUMNS["sales-data-invoice-interface"]
 CREDITMEMO_COLUMNS = COLUMNS["sales-data-creditmemo-interface"]
 CUSTOMER_COLUMNS = COLUMNS["customer-data-customer-interface"]
+PRODUCT_COLUMNS = {"entity_id", "id", "sku", "name", "type_id", "price", "status", "visibility", "updated_at"}
 
 
 def build_app(orders: int = 300, seed: int = 1, anchor: datetime | None = None, validate: bool = False,

@@ -20,6 +20,7 @@ from .models import (
     Order,
     OrderItem,
     Pair,
+    Product,
     SourceItem,
     StoreGroup,
     StoreView,
@@ -325,6 +326,15 @@ def store_config(v: StoreView, base_currency: str, base_url: str) -> dict:
             "base_url": root, "base_link_url": root, "base_static_url": root + "static/",
             "base_media_url": root + "media/", "secure_base_url": root, "secure_base_link_url": root,
             "secure_base_static_url": root + "static/", "secure_base_media_url": root + "media/"}
+
+
+def product(p: Product) -> dict:
+    """A catalog product as ``GET /V1/products`` lists it (the fields a stock push asks about)."""
+    out = {"id": p.id, "sku": p.sku, "name": p.name, "attribute_set_id": 4, "price": num(p.base_price),
+           "status": 1, "visibility": 1 if p.parent_id else 4, "type_id": p.type_id}
+    if p.updated_at is not None:
+        out["updated_at"] = stamp(p.updated_at)
+    return out
 
 
 def source_item(s: SourceItem) -> dict:

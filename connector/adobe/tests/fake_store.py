@@ -45,6 +45,7 @@ class FakeAdobe:
         self.invoices: dict[int, dict] = {}
         self.creditmemos: dict[int, dict] = {}
         self.source_items: dict[str, dict] = {}
+        self.product_searches = 0
         self.comments: list[tuple[int, dict]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -144,6 +145,13 @@ class FakeAdobe:
         if method == "POST" and m:
             self.comments.append((int(m.group(1)), body["statusHistory"]))
             return 200, True
+        if method == "GET" and path == "/V1/products":
+            # The catalog: every SKU asked about, except the UNKNOWN-* ones (the same rule the
+            # source-items route refuses by).
+            asked = [v for k, v in query.items() if k.endswith("[value]")]
+            skus = [s for value in asked for s in value.split(",") if not s.startswith("UNKNOWN")]
+            self.product_searches += 1
+            return self.search([{"sku": s} for s in skus], query)
         if method == "POST" and path == "/V1/inventory/source-items":
             for item in body["sourceItems"]:
                 if item["sku"].startswith("UNKNOWN"):

@@ -204,6 +204,19 @@ def test_stock_push_batches_source_items_and_finds_unknown_skus(fake):
     assert fake.source_items["SKU-0"]["status"] == 0
 
 
+def test_stock_push_skips_unknown_skus_in_a_constant_number_of_calls(fake):
+    """100 SKUs the catalog lacks beside 10 it has: the refused batch, one product search for its
+    SKUs, the batch again without the unknown ones; not one split per unknown SKU."""
+    adapter = AdobeCommerceAdapter(paas(fake))
+    unknown = [StockLevel(f"UNKNOWN-{n}", Decimal(1)) for n in range(100)]
+    known = [StockLevel(f"SKU-{n}", Decimal(n + 1)) for n in range(10)]
+    assert adapter.push_stock(unknown + known) == {level.sku for level in unknown}
+    assert adapter.request_count == 3 and fake.product_searches == 1
+    assert sorted(fake.source_items) == sorted(level.sku for level in known)
+    [search] = [r for r in fake.requests if r["path"].endswith("/V1/products")]
+    assert dict(search["query"])["fields"] == "items[sku],total_count"
+
+
 def test_order_comment_after_posting(fake):
     AdobeCommerceAdapter(paas(fake)).note_posted(7, "INV-1001")
     assert fake.comments == [(7, {"comment": "Posted to Sage as invoice INV-1001.", "is_customer_notified": 0,
