@@ -12,13 +12,12 @@ import zoneinfo
 
 import pytest
 
-from accounts.models import StoreConnection
 from connector.adobe.adapter import AdobeCommerceAdapter
 from connector.adobe.client import AdobeCommerceClient, OAuth1Credentials
 from connector.dashboard.reconcile import day_bounds, reconcile_day
 from connector.flows import stores as flow_stores
-from demo import seed as demo
 from sandbox.adobe.testkit import Adobe
+from tests.support.adobe import adobe_integration
 
 EVER = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
 ZONE = zoneinfo.ZoneInfo("America/Los_Angeles")  # a day there straddles two UTC dates
@@ -102,21 +101,12 @@ def test_a_day_in_the_store_s_time_zone_lists_that_day_s_orders_and_memos_only(s
 
 
 def test_the_dashboard_reconciles_an_adobe_day_by_asking_the_store(db, sandbox, tmp_path):
-    seed = demo.seed_demo(store_url="http://127.0.0.1:9", company_path=tmp_path / "company.sqlite3", skus=["X"])
-    store = seed.integration.store
-    i = sandbox.integration
-    store.platform = StoreConnection.Platform.ADOBE_COMMERCE
-    store.base_url, store.store_code, store.adobe_auth = sandbox.root, "default", StoreConnection.AdobeAuth.OAUTH1
-    store.consumer_key, store.consumer_secret = i.consumer_key, i.consumer_secret
-    store.access_token, store.access_token_secret = i.access_token, i.access_token_secret
-    store.timezone = str(ZONE)
-    store.save()
-    flow_stores._platform_of_store.clear()
+    integration = adobe_integration(sandbox, tmp_path, timezone=str(ZONE))
     adapter = adapter_for(sandbox)
     orders = list(adapter.changed_orders(*EVER))
     day = busiest_day(orders)
     try:
-        report = reconcile_day(seed.integration, day)
+        report = reconcile_day(integration, day)
     finally:
         flow_stores._platform_of_store.clear()
     assert report.source == "asked of the store" and report.source_note == "", report.source_note

@@ -13,14 +13,13 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import StoreConnection
 from connector.adobe.poller import MEMOS_STREAM, poll_integration
 from connector.flows import stock
 from connector.flows import stores as flow_stores
 from connector.models import InboundEvent, StockLevel, SyncCursor, SyncRun
-from demo import seed as demo
 from sandbox.adobe.store import StoreError
 from sandbox.adobe.testkit import Adobe
+from tests.support.adobe import adobe_integration
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,7 @@ def sandbox():
 
 @pytest.fixture
 def integration(db, sandbox, tmp_path):
-    seed = demo.seed_demo(store_url="http://127.0.0.1:9", company_path=tmp_path / "company.sqlite3", skus=["X"])
-    store = seed.integration.store
-    i = sandbox.integration
-    store.platform = StoreConnection.Platform.ADOBE_COMMERCE
-    store.base_url, store.store_code, store.adobe_auth = sandbox.root, "default", StoreConnection.AdobeAuth.OAUTH1
-    store.consumer_key, store.consumer_secret = i.consumer_key, i.consumer_secret
-    store.access_token, store.access_token_secret = i.access_token, i.access_token_secret
-    store.save()
-    flow_stores._platform_of_store.clear()
-    yield seed.integration
+    yield adobe_integration(sandbox, tmp_path)
     flow_stores._platform_of_store.clear()
 
 

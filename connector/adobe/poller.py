@@ -10,7 +10,7 @@ The credit memo feed is read only when the orders read found a new order version
 memo saves its order in the same transaction, moving the order's updated_at), and otherwise at
 least every REFUND_POLL_MAX_SECONDS: an idle poll is one API call (services.polling.side_feed_due,
 the rule the BigCommerce refunds feed follows). Invoices are not polled as a feed: an invoice also
-saves its order, and the order's invoices are fetched with it when it is taken.
+saves its order, and an order's invoices are fetched by order when it is processed.
 """
 
 from __future__ import annotations
