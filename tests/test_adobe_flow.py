@@ -156,6 +156,26 @@ def test_hmac_webhook_twice_is_stored_once_fetched_in_full_and_the_poll_adds_not
     assert poll_integration(integration).orders["new"] == 0
 
 
+def test_an_order_save_delivery_for_a_refunded_order_brings_its_credit_memo(setup, fake, client):
+    """Magento saves the order with a credit memo: when only that order-save delivery arrives, the
+    webhook takes the order's credit memos too (the poll, seeing that order version already taken,
+    would not read the credit memo feed until its hourly read)."""
+    order = stock(fake, 1201, "creditmemo_partial_item")
+    [memo_id] = [m for m, memo in fake.creditmemos.items() if memo["order_id"] == 1201]
+    order["total_refunded"] = fake.creditmemos[memo_id]["grand_total"]
+    integration = setup.integration
+    body = json.dumps({"event_id": "evt-3", "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
+                       "data": {"value": {"entity_id": 1201}}}).encode()
+    answer = _post(client, integration.webhook_token, body,
+                   **{"x-ml-signature": hmac_signature(body, integration.webhook_secret)})
+    assert answer.status_code == 200
+    [event] = InboundEvent.objects.filter(integration=integration, source=InboundEvent.Source.WEBHOOK)
+    assert "1 new credit memo" in webhooks.process_event(event.pk)
+    assert InboundEvent.objects.filter(integration=integration, scope="refund", resource_id=str(memo_id)).exists()
+    assert SyncRecord.objects.filter(integration=integration, kind=SyncRecord.Kind.REFUND,
+                                     external_id=str(memo_id)).exists()
+
+
 def test_unsigned_or_badly_signed_deliveries_are_refused_before_any_work(setup, client):
     token = setup.integration.webhook_token
     body = b'{"event_id": "evt-2", "type": "order"}'

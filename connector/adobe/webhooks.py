@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import requests
 from django.conf import settings
@@ -166,6 +167,13 @@ def receive(token: str, headers, body: bytes) -> Outcome:
     return Outcome(200, "stored", ack)
 
 
+def _refunded(order: dict) -> bool:
+    try:
+        return Decimal(str(order.get("total_refunded") or 0)) > 0
+    except (ArithmeticError, ValueError):
+        return False
+
+
 def process_event(event_id: int, adapter: AdobeCommerceAdapter | None = None) -> str:
     """Fetch the full record the event names and queue the work; safe to run twice."""
     event = InboundEvent.objects.select_related("integration__store", "integration__sage").filter(
@@ -187,8 +195,16 @@ def process_event(event_id: int, adapter: AdobeCommerceAdapter | None = None) ->
     elif kind in ("order", "invoice") and (entity.get("order_id") if kind == "invoice" else entity.get("entity_id")):
         # An invoice changes its order (total_paid, state): the order is what posts.
         order_id = entity["order_id"] if kind == "invoice" else entity["entity_id"]
-        counts = take_orders(integration, [adapter.fetch_order(order_id)], source=source, reason=reason)
+        order = adapter.fetch_order(order_id)
+        counts = take_orders(integration, [order], source=source, reason=reason)
         note = f"order {order_id}: {counts['new']} new version(s), {counts['queued']} queued"
+        if counts["new"] and _refunded(order):
+            # Magento saves the order with each credit memo, so this order-save delivery may be the
+            # only one to arrive for a credit memo (its own webhook lost). Having taken the order's
+            # new version, the poll would not read the credit memo feed for it (it reads that feed
+            # when it finds an order version not yet taken, or hourly): take its memos here.
+            memos = take_creditmemos(integration, adapter.order_refunds(order_id), source=source, reason=reason)
+            note += f"; {memos['new']} new credit memo(s)"
     else:
         note = f"event {name!r} names no order, invoice or credit memo this connector uses; ignored"
     InboundEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), note=note[:2000], error="")
