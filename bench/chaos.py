@@ -241,6 +241,7 @@ class ChaosRun:
         self.refunds_placed: list[int] = []
         self.counts = Counter()
         self.agent_killed_by_us = False
+        self.workers_down_by_us: set[str] = set()  # killed by a planned fault, started again by another
 
     # -- faults ---------------------------------------------------------------------------------
     def faults(self, **knobs) -> None:
@@ -254,6 +255,7 @@ class ChaosRun:
         in_flight = self._in_flight()
         stack = self.system.stack
         pid = stack.processes[name].popen.pid if name in stack.processes else None
+        self.workers_down_by_us.add(name)
         stack.kill(name)
         self.counts["worker_kills"] += 1
         self.timeline.note(f"kill -9 {name} (pid {pid}) with {in_flight} records in flight")
@@ -262,7 +264,24 @@ class ChaosRun:
         from demo.system import WORKER_INCLUDE
 
         self.system.stack.worker(name=name, concurrency=2, extra=WORKER_INCLUDE)
+        self.workers_down_by_us.discard(name)
         self.timeline.note(f"started {name} again")
+
+    def supervise_workers(self) -> None:
+        """Start again a worker that exited by itself, as its service manager does in production
+        (systemd ``Restart=always``, README "Production"). Kombu's Redis transport can die while it
+        reconnects to a broker that was just restarted ("Unrecoverable error: AttributeError:
+        'NoneType' object has no attribute 'hostname'" while restoring unacknowledged messages;
+        celery/kombu#582, #970): the worker exits, and nothing but its supervisor brings it back.
+        What it held is redelivered (late acks) or found by the sweeper, which is what is tested."""
+        stack = self.system.stack
+        for name in [n for n in stack.processes if n.startswith("worker")]:
+            if name in self.workers_down_by_us or stack.alive(name):
+                continue
+            code = stack.processes[name].popen.returncode
+            self.counts["worker_crashes"] += 1
+            self.timeline.note(f"{name} exited by itself (exit {code}); its supervisor starts it again")
+            self.start_worker(name)
 
     @property
     def has_agent(self) -> bool:
@@ -368,6 +387,7 @@ class ChaosRun:
                 return
             if run is not None and run.seen:
                 for name in WORKERS:
+                    self.workers_down_by_us.add(name)
                     self.system.stack.kill(name)
                     self.counts["worker_kills"] += 1
                 self.counts["backfill_kills"] += 1
@@ -403,6 +423,7 @@ class ChaosRun:
 
         from connector.models import AgentJob
 
+        self.supervise_workers()
         if not self.has_agent or self.system.stack.alive("agent"):
             return
         code = self.system.stack.processes["agent"].popen.returncode
@@ -735,6 +756,8 @@ def print_summary(result: dict) -> None:
         ("worker kills / agent kills / agent crashes after write",
          "{} / {} / {}".format(*(result["faults"].get(k, 0) for k in ("worker_kills", "agent_kills",
                                                                       "agent_crashes"))), ""),
+        *([("workers that exited by themselves (started again)", result["faults"]["worker_crashes"], "")]
+          if result["faults"].get("worker_crashes") else []),
         ("429 storms / Redis restarts", "{} / {}".format(result["faults"].get("storms", 0),
                                                          result["faults"].get("redis_restarts", 0)), ""),
         ("webhook deliveries sent by the store", result["webhook_deliveries"], "2-3x each, 20 % dropped"),
