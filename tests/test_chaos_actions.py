@@ -135,3 +135,29 @@ def test_the_summary_prints_a_sage100_run(capsys):
     out = capsys.readouterr().out
     assert "PASS: settled" in out
     assert "duplicates (invoices, receipts, credit notes, refund payments)" in out
+
+
+def test_a_worker_that_exited_by_itself_is_started_again_and_counted():
+    """As systemd's Restart=always does; a worker the plan killed waits for the plan's own start."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    class Stack:
+        def __init__(self):
+            self.processes = {name: SimpleNamespace(popen=SimpleNamespace(returncode=code))
+                              for name, code in (("worker1", 1), ("worker2", -9), ("web", None))}
+            self.running = {"web"}
+
+        def alive(self, name):
+            return name in self.running
+
+    run = object.__new__(chaos.ChaosRun)
+    run.system = SimpleNamespace(stack=Stack())
+    run.counts, run.workers_down_by_us = Counter(), {"worker2"}
+    run.timeline = chaos.Timeline(echo=False)
+    started = []
+    run.start_worker = lambda name: (started.append(name), run.system.stack.running.add(name))
+    run.supervise_workers()
+    run.supervise_workers()  # started once: it is alive now
+    assert started == ["worker1"] and run.counts["worker_crashes"] == 1
+    assert "worker1 exited by itself (exit 1)" in run.timeline.entries[0]["event"]
