@@ -59,6 +59,10 @@ TARGETS = {"p95_s": 2.0, "p99_s": 5.0, "drain_s": 30.0}
 FULL = {"stores": 50, "rate_per_s": 20.0, "duration_s": 300}
 QUICK = {"stores": 5, "rate_per_s": 20.0, "duration_s": 30}
 REFUND_KINDS = ("item", "item", "shipping", "full")
+# Each worker node as README's Production section runs it: a thread pool, since a task mostly
+# waits on the store, PostgreSQL or Redis (two forked children per node left the cores idle
+# while every slot waited, and the backlog grew).
+POOL, CONCURRENCY = "threads", 8
 
 
 @dataclass
@@ -125,6 +129,27 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
         key = "agents (all)" if name.startswith("agent-") else name
         used[key] = round(used.get(key, 0.0) + value - before.get(name, 0.0), 1)
     return dict(sorted(used.items(), key=lambda item: -item[1]))
+
+
+def start_profilers(stack, duration_s: float) -> list:
+    """With BENCH_PROFILE_DIR set: py-spy (if installed) samples each web, worker and sandbox
+    process for the load's duration, one collapsed-stack file per process in that folder. For
+    finding where the load's CPU goes; the figures of a profiled run are not the bench's."""
+    import shutil
+    import subprocess
+
+    folder, py_spy = os.environ.get("BENCH_PROFILE_DIR"), shutil.which("py-spy", path=os.path.dirname(sys.executable))
+    if not folder or not py_spy:
+        return []
+    os.makedirs(folder, exist_ok=True)
+    started = []
+    for name, proc in stack.processes.items():
+        if name.startswith(("web", "worker", "sandbox")) and proc.popen and proc.popen.poll() is None:
+            started.append(subprocess.Popen(
+                [py_spy, "record", "--pid", str(proc.popen.pid), "--subprocesses", "--nonblocking", "--rate", "20",
+                 "--duration", str(int(duration_s)), "--format", "raw", "--output", f"{folder}/{name}.txt"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return started
 
 
 def open_work() -> int:
@@ -302,14 +327,14 @@ def wait_posted(count: int, timeout_s: float) -> bool:
 
 # -- the run ---------------------------------------------------------------------------------------
 def start_black_friday(process_env: dict, work_dir, *, stores: int, duplicate_share: float = 0.3, web_nodes: int = 2,
-                       workers: int = 2, concurrency: int = 2):
+                       workers: int = 2, concurrency: int = CONCURRENCY, pool: str = POOL):
     """The fleet (demo.system.start_fleet), the store sending ``duplicate_share`` of its
     deliveries twice, and an agent per store, each on the production heartbeat (60 s, not the
     demo's 5 s: fifty agents at 5 s would be load no deployment sees)."""
     from demo.system import start_fleet
 
     fleet = start_fleet(process_env, work_dir, stores=stores, web_nodes=web_nodes, workers=workers,
-                        concurrency=concurrency, sandbox_extra=["--webhook-duplicate-rate", str(duplicate_share)])
+                        concurrency=concurrency, pool=pool, sandbox_extra=["--webhook-duplicate-rate", str(duplicate_share)])
     try:
         fleet.start_agents(extra=["--heartbeat-seconds", "60"])
     except BaseException:
@@ -332,6 +357,7 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
     try:
         deliveries_before = len(_deliveries(fleet))
         cpu_before = cpu_seconds(fleet.stack)
+        profilers = start_profilers(fleet.stack, duration_s)
         started_at = time.time()
         load = drive(fleet, rate_per_s=rate_per_s, duration_s=duration_s, refund_share=refund_share)
         ended_at = time.time()
@@ -347,6 +373,8 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
     finally:
         sampler.stop_event.set()
         sampler.join()
+        for profiler in profilers:
+            profiler.wait(timeout=60)
     deliveries = _deliveries(fleet)[deliveries_before:]
     result = {
         "stores": len(fleet.systems), "agents": len(fleet.systems), "rate_per_s": rate_per_s,
@@ -373,7 +401,7 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
 
 def run_black_friday(stores: int = 50, *, rate_per_s: float = 20.0, duration_s: float = 300,
                      duplicate_share: float = 0.3, refund_share: float = 0.05, web_nodes: int = 2, workers: int = 2,
-                     concurrency: int = 2, drain_timeout_s: float = 300, keep_logs: bool = False) -> dict:
+                     concurrency: int = CONCURRENCY, pool: str = POOL, drain_timeout_s: float = 300, keep_logs: bool = False) -> dict:
     """The whole run on a fresh database and data folder of its own (bench.pipeline's), removed
     afterwards unless ``keep_logs``. Call once per process (Django is set up on that database)."""
     env = pipeline._prepare()
@@ -381,7 +409,7 @@ def run_black_friday(stores: int = 50, *, rate_per_s: float = 20.0, duration_s: 
     log_dir = pipeline.DATA_DIR / "run"
     log_dir.mkdir(parents=True, exist_ok=True)
     fleet = start_black_friday(env, log_dir, stores=stores, duplicate_share=duplicate_share, web_nodes=web_nodes,
-                               workers=workers, concurrency=concurrency)
+                               workers=workers, concurrency=concurrency, pool=pool)
     try:
         return run_load(fleet, rate_per_s=rate_per_s, duration_s=duration_s, refund_share=refund_share,
                         drain_timeout_s=drain_timeout_s)
@@ -442,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, help="paid orders per second, all stores together (default 20)")
     parser.add_argument("--duration", type=float, help="seconds of load (default 300, quick 30)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help=f"per worker (default {CONCURRENCY})")
+    parser.add_argument("--pool", default=POOL, choices=("threads", "prefork"),
+                        help=f"Celery execution pool of each worker (default {POOL}, as README's Production)")
     parser.add_argument("--drain-timeout", type=float, default=300,
                         help="seconds to wait after the load for everything to post (default 300)")
     parser.add_argument("--keep-logs", action="store_true")
@@ -451,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     size.update({k: v for k, v in (("stores", args.stores), ("rate_per_s", args.rate),
                                    ("duration_s", args.duration)) if v})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    result = run_black_friday(**size, workers=args.workers, concurrency=args.concurrency,
+    result = run_black_friday(**size, workers=args.workers, concurrency=args.concurrency, pool=args.pool,
                               drain_timeout_s=args.drain_timeout, keep_logs=args.keep_logs)
     print(json.dumps(result, indent=2, default=str))
     out = pipeline.BASE_DIR / "bench" / "results" / f"blackfriday-{time.strftime('%Y%m%d-%H%M%S')}.json"

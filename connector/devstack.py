@@ -70,8 +70,16 @@ class Stack:
         return self.start(name, [PYTHON, "-m", "uvicorn", "connector.asgi:application", "--host", "127.0.0.1",
                                  "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "2", *extra])
 
-    def worker(self, name: str = "worker", concurrency: int = 2, extra: list[str] | None = None) -> Process:
+    def worker(self, name: str = "worker", concurrency: int = 2, extra: list[str] | None = None,
+               pool: str | None = None) -> Process:
+        """A Celery worker node. ``pool``: Celery's execution pool ("prefork", the default, or
+        "threads", which README's Production section recommends: a task spends most of its time
+        waiting on the store, PostgreSQL or Redis, so eight threads in one process keep a core
+        busier than two forked children at far less memory). ML_WORKER_POOL sets it for every
+        worker a run starts."""
+        pool = pool or os.environ.get("ML_WORKER_POOL") or ""
         return self.start(name, [PYTHON, "-m", "celery", "-A", "connector", "worker", "-l", "info",
+                                 *(["--pool", pool] if pool else []),
                                  "--concurrency", str(concurrency), "-n", f"{name}@%h", *(extra or [])])
 
     def beat(self, name: str = "beat") -> Process:

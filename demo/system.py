@@ -261,7 +261,7 @@ class Fleet:
 
 
 def start_fleet(process_env: dict, work_dir: Path, *, stores: int, web_nodes: int = 2, workers: int = 2,
-                concurrency: int = 2, orders: int = 0, poll_interval_seconds: int = 60,
+                concurrency: int = 2, pool: str | None = None, orders: int = 0, poll_interval_seconds: int = 60,
                 sandbox_extra: list[str] | None = None, fleet_prefix: str = "bf") -> Fleet:
     """``stores`` merchants, each with its own tenant, integration, simulated Sage 50 company and
     agent key, on ``web_nodes`` web processes and ``workers`` Celery workers started as separate
@@ -282,7 +282,7 @@ def start_fleet(process_env: dict, work_dir: Path, *, stores: int, web_nodes: in
             stack.web(port, name=f"web{n + 1}")
             web_urls.append(f"http://127.0.0.1:{port}")
         for n in range(workers):
-            stack.worker(name=f"worker{n + 1}", concurrency=concurrency, extra=WORKER_INCLUDE)
+            stack.worker(name=f"worker{n + 1}", concurrency=concurrency, extra=WORKER_INCLUDE, pool=pool)
         stack.beat()
         stack.wait_http(f"{sandbox_url}/__sandbox__/info", "sandbox")
         skus = demo.sandbox_skus()
@@ -301,7 +301,8 @@ def start_fleet(process_env: dict, work_dir: Path, *, stores: int, web_nodes: in
                                   control_url=f"{sandbox_url}/stores/{store_hash}"))
         demo.ensure_poll_schedule()
         return Fleet(stack, web_urls, sandbox_url, systems,
-                     shape={"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency})
+                     shape={"web_nodes": web_nodes, "workers": workers, "concurrency": concurrency,
+                            "pool": pool or "prefork"})
     except BaseException:
         stack.stop()
         raise

@@ -13,9 +13,11 @@ import functools
 import json
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 
@@ -118,6 +120,29 @@ class Exchange:
             "response": redact(self.response_body),
             "elapsed_ms": self.elapsed_ms,
         }
+
+
+_kept_alive = threading.local()
+
+
+def kept_alive_session(verify: bool = True) -> requests.Session:
+    """A session this thread reuses for every client built with it, so its TCP (and TLS)
+    connections to a remote are kept alive across tasks instead of opened per task: a webhook
+    task built a fresh client, hence a fresh connection, for every delivery it processed.
+    Only for clients whose session carries no state of its own (auth in each request's headers,
+    no ``session.auth``), and it keeps no cookies: one merchant's cookie must never ride along
+    on another merchant's request. Per thread because a ``requests.Session`` is not documented as
+    thread-safe; one per ``verify`` so a client never changes another's TLS check."""
+    sessions = getattr(_kept_alive, "sessions", None)
+    if sessions is None:
+        sessions = _kept_alive.sessions = {}
+    session = sessions.get(verify)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        session.verify = verify
+        sessions[verify] = session
+    return session
 
 
 class BaseApiClient:

@@ -29,6 +29,7 @@ from mlcommon.http import (
     PermanentError,
     RateLimitedError,
     RetryableError,
+    kept_alive_session,
 )
 
 from .formats import format_rfc2822, format_rfc3339
@@ -68,8 +69,11 @@ class BigCommerceClient(BaseApiClient):
 
     @classmethod
     def for_store(cls, store, **kwargs) -> BigCommerceClient:
-        return cls(store.api_base_url, store.store_hash, store.access_token,
-                   verify=getattr(store, "verify_tls", True), **kwargs)
+        # A kept-alive session: the token travels in each request's headers, so the session holds
+        # nothing of one store's that another could pick up.
+        verify = getattr(store, "verify_tls", True)
+        kwargs.setdefault("session", kept_alive_session(verify))
+        return cls(store.api_base_url, store.store_hash, store.access_token, verify=verify, **kwargs)
 
     # -- BaseApiClient hooks -------------------------------------------------------------
     def default_headers(self) -> dict[str, str]:

@@ -24,11 +24,12 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Integration, StoreConnection
-from connector.models import InboundEvent
+from connector.models import InboundEvent, SyncRecord
+from connector.services.records import settled
 from connector.services.taskqueue import task_named
 from mlcommon.http import NotFoundError
 
-from .intake import take_orders, take_refunds
+from .intake import actions_for, take_orders, take_refunds
 from .signatures import SCHEME_STANDARD, verify
 
 logger = logging.getLogger(__name__)
@@ -353,6 +354,8 @@ async def receive_async(token: str, headers, read_body: Callable[[int], bytes],
 
 def _order(integration, client, event, payload) -> str:
     order_id = int(payload["data"]["id"])
+    if settled(integration.pk, SyncRecord.Kind.ORDER, str(order_id), actions_for(integration)):
+        return f"Order {order_id} is already in Sage; a change to it needs nothing there (not read)."
     try:
         order = client.get_order(order_id)
     except NotFoundError:

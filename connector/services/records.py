@@ -79,6 +79,25 @@ def upsert_records(integration_id: int, kind: str, action: str, items: list[tupl
     return queue
 
 
+# States in which a new version of the store record changes nothing (upsert_record's rule): the
+# record is in the ledger, or on its way there.
+SETTLED_STATES = (State.POSTED, State.DISPATCHED)
+
+
+def settled(integration_id: int, kind: str, external_id: str, actions: list[str]) -> bool:
+    """Whether every one of ``actions`` already has a record for this store record in a settled
+    state, so reading the store record again could not queue anything (upsert_record leaves
+    posted and dispatched records alone whatever the version). The store's echo of our own
+    status write-back (statusUpdated + updated, each perhaps delivered twice) is the common case:
+    without this, every echo cost a store API call and an intake pass for nothing."""
+    if not actions:
+        return False
+    found = set(SyncRecord.objects.filter(integration_id=integration_id, kind=kind, external_id=str(external_id),
+                                          action__in=actions, state__in=SETTLED_STATES)
+                .values_list("action", flat=True))
+    return found >= set(actions)
+
+
 # Records per task message when many are queued at once (backfill, poll pages). One message per
 # record capped the backfill at the broker's delivery rate (the filesystem broker hands a worker one
 # message per polling interval, 0.1 s: ten records a second whatever the worker's speed); a chunk
