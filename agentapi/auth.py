@@ -114,7 +114,10 @@ def _agent_for_key(header: str | None) -> Agent:
     if len(key) > MAX_KEY_LENGTH:
         raise exceptions.AuthenticationFailed(INVALID)
     key_hash = hash_agent_key(key)
-    agent = Agent.objects.select_related("integration").filter(key_hash=key_hash).first()
+    # The agent row alone: every agent request authenticates, and joining its integration (a wide
+    # row) cost a web node more CPU than the lease itself. The few views that read the integration
+    # (heartbeat config, Sage changes) load it when they do.
+    agent = Agent.objects.filter(key_hash=key_hash).first()
     # The look-up is by a unique index on the hash; comparing the hashes again in constant time
     # keeps the decision itself free of timing differences.
     if agent is None or not hmac.compare_digest(agent.key_hash.encode(), key_hash.encode()):

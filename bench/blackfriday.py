@@ -146,7 +146,7 @@ def start_profilers(stack, duration_s: float) -> list:
     for name, proc in stack.processes.items():
         if name.startswith(("web", "worker", "sandbox")) and proc.popen and proc.popen.poll() is None:
             started.append(subprocess.Popen(
-                [py_spy, "record", "--pid", str(proc.popen.pid), "--subprocesses", "--nonblocking", "--rate", "20",
+                [py_spy, "record", "--pid", str(proc.popen.pid), "--subprocesses", "--nonblocking", "--gil", "--rate", "20",
                  "--duration", str(int(duration_s)), "--format", "raw", "--output", f"{folder}/{name}.txt"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return started
@@ -272,11 +272,16 @@ def latencies(fleet, load: Load, started_at: float) -> dict:
     for o in orders:
         if o["received"] and o["posted"]:
             per_minute.setdefault(int((o["received"] - started_at) // 60), []).append(o["posted"] - o["received"])
+    per_10s: dict[int, list[float]] = {}  # where in the load the slow ones were (a stall shows as one bucket)
+    for o in orders:
+        if o["received"] and o["posted"]:
+            per_10s.setdefault(int((o["received"] - started_at) // 10), []).append(o["posted"] - o["received"])
     refund_spans = [r["posted"] - r["received"] for r in refunds if r["received"] and r["posted"]]
     return {
         "webhook_to_posted_s": pipeline._summary(spans),
         "per_minute": [{"minute": minute + 1, "count": len(values), "p95": pipeline._pct(values, 95),
                         "p99": pipeline._pct(values, 99)} for minute, values in sorted(per_minute.items())],
+        "p95_by_10s": [pipeline._pct(values, 95) for _, values in sorted(per_10s.items())],
         "refund_webhook_to_posted_s": pipeline._summary(refund_spans),
         "orders_measured": len(spans), "orders_without_webhook": sum(1 for o in orders if not o["received"]),
         "refunds_measured": len(refund_spans),
