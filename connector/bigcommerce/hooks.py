@@ -24,6 +24,12 @@ SCOPES = (
     "store/order/updated",
     "store/order/statusUpdated",
     "store/order/refund/created",
+)
+# Scopes earlier versions subscribed to and nothing reads: stock flows from Sage to the store, so
+# a store-side inventory change only ever got a note. Each of our own stock pushes made the store
+# send one delivery per SKU back (on a busy day more than half of all deliveries, every one a
+# request to answer and a row to write). ensure_hooks removes our hooks for these.
+RETIRED_SCOPES = (
     "store/product/inventory/updated",
     "store/sku/inventory/updated",
 )
@@ -40,6 +46,7 @@ class HookReport:
     reactivated: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -50,7 +57,8 @@ class HookReport:
     def summary(self) -> str:
         parts = []
         for label, items in (("created", self.created), ("reactivated", self.reactivated),
-                             ("repaired", self.repaired), ("already fine", self.unchanged)):
+                             ("repaired", self.repaired), ("already fine", self.unchanged),
+                             ("removed (no longer used)", self.removed)):
             if items:
                 parts.append(f"{label}: {', '.join(items)}")
         if self.reactivated:
@@ -103,4 +111,13 @@ def ensure_hooks(integration, client: BigCommerceClient | None = None, scopes=SC
                 report.unchanged.append(scope)
         except ApiError as error:
             report.errors.append(f"{scope}: {error}")
+    for hook in existing:
+        if hook.get("scope") in RETIRED_SCOPES and (
+                hook.get("destination") == destination
+                or str(hook.get("destination", "")).endswith(integration.webhook_path)):
+            try:
+                client.delete_hook(hook["id"])
+                report.removed.append(hook["scope"])
+            except ApiError as error:
+                report.errors.append(f"{hook['scope']}: {error}")
     return report

@@ -44,6 +44,25 @@ def test_hooks_are_created_then_left_alone(box, integration):
 
 
 @override_settings(PUBLIC_BASE_URL="https://sync.example.com")
+def test_inventory_hooks_of_an_earlier_version_are_removed_and_others_kept(box, integration):
+    """Nothing reads store-side inventory changes (stock flows from Sage), and each of our own
+    stock pushes made the store send a delivery per SKU back: ours go, someone else's stay."""
+    client = box.client()
+    ours = f"https://sync.example.com{integration.webhook_path}"
+    for scope in hooks.RETIRED_SCOPES:
+        client.create_hook(scope, ours, {SECRET_HEADER: integration.webhook_secret})
+    client.create_hook("store/sku/inventory/updated", "https://erp.example.com/hooks/", {})
+    report = hooks.ensure_hooks(integration, client)
+    assert sorted(report.removed) == sorted(hooks.RETIRED_SCOPES) and report.ok
+    assert "removed (no longer used)" in report.summary()
+    left = sorted((h.scope, h.destination) for h in box.store.hooks.values())
+    assert left == sorted([(scope, ours) for scope in hooks.SCOPES]
+                          + [("store/sku/inventory/updated", "https://erp.example.com/hooks/")])
+    assert not hooks.ensure_hooks(integration, client).removed
+    assert box.request_violations() == []
+
+
+@override_settings(PUBLIC_BASE_URL="https://sync.example.com")
 def test_deactivated_and_drifted_hooks_are_repaired_and_reported(box, integration):
     hooks.ensure_hooks(integration, box.client())
     by_scope = {h.scope: h for h in box.store.hooks.values()}
