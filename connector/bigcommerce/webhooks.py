@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Integration, StoreConnection
 from connector.models import InboundEvent, SyncRecord
+from connector.services.integrations import integration_for_work
 from connector.services.records import settled
 from connector.services.taskqueue import task_named
 from mlcommon.http import NotFoundError
@@ -427,7 +428,7 @@ def process_event(event_id: int, client=None) -> str:
         return "gone"
     if event.processed_at is not None:
         return "already processed"
-    event.integration = Integration.objects.select_related("store", "sage").get(pk=event.integration_id)
+    event.integration = integration_for_work(event.integration_id)
     payload = json.loads(event.body)
     handler = HANDLERS.get(payload.get("scope", ""))
     covered: list[int] = []

@@ -104,6 +104,22 @@ def test_deliveries_already_stored_for_the_order_are_answered_by_one_read(integr
     assert box.calls("GET /v2/orders/{id}") == reads + 2
 
 
+@pytest.mark.parametrize("state, read", [("posted", False), ("dispatched", False), ("skipped", True),
+                                         ("held", True), ("failed", True)])
+def test_an_order_already_in_sage_is_not_read_again(integration, box, state, read):
+    """The store echoes our own status write-back (statusUpdated + updated): for an order whose
+    every record is posted or on its way, a read could change nothing, so none is made. A skipped,
+    held or failed order may have become postable: that one is read."""
+    box.store.get_order(250).status_id = 11
+    process_event(about(integration, "store_order_created", 250).pk, client=box.client())
+    SyncRecord.objects.filter(integration=integration, external_id="250").update(state=state)
+    reads = box.calls("GET /v2/orders/{id}")
+    message = process_event(about(integration, "store_order_statusUpdated", 250).pk, client=box.client())
+    assert box.calls("GET /v2/orders/{id}") == reads + read
+    assert ("already in Sage" in message) is not read
+    assert SyncRecord.objects.get(integration=integration, external_id="250").state == state
+
+
 class FailingRead:
     def get_order(self, order_id, **kwargs):
         raise RetryableError("store unavailable", status=503)
