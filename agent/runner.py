@@ -9,6 +9,7 @@ at a time.
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import threading
 import time
@@ -59,8 +60,9 @@ class ServerSettings:
 
 class Runner:
     def __init__(self, config: AgentConfig, backend: SageBackend, client: AgentClient, journal: Journal, *,
-                 out=None, clock=time.monotonic):
+                 out=None, clock=time.monotonic, rng: random.Random | None = None):
         self.config = config
+        self.rng = rng or random.Random()
         self.backend = backend
         self.client = client
         self.journal = journal
@@ -79,6 +81,7 @@ class Runner:
         self.knowledge = SageKnowledge()
         self._next_heartbeat = 0.0
         self._next_changes = 0.0
+        self._change_polls = 0
         self._heartbeat_ok = False
         self.jobs_done = 0
         self._outbox: list[tuple[dict, dict, bool]] = []  # (job, result, replayed) awaiting `complete`
@@ -184,7 +187,8 @@ class Runner:
             self.flush_unacknowledged()
         if self.clock() >= self._next_changes and self.config.change_kinds:
             self.poll_changes()
-            self._next_changes = self.clock() + self.poll_interval
+            self._change_polls += 1
+            self._next_changes = self.clock() + self.change_poll_gap()
         if self.stopping:
             return
         if self.sage_backoff.failures:
@@ -210,6 +214,18 @@ class Runner:
             # is not a reason to sit a whole second on jobs that arrive meanwhile.
             due = min(self._next_heartbeat, self._next_changes) - self.clock()
             self._sleep(max(0.05, min(1.0, due)))
+
+    def change_poll_gap(self) -> float:
+        """Seconds to the next change poll. Agents that start together (every agent reconnecting
+        after the server's outage, a site's PCs after a power cut) would otherwise read Sage and
+        push their changes in step for ever, and each push starts a stock and a price push on the
+        server: fifty agents in step put a hundred pushes into the same second, every minute. So
+        the second poll comes after a random part of the interval (half to all of it), which
+        spreads their phases at once, and every later one after the interval ± 10 %."""
+        interval = self.poll_interval
+        if self._change_polls == 1:
+            return interval * self.rng.uniform(0.5, 1.0)
+        return interval * self.rng.uniform(0.9, 1.1)
 
     @property
     def lease_wait(self) -> int:

@@ -133,7 +133,7 @@ def test_batch_task_processes_each_event_and_hands_failures_to_the_single_task(m
 
     processed, handed = [], []
 
-    def process_event(event_id):
+    def process_event(event_id, run_here=False):
         if event_id == 2:
             raise ValueError("store said no")
         processed.append(event_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -377,3 +378,28 @@ def test_wrong_key_exits_with_auth_code(fake_api, company_path, tmp_path):
     runner.client = AgentClient(fake_api.url, "wrong-key")
     assert runner.run() == 3
     close(runner)
+
+
+def test_agents_that_start_together_fall_out_of_step_at_their_second_change_poll(fake_api, company_path,
+                                                                                tmp_path):
+    """Fifty agents started in one second would read Sage and push changes in the same second every
+    minute (each push starts a stock and a price push on the server). The second poll comes after a
+    random half to all of the interval, later ones after the interval ± 10 %."""
+    fake_api.config["poll_changes_seconds"] = 60
+    gaps = []
+    for seed in range(50):
+        runner = make_runner(fake_api, company_path, tmp_path)
+        runner.rng = random.Random(seed)
+        runner.server.poll_changes_seconds = 60
+        runner.config.poll_changes_seconds = None
+        runner._change_polls = 1
+        first = runner.change_poll_gap()
+        runner._change_polls = 2
+        later = [runner.change_poll_gap() for _ in range(20)]
+        assert 30 <= first <= 60 and all(54 <= gap <= 66 for gap in later)
+        gaps.append(first)
+        close(runner)
+    # Spread over the half interval, not in step: no one-second window holds more than a few of the
+    # fifty (in step, one second held all of them).
+    assert max(gaps) - min(gaps) > 20
+    assert max(sum(1 for gap in gaps if start <= gap < start + 1) for start in range(30, 60)) <= 6

@@ -48,26 +48,28 @@ def _new_keys(events: list[InboundEvent]) -> set[str]:
     return {key for (key,) in insert_new(InboundEvent, events, returning=("dedup_key",))}
 
 
-def take_orders(integration, orders: Iterable[dict], *, source: str, reason: str, run=None) -> dict:
+def take_orders(integration, orders: Iterable[dict], *, source: str, reason: str, run=None,
+                run_here: bool = False) -> dict:
     """Store each order version once and queue the records that need processing.
     Returns counters: seen, new, queued."""
     return _take(integration, orders, kind=SyncRecord.Kind.ORDER, actions=actions_for(integration),
                  event_key=order_event_key, payload_of=jsonable,
                  version_of=lambda order: order.get("date_modified", ""),
                  skip=lambda order: order.get("status_id") == INCOMPLETE_STATUS_ID,
-                 source=source, reason=reason, run=run)
+                 source=source, reason=reason, run=run, run_here=run_here)
 
 
-def take_refunds(integration, refunds: Iterable[dict], *, source: str, reason: str, run=None) -> dict:
+def take_refunds(integration, refunds: Iterable[dict], *, source: str, reason: str, run=None,
+                 run_here: bool = False) -> dict:
     return _take(integration, refunds, kind=SyncRecord.Kind.REFUND, actions=refund_actions_for(integration),
                  event_key=refund_event_key,
                  payload_of=lambda refund: {"refund": jsonable(refund), "order_id": refund.get("order_id")},
                  version_of=lambda refund: str(refund.get("created", "")), skip=lambda refund: False,
-                 source=source, reason=reason, run=run)
+                 source=source, reason=reason, run=run, run_here=run_here)
 
 
 def _take(integration, items, *, kind, actions, event_key, payload_of, version_of, skip, source, reason,
-          run) -> dict:
+          run, run_here) -> dict:
     items = [item for item in items if isinstance(item, dict) and "id" in item]
     counts = {"seen": len(items), "new": 0, "queued": 0}
     if not items:
@@ -86,5 +88,5 @@ def _take(integration, items, *, kind, actions, event_key, payload_of, version_o
             queue += upsert_records(integration.pk, kind, action, postable, reason=reason)
         counts["queued"] = len(queue)
         if queue:
-            enqueue(queue)
+            enqueue(queue, here=run_here)
     return counts

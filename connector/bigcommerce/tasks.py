@@ -46,7 +46,7 @@ def process_webhook_event(self, event_id: int) -> str:
     from .webhooks import process_event
 
     try:
-        return process_event(event_id)
+        return process_event(event_id, run_here=True)
     except ApiError as error:
         InboundEvent.objects.filter(pk=event_id).update(error=str(error)[:2000])
         if error.retryable and self.request.retries < self.max_retries:
@@ -64,7 +64,7 @@ def process_webhook_events(event_ids: list[int]) -> str:
     done = 0
     for event_id in event_ids:
         try:
-            process_event(event_id)
+            process_event(event_id, run_here=True)
             done += 1
         except Exception:  # noqa: BLE001 - handed to the single-event task, which retries or records it
             logger.info("webhook event %s: handed to its own task after an error", event_id, exc_info=True)

@@ -353,7 +353,7 @@ async def receive_async(token: str, headers, read_body: Callable[[int], bytes],
 
 # -- processing (on a worker) -------------------------------------------------------------------
 
-def _order(integration, client, event, payload) -> str:
+def _order(integration, client, event, payload, run_here: bool = False) -> str:
     order_id = int(payload["data"]["id"])
     if settled(integration.pk, SyncRecord.Kind.ORDER, str(order_id), actions_for(integration)):
         return f"Order {order_id} is already in Sage; a change to it needs nothing there (not read)."
@@ -362,22 +362,22 @@ def _order(integration, client, event, payload) -> str:
     except NotFoundError:
         return f"Order {order_id} no longer exists on the store."
     counts = take_orders(integration, [order], source=InboundEvent.Source.WEBHOOK,
-                         reason=f"Webhook {payload['scope']}.")
+                         reason=f"Webhook {payload['scope']}.", run_here=run_here)
     return f"Order {order_id}: {counts['queued']} record(s) queued."
 
 
-def _refund(integration, client, event, payload) -> str:
+def _refund(integration, client, event, payload, run_here: bool = False) -> str:
     order_id = int(payload["data"]["id"])
     refunds = client.order_refunds(order_id)
     counts = take_refunds(integration, refunds, source=InboundEvent.Source.WEBHOOK,
-                          reason=f"Webhook {payload['scope']}.")
+                          reason=f"Webhook {payload['scope']}.", run_here=run_here)
     return f"Order {order_id}: {len(refunds)} refund(s) read, {counts['queued']} record(s) queued."
 
 
 STOCK_NOTE = "Inventory change noted; stock is pushed from Sage on its own schedule."
 
 
-def _stock(integration, client, event, payload) -> str:
+def _stock(integration, client, event, payload, run_here: bool = False) -> str:
     # The stock flow pushes Sage's levels to the store; a store-side change is only worth a note
     # until that flow wants to react (e.g. re-push when someone edits stock by hand). Deliveries
     # are normally noted when they arrive (note_at_receipt); this answers one stored otherwise.
@@ -417,9 +417,10 @@ def _covered_by_read(event: InboundEvent) -> list[int]:
 EVENT_FIELDS = ("id", "integration_id", "processed_at", "body", "scope", "resource_id")
 
 
-def process_event(event_id: int, client=None) -> str:
+def process_event(event_id: int, client=None, *, run_here: bool = False) -> str:
     """Fetch what the event points at and queue the work. Safe to run twice: a processed event is
-    skipped, and the intake dedups order versions and refunds."""
+    skipped, and the intake dedups order versions and refunds. ``run_here`` (the worker's tasks):
+    the records it creates run in this task (records.enqueue says why)."""
     # The event alone first: about half the events a worker picks up were already answered by
     # another event's order read (_covered_by_read), and building the joined integration + store +
     # Sage query was a fifth of a worker's CPU under load; only an event with work to do pays it.
@@ -442,7 +443,7 @@ def process_event(event_id: int, client=None) -> str:
             client = BigCommerceClient.for_store(event.integration.store)
         if handler is _order and event.resource_id:
             covered = _covered_by_read(event)
-        message = handler(event.integration, client, event, payload)
+        message = handler(event.integration, client, event, payload, run_here=run_here)
         logger.info("webhook event %s (%s): %s", event_id, event.scope, message)
     now = timezone.now()
     InboundEvent.objects.filter(pk=event_id).update(processed_at=now, error="")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -12,6 +14,7 @@ from connector.services.bulk import insert_new, update_rows
 from connector.services.taskqueue import task_named
 
 State = SyncRecord.State
+logger = logging.getLogger(__name__)
 
 
 def upsert_record(integration_id: int, kind: str, external_id: str, action: str, *,
@@ -109,11 +112,28 @@ def chunks(ids: list[int], size: int = ENQUEUE_CHUNK) -> list[list[int]]:
     return [ids[start:start + size] for start in range(0, len(ids), size)]
 
 
-def enqueue(record_ids, countdown: float | None = None) -> None:
+def enqueue(record_ids, countdown: float | None = None, *, here: bool = False) -> None:
     """Process records on a worker once the current transaction commits. Several ids travel as
-    lists in process_record's argument (run_record takes an id or a list of ids)."""
+    lists in process_record's argument (run_record takes an id or a list of ids).
+
+    ``here``: the caller is a worker task with nothing else to do for these records (a webhook's
+    order read), so run them in this task right after the commit instead of sending a message:
+    one broker round trip and one wait in the queue fewer between a paid order and its Sage job,
+    the whole of that stage on a busy day. If running them raises, they are sent as usual. If the
+    process dies meanwhile, the records stay pending and the sweeper sends them, as it does for a
+    message lost between the commit and the broker."""
     process_record = task_named("connector.process_record")
     ids = [record_ids] if isinstance(record_ids, int) else list(record_ids)
+
+    def run_here():
+        from connector.services.pipeline import run_record
+
+        try:
+            run_record(ids[0] if len(ids) == 1 else ids)
+        except Exception:  # noqa: BLE001 - handed to a worker, which runs (and records) it as always
+            logger.warning("records %s: running them after the intake failed; sent to a worker", ids,
+                           exc_info=True)
+            send()
 
     def send():
         for chunk in chunks(ids):
@@ -123,7 +143,7 @@ def enqueue(record_ids, countdown: float | None = None) -> None:
             else:
                 process_record.delay(argument)
 
-    transaction.on_commit(send)
+    transaction.on_commit(run_here if here and not countdown else send)
 
 
 # The row's big JSON values: the store record and the ledger document. A state change that does
