@@ -58,6 +58,18 @@ class ServerSettings:
     price_level: str | None = None  # Sage 100: the integration's price level; None: the server names none
 
 
+def out_of_step_gap(interval: float, done: int, rng: random.Random) -> float:
+    """Seconds to the next heartbeat or change poll after the ``done``-th one. Agents that start
+    together (every agent reconnecting after the server's outage, a site's PCs after a power cut,
+    a test fleet) would otherwise call in step for ever: fifty agents pushing their Sage changes in
+    the same second start a hundred stock and price pushes on the server at once, every minute.
+    So the second call comes after a random half to all of the interval, which spreads their
+    phases at once, and every later one after the interval ± 10 %."""
+    if done == 1:
+        return interval * rng.uniform(0.5, 1.0)
+    return interval * rng.uniform(0.9, 1.1)
+
+
 class Runner:
     def __init__(self, config: AgentConfig, backend: SageBackend, client: AgentClient, journal: Journal, *,
                  out=None, clock=time.monotonic, rng: random.Random | None = None):
@@ -81,7 +93,7 @@ class Runner:
         self.knowledge = SageKnowledge()
         self._next_heartbeat = 0.0
         self._next_changes = 0.0
-        self._change_polls = 0
+        self._change_polls = self._heartbeats = 0
         self._heartbeat_ok = False
         self.jobs_done = 0
         self._outbox: list[tuple[dict, dict, bool]] = []  # (job, result, replayed) awaiting `complete`
@@ -183,12 +195,14 @@ class Runner:
         if now >= self._next_heartbeat or not self._heartbeat_ok:
             self.wait_for_results()  # the journal's unacknowledged entries are then really unanswered
             self.heartbeat()
-            self._next_heartbeat = self.clock() + self.config.heartbeat_seconds
+            self._heartbeats += 1
+            self._next_heartbeat = self.clock() + out_of_step_gap(self.config.heartbeat_seconds, self._heartbeats,
+                                                                  self.rng)
             self.flush_unacknowledged()
         if self.clock() >= self._next_changes and self.config.change_kinds:
             self.poll_changes()
             self._change_polls += 1
-            self._next_changes = self.clock() + self.change_poll_gap()
+            self._next_changes = self.clock() + out_of_step_gap(self.poll_interval, self._change_polls, self.rng)
         if self.stopping:
             return
         if self.sage_backoff.failures:
@@ -214,18 +228,6 @@ class Runner:
             # is not a reason to sit a whole second on jobs that arrive meanwhile.
             due = min(self._next_heartbeat, self._next_changes) - self.clock()
             self._sleep(max(0.05, min(1.0, due)))
-
-    def change_poll_gap(self) -> float:
-        """Seconds to the next change poll. Agents that start together (every agent reconnecting
-        after the server's outage, a site's PCs after a power cut) would otherwise read Sage and
-        push their changes in step for ever, and each push starts a stock and a price push on the
-        server: fifty agents in step put a hundred pushes into the same second, every minute. So
-        the second poll comes after a random part of the interval (half to all of it), which
-        spreads their phases at once, and every later one after the interval ± 10 %."""
-        interval = self.poll_interval
-        if self._change_polls == 1:
-            return interval * self.rng.uniform(0.5, 1.0)
-        return interval * self.rng.uniform(0.9, 1.1)
 
     @property
     def lease_wait(self) -> int:

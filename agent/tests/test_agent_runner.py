@@ -21,7 +21,7 @@ from agent.backoff import Backoff, backoff_delay
 from agent.client import AgentClient
 from agent.config import AgentConfig, load_config
 from agent.journal import ACKNOWLEDGED, Journal
-from agent.runner import Runner
+from agent.runner import Runner, out_of_step_gap
 from agent.simulator.company import SimCompany
 from mlcommon.ledger import Customer, DocumentLine, SalesInvoice, to_payload
 
@@ -380,25 +380,17 @@ def test_wrong_key_exits_with_auth_code(fake_api, company_path, tmp_path):
     close(runner)
 
 
-def test_agents_that_start_together_fall_out_of_step_at_their_second_change_poll(fake_api, company_path,
-                                                                                tmp_path):
-    """Fifty agents started in one second would read Sage and push changes in the same second every
-    minute (each push starts a stock and a price push on the server). The second poll comes after a
-    random half to all of the interval, later ones after the interval ± 10 %."""
-    fake_api.config["poll_changes_seconds"] = 60
+def test_agents_that_start_together_fall_out_of_step_at_their_second_call():
+    """Fifty agents started in one second would heartbeat and push changes in the same second every
+    minute (each change push starts a stock and a price push on the server). The second call comes
+    after a random half to all of the interval, later ones after the interval ± 10 %."""
     gaps = []
     for seed in range(50):
-        runner = make_runner(fake_api, company_path, tmp_path)
-        runner.rng = random.Random(seed)
-        runner.server.poll_changes_seconds = 60
-        runner.config.poll_changes_seconds = None
-        runner._change_polls = 1
-        first = runner.change_poll_gap()
-        runner._change_polls = 2
-        later = [runner.change_poll_gap() for _ in range(20)]
+        rng = random.Random(seed)
+        first = out_of_step_gap(60, 1, rng)
+        later = [out_of_step_gap(60, n, rng) for n in range(2, 22)]
         assert 30 <= first <= 60 and all(54 <= gap <= 66 for gap in later)
         gaps.append(first)
-        close(runner)
     # Spread over the half interval, not in step: no one-second window holds more than a few of the
     # fifty (in step, one second held all of them).
     assert max(gaps) - min(gaps) > 20

@@ -8,9 +8,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from accounts.models import Integration
 from connector.bigcommerce import admin_actions, connection, hooks, schedules
 from connector.bigcommerce.signatures import SECRET_HEADER
 from connector.bigcommerce.status import set_order_status
+from connector.services.scheduling import claim_due
 from tests.support.bigcommerce import Sandbox
 from tests.support.factories import make_integration, make_store
 
@@ -142,8 +144,22 @@ def test_ensure_schedules_makes_never_scheduled_integrations_due():
     assert schedules.ensure_schedules() == {"scheduled": 1}
     fresh.refresh_from_db()
     later.refresh_from_db()
-    assert fresh.next_poll_at <= timezone.now() < later.next_poll_at
-    assert schedules.ensure_schedules() == {"scheduled": 0}
+    # Never scheduled is due at the next tick, and keeps no phase of its own until then.
+    assert fresh.next_poll_at is None and later.next_poll_at > timezone.now()
+    assert [row.integration_id for row in claim_due(platforms=["bigcommerce"])] == [fresh.pk]
+
+
+def test_integrations_created_together_do_not_poll_in_step():
+    """Fifty integrations set up in one go: their first polls go out at one tick, the ones after
+    are spread over the interval (not all again one interval later, ± 3 s)."""
+    fleet = [make_integration(poll_interval_seconds=60) for _ in range(50)]
+    schedules.ensure_schedules()
+    claimed = claim_due(platforms=["bigcommerce"], limit=100)
+    assert {row.integration_id for row in claimed} == {i.pk for i in fleet}
+    now = timezone.now()
+    following = sorted((i.next_poll_at - now).total_seconds()
+                       for i in Integration.objects.filter(pk__in=[i.pk for i in fleet]))
+    assert 29 <= following[0] and following[-1] <= 61 and following[-1] - following[0] > 20
 
 
 class FakeAdmin:
