@@ -167,10 +167,10 @@ def with_agent_lane(django_app):
         try:
             await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
-            if not work.done():
-                work.cancel()
-        if not work.done() or work.cancelled():
+            for task in (work, gone):
+                task.cancel()  # no-op on a finished task
+            await asyncio.wait((work, gone))  # both settled: nothing left pending when we return
+        if work.cancelled():
             return None
         try:
             response = work.result()
