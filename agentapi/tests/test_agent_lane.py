@@ -311,3 +311,17 @@ def test_a_client_that_goes_away_during_the_long_poll_gets_nothing_and_leases_no
     job = make_job(agent_key.integration)
     job.refresh_from_db()
     assert job.state == AgentJob.State.QUEUED
+
+
+def test_the_client_address_behind_a_trusted_proxy_is_django_s(apps, agent_key, settings, frozen_clock):
+    """The lock-out counts per client_ip(): with a trusted proxy, X-Forwarded-For's address on both paths."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.AGENT_AUTH_FAILURE_LIMIT = 1
+    forwarded = "203.0.113.9"
+    try:
+        call(apps.lane, LEASE, b"{}", agent_headers("not-a-key", **{"x-forwarded-for": f"198.51.100.1, {forwarded}"}))
+        status, _, answer = same_on_both_paths(apps, COMPLETE, b"{}",
+                                               agent_headers(agent_key.key, **{"x-forwarded-for": forwarded}))
+        assert status == 429 and forwarded in json.loads(answer)["detail"]
+    finally:
+        auth.unlock_address(forwarded)
