@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -10,8 +13,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, exception_handler
 
+from accounts.models import Agent
 from agentapi import services
 from agentapi.auth import (
     AgentKeyAuthentication,
@@ -103,6 +107,48 @@ class CompleteView(JobAnswerView):
         return self.answer(complete_job(request.user, job_id, data["lease_token"], jsonable(data["result"])))
 
 
+@dataclass(frozen=True)
+class AgentAnswer:
+    """One answer of an endpoint before it is rendered. The hot endpoints (lease, batch complete)
+    are answered by one function each, called by the Django view and by the ASGI lane
+    (agentapi/lane.py) alike; each path only renders what that function returns."""
+
+    status: int
+    data: Any  # JSON-able: the body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _drf_error(exc: exceptions.APIException) -> AgentAnswer:
+    """The answer DRF's APIView.handle_exception gives ``exc`` in an agent view (WWW-Authenticate on a
+    401, Retry-After on a 429, the detail or the field errors as the body)."""
+    if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+        exc.auth_header = AgentKeyAuthentication().authenticate_header(None)
+    response = exception_handler(exc, {})
+    return AgentAnswer(response.status_code, response.data,
+                       {name: value for name, value in response.items() if name != "Content-Type"})
+
+
+def complete_batch(authorization: str | None, address: str | None, read_data: Callable[[], Any]) -> AgentAnswer:
+    """POST /agent/v1/jobs/complete: authenticate, throttle, validate, complete, in DRF's order (an
+    auth or throttle answer wins over a body error, so ``read_data`` — the parsed body, or ParseError
+    — is only called after them). All database work: the lane runs it as one run_db trip."""
+    try:
+        agent = agent_for_authorization(authorization, address)
+        wait = throttle_wait(agent)
+        if wait is not None:
+            raise exceptions.Throttled(wait)
+        serializer = BatchCompleteRequestSerializer(data=read_data())
+        serializer.is_valid(raise_exception=True)
+    except exceptions.APIException as exc:
+        return _drf_error(exc)
+    items = [{"id": item["id"], "lease_token": item["lease_token"], "result": jsonable(item["result"])}
+             for item in serializer.validated_data["jobs"]]
+    answers = complete_jobs(agent, items)
+    return AgentAnswer(200, {"jobs": [
+        {"id": item["id"], "status": answer.status, "state": answer.job.state if answer.job else None,
+         "detail": answer.detail} for item, answer in zip(items, answers, strict=True)]})
+
+
 class BatchCompleteView(AgentView):
     """Several results in one request and one transaction. Each item is answered as the single
     endpoint would answer it (200, 404, 409), in ``jobs[]``; the request itself is 200."""
@@ -111,13 +157,25 @@ class BatchCompleteView(AgentView):
                    request={JSON: BatchCompleteRequestSerializer},
                    responses={200: BatchCompleteResponseSerializer, **_errors(400, 401, 429)})
     def post(self, request):
-        data = self.validated(BatchCompleteRequestSerializer)
-        items = [{"id": item["id"], "lease_token": item["lease_token"], "result": jsonable(item["result"])}
-                 for item in data["jobs"]]
-        answers = complete_jobs(request.user, items)
-        return Response({"jobs": [
-            {"id": item["id"], "status": answer.status, "state": answer.job.state if answer.job else None,
-             "detail": answer.detail} for item, answer in zip(items, answers, strict=True)]})
+        answer = complete_batch(request.headers.get("Authorization"), client_ip(request), lambda: request.data)
+        return Response(answer.data, status=answer.status, headers=answer.headers)
+
+    # A POST is authenticated and throttled by complete_batch (the ASGI lane calls it too): DRF must
+    # not do it a second time (a second key look-up; a wrong key counted twice toward the lock-out).
+    # Other methods (OPTIONS, and the 405s) are authenticated by DRF as in every agent view.
+    def perform_authentication(self, request):
+        if request.method != "POST":
+            super().perform_authentication(request)
+        else:
+            request.user = None  # nothing later (the browsable API) may run the authenticator again
+
+    def check_permissions(self, request):
+        if request.method != "POST":
+            super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if request.method != "POST":
+            super().check_throttles(request)
 
 
 class FailView(JobAnswerView):
@@ -145,50 +203,68 @@ class ChangesView(AgentView):
 
 # -- the lease long poll: a plain async Django view, so a waiting agent holds no thread -------------
 
-def _json_error(status: int, detail, headers: dict | None = None) -> JsonResponse:
-    body = detail if isinstance(detail, dict) else {"detail": str(detail)}
-    response = JsonResponse(body, status=status)
-    for name, value in (headers or {}).items():
+def _error(status: int, detail, headers: dict | None = None) -> AgentAnswer:
+    return AgentAnswer(status, detail if isinstance(detail, dict) else {"detail": str(detail)}, headers or {})
+
+
+def json_response(answer: AgentAnswer) -> JsonResponse:
+    """The lease endpoint's answers (and this module's plain views') as Django renders them."""
+    response = JsonResponse(answer.data, status=answer.status)
+    for name, value in answer.headers.items():
         response[name] = value
     return response
 
 
-def _open_lease(header: str | None, body: bytes, address: str | None = None):
+@dataclass(frozen=True)
+class OpenedLease:
+    agent: Agent
+    params: dict
+    jobs: list
+
+
+def _open_lease(authorization: str | None, body: bytes, address: str | None = None) -> OpenedLease | AgentAnswer:
     """Everything before the wait, in one trip to the database thread (each trip opens and closes a
     connection, see longpoll.py): authenticate, throttle, validate, and a first lease attempt.
-    Returns (agent, params, jobs) or an error response. Auth errors win over body errors, as in DRF."""
+    Returns the lease opened or an error answer. Auth errors win over body errors, as in DRF."""
     try:
-        agent = agent_for_authorization(header, address)
+        agent = agent_for_authorization(authorization, address)
     except exceptions.AuthenticationFailed as exc:
-        return _json_error(401, exc.detail, {"WWW-Authenticate": AgentKeyAuthentication().authenticate_header(None)})
+        return _error(401, exc.detail, {"WWW-Authenticate": AgentKeyAuthentication().authenticate_header(None)})
     except exceptions.Throttled as exc:
-        return _json_error(429, exc.detail, {"Retry-After": str(int(exc.wait or 1))})
+        return _error(429, exc.detail, {"Retry-After": str(int(exc.wait or 1))})
     wait = throttle_wait(agent)
     if wait is not None:
-        return _json_error(429, f"Request was throttled. Expected available in {int(wait) + 1} seconds.",
-                           {"Retry-After": str(int(wait) + 1)})
+        return _error(429, f"Request was throttled. Expected available in {int(wait) + 1} seconds.",
+                      {"Retry-After": str(int(wait) + 1)})
     try:
         params = LeaseRequestSerializer(data=parse_json_body(body))
     except exceptions.ParseError as exc:
-        return _json_error(400, exc.detail)
+        return _error(400, exc.detail)
     if not params.is_valid():
-        return _json_error(400, params.errors)
+        return _error(400, params.errors)
     params = params.validated_data
-    return agent, params, lease_if_ready(agent, params["max"])
+    return OpenedLease(agent, params, lease_if_ready(agent, params["max"]))
+
+
+async def lease(authorization: str | None, body: bytes, address: str | None) -> AgentAnswer:
+    """POST /agent/v1/jobs/lease, for lease_view and the ASGI lane: the jobs leased, at once or
+    once one is ready within wait_seconds, or an error answer."""
+    looked_at = asyncio.get_running_loop().time()
+    opened = await run_db(_open_lease, authorization, body, address)
+    if isinstance(opened, AgentAnswer):
+        return opened
+    jobs = opened.jobs
+    if not jobs and opened.params["wait_seconds"] > 0:
+        jobs = await lease_when_ready(opened.agent, opened.params["max"], opened.params["wait_seconds"],
+                                      looked_at=looked_at)
+    return AgentAnswer(200, LeaseResponseSerializer({"jobs": jobs}).data)
 
 
 @csrf_exempt
 async def lease_view(request):
     if request.method != "POST":
-        return _json_error(405, f'Method "{request.method}" not allowed.', {"Allow": "POST"})
-    looked_at = asyncio.get_running_loop().time()
-    opened = await run_db(_open_lease, request.headers.get("Authorization"), request.body, client_ip(request))
-    if isinstance(opened, JsonResponse):
-        return opened
-    agent, params, jobs = opened
-    if not jobs and params["wait_seconds"] > 0:
-        jobs = await lease_when_ready(agent, params["max"], params["wait_seconds"], looked_at=looked_at)
-    return JsonResponse(LeaseResponseSerializer({"jobs": jobs}).data)
+        return json_response(_error(405, f'Method "{request.method}" not allowed.', {"Allow": "POST"}))
+    return json_response(await lease(request.headers.get("Authorization"), request.body, client_ip(request)))
 
 
 class LeaseSchema(AgentView):
@@ -209,4 +285,4 @@ def unknown_endpoint(request, *args, **kwargs):
     """Anything under /agent/v1/ that no route matches (a typo, `/jobs/-1/complete`, an endpoint
     of a newer protocol) answers in the API's own JSON shape rather than Django's HTML page, so an
     agent can log a readable reason."""
-    return _json_error(404, f"No agent API endpoint at {request.path}. See /agent/v1/schema/.")
+    return json_response(_error(404, f"No agent API endpoint at {request.path}. See /agent/v1/schema/."))

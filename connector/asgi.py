@@ -10,7 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
 os.environ.setdefault("DB_POOL", "1")
 django_application = get_asgi_application()
 
-# Webhook deliveries take a direct lane (same checks, group commit); see that module for why.
+# Webhook deliveries and the agent API's lease and batch complete take direct lanes (same checks,
+# fewer hops); see those modules for why.
+from agentapi.lane import with_agent_lane  # noqa: E402 - needs Django set up
 from connector.bigcommerce.ingest_asgi import with_webhook_lane  # noqa: E402 - needs Django set up
 
-application = with_webhook_lane(django_application)
+application = with_webhook_lane(with_agent_lane(django_application))
