@@ -126,10 +126,8 @@ def enqueue(record_ids, countdown: float | None = None, *, here: bool = False) -
     ids = [record_ids] if isinstance(record_ids, int) else list(record_ids)
 
     def run_here():
-        from connector.services.pipeline import run_record
-
         try:
-            run_record(ids[0] if len(ids) == 1 else ids)
+            process_record.run(ids[0] if len(ids) == 1 else ids)  # the task's body, in this task
         except Exception:  # noqa: BLE001 - handed to a worker, which runs (and records) it as always
             logger.warning("records %s: running them after the intake failed; sent to a worker", ids,
                            exc_info=True)
