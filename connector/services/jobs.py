@@ -25,6 +25,7 @@ from accounts.models import Integration, secret_fields
 from connector.models import AgentJob
 from connector.services.audit import audit, audit_many
 from connector.services.bulk import insert_new, update_rows
+from connector.services.integrations import integration_for_work
 from connector.services.wakeup import notify_jobs_available
 
 logger = logging.getLogger(__name__)
@@ -263,10 +264,17 @@ def _complete_together(agent, items: list[dict]) -> list[JobAnswer]:
         # Locked in id order, whatever the order of the items: two batches sharing jobs cannot deadlock.
         # Not the job's payload nor the record's store order: kilobytes of JSON per job that no
         # callback reads (the record's document is what they use).
+        # The integration comes from the process's copy (services/integrations.py), not from a join:
+        # the joined Integration row was the most expensive part of a completion under load (a
+        # web node's CPU on a busy day), and the callbacks only read it.
         locked = {job.pk: job for job in AgentJob.objects.select_for_update(of=("self",))
-                  .select_related("record__integration")
-                  .defer("payload", "record__payload", *RECORD_INTEGRATION_SECRETS)
+                  .select_related("record").defer("payload", "record__payload")
                   .filter(pk__in=ids, integration_id=agent.integration_id).order_by("pk")}
+        if any(job.record_id for job in locked.values()):
+            integration = integration_for_work(agent.integration_id)
+            for job in locked.values():
+                if job.record_id:
+                    job.record.integration = integration
         answers, completing, results, taken = [], [], [], set()
         for job_id, item in zip(ids, items, strict=True):
             job = locked.get(job_id)
