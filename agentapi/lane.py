@@ -39,6 +39,7 @@ from agentapi import views
 from agentapi.longpoll import run_db
 from agentapi.parsers import parse_json_body
 from connector.security import client_ip
+from mlcommon.asgi import read_body
 
 logger = logging.getLogger(__name__)
 
@@ -86,23 +87,6 @@ def _drf_answers_plain_json(request) -> bool:
     except NotAcceptable:
         return False
     return type(renderer) is JSONRenderer and media_type == renderer.media_type
-
-
-async def _read_body(receive, limit: int | None) -> tuple[bytes, bool]:
-    """(the body, whether it is whole): reading stops past ``limit`` (a body longer than its
-    Content-Length; the server normally refuses those). ConnectionError when the client goes."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("client went away")
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if limit is not None and size > limit:
-            return b"".join(chunks), False
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
 
 
 def _replaying(body: bytes, receive):
@@ -156,7 +140,7 @@ def with_agent_lane(django_app):
         if request is None:
             return await django_app(scope, receive, send)
         try:
-            body, whole = await _read_body(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            body, whole = await read_body(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         except ConnectionError:
             return None
         if not whole:

@@ -16,6 +16,8 @@ import logging
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from mlcommon.asgi import read_body
+
 from .webhooks import Outcome, receive_async
 
 logger = logging.getLogger(__name__)
@@ -53,22 +55,6 @@ def webhook_token(scope) -> str | None:
     return token if token and "/" not in token else None
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
-    """The body, or None once it exceeds ``limit`` (we stop reading there)."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _answer(send, status: int) -> None:
     # BigCommerce asks for an empty, fast 2xx; error answers stay bodiless too.
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
@@ -90,10 +76,10 @@ async def ingest(scope, receive, send, token: str) -> None:
     if length is not None and length > limit:
         return await _answer(send, 413)
     try:
-        body = await _read_body(receive, limit)
+        body, whole = await read_body(receive, limit)
     except ConnectionError:
         return None
-    if body is None:
+    if not whole:
         return await _answer(send, 413)
     try:
         outcome = await receive_async(token, headers, lambda size: body[:size], len(body))
