@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench import pipeline
+from bench import dbactivity, pipeline
 from bench.environment import machine
 
 TARGETS = {"p95_s": 2.0, "p99_s": 5.0, "drain_s": 30.0}
@@ -90,13 +90,18 @@ class Sampler(threading.Thread):
         self.fleet, self.depth = fleet, depth
         self.memory = pipeline.MemoryWatch(fleet.stack)
         self.samples: list[tuple[float, int, int]] = []  # (time.time(), broker messages, backlog)
+        self.backends: list[tuple[float, int, int]] = []  # (time.time(), busy, waiting on a lock): PostgreSQL only
         self.stop_event = threading.Event()
 
     def run(self) -> None:
         n = 0
+        on_postgresql = dbactivity.available()
         while not self.stop_event.wait(0.5):
             messages = self.depth()
-            self.samples.append((time.time(), messages, messages + open_work()))
+            now = time.time()
+            self.samples.append((now, messages, messages + open_work()))
+            if on_postgresql:
+                self.backends.append((now, *dbactivity.busy_backends()))
             if n % 6 == 0:
                 self.memory.sample()
             n += 1
@@ -181,6 +186,34 @@ def start_profilers(stack, duration_s: float) -> list:
                  "--duration", str(int(duration_s)), "--format", "raw", "--output", f"{folder}/{name}.txt"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return started
+
+
+def database_activity(tables_before: dict, statements: bool, sampler: Sampler, started_at: float) -> dict:
+    """What PostgreSQL did during the load (bench.dbactivity); empty on the embedded database."""
+    if not tables_before:
+        return {}
+    return {"tables": dbactivity.table_activity(tables_before, dbactivity.table_snapshot()),
+            "statements": dbactivity.top_statements() if statements else "pg_stat_statements is not loaded",
+            "backends_by_10s": dbactivity.busy_by_10s(sampler.backends, started_at)}
+
+
+def periodic_work(started_at: float) -> list[dict]:
+    """Polls, stock and price pushes per minute of the load (their SyncRun rows): what the scheduled
+    work read and called while the webhooks were coming, to set beside latency bumps. A poll that
+    found nothing is rolled up into a daily row and not counted here."""
+    import datetime as dt
+
+    from connector.models import SyncRun
+
+    since = dt.datetime.fromtimestamp(started_at, dt.UTC)
+    minutes: dict[tuple[int, str], dict] = {}
+    for kind, at, seen, calls in SyncRun.objects.filter(started_at__gte=since).exclude(kind=SyncRun.Kind.BACKFILL) \
+            .values_list("kind", "started_at", "seen", "api_calls"):
+        entry = minutes.setdefault((int((at.timestamp() - started_at) // 60) + 1, kind), {"runs": 0, "seen": 0, "api_calls": 0})
+        entry["runs"] += 1
+        entry["seen"] += seen
+        entry["api_calls"] += calls
+    return [{"minute": minute, "kind": kind, **entry} for (minute, kind), entry in sorted(minutes.items())]
 
 
 def open_work() -> int:
@@ -393,6 +426,10 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
     try:
         deliveries_before = len(_deliveries(fleet))
         cpu_before = cpu_seconds(fleet.stack)
+        tables_before = dbactivity.table_snapshot() if dbactivity.available() else {}
+        statements = dbactivity.available() and dbactivity.statements_available()
+        if statements:
+            dbactivity.reset_statements()
         profilers = start_profilers(fleet.stack, duration_s)
         started_at = time.time()
         load = drive(fleet, rate_per_s=rate_per_s, duration_s=duration_s, refund_share=refund_share)
@@ -400,6 +437,7 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
         expected = warm_count + len(load.orders) + len(load.refunds)
         settled = wait_posted(expected, timeout_s=drain_timeout_s)
         cpu = cpu_used(cpu_before, cpu_seconds(fleet.stack))
+        activity = database_activity(tables_before, statements, sampler, started_at)
         # Until the queue and the backlog have each been seen at zero: posting the last order
         # is not the end of the work (the store echoes our status update with two webhooks).
         deadline = time.monotonic() + (drain_timeout_s if settled else 10)
@@ -429,6 +467,7 @@ def run_load(fleet, *, rate_per_s: float = 20.0, duration_s: float = 300, refund
         "cpu_s_per_order": round(sum(v for k, v in cpu.items() if k not in NOT_STACK) / max(len(load.orders), 1), 4),
         "all_cpu_s_per_order": round(sum(cpu.values()) / max(len(load.orders), 1), 4),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "database_activity": activity, "periodic_work": periodic_work(started_at),
     }
     check = reconcile_fleet(fleet)
     result.update(check)

@@ -245,7 +245,6 @@ class AdobeChaosRun(ChaosRun):
     def __init__(self, system, plan: Plan, *, maker: OrderMaker, **kwargs):
         super().__init__(system, plan, **kwargs)
         self.maker = maker
-        self.allowed_open: set[tuple[str, str]] = set()
 
     store_name = "Adobe Commerce"
 
@@ -291,36 +290,6 @@ class AdobeChaosRun(ChaosRun):
                 return
             self.counts["refund_attempts"] += 1
             self.refunds_placed += self.maker.refund(self.rng.choice(candidates))
-
-    def settle(self, expected: int) -> bool:
-        """bench/chaos.py's settle, where records of orders the rules hold (``allowed_open``) may
-        stay open: everything else posted or skipped, no agent job open."""
-        from connector.models import AgentJob, SyncRecord
-
-        settled = (SyncRecord.State.POSTED, SyncRecord.State.SKIPPED)
-        deadline = time.monotonic() + self.plan.settle_timeout_s
-        last, last_change = None, time.monotonic()
-        while time.monotonic() < deadline:
-            self.supervise()
-            if self.trigger.exists() and time.monotonic() > deadline - self.plan.settle_timeout_s / 2:
-                self.trigger.unlink(missing_ok=True)
-                self.timeline.note("crash hook disarmed (no Sage write happened after arming)")
-            posted = SyncRecord.objects.filter(state=SyncRecord.State.POSTED).count()
-            open_records = sum(1 for key in SyncRecord.objects.exclude(state__in=settled)
-                               .values_list("kind", "external_id") if key not in self.allowed_open)
-            open_jobs = AgentJob.objects.exclude(state=AgentJob.State.DONE).count()
-            if (posted, open_records, open_jobs) != last:
-                self.timeline.note(f"settling: {posted}/{expected} posted, {open_records} records and "
-                                   f"{open_jobs} agent jobs open")
-                last, last_change = (posted, open_records, open_jobs), time.monotonic()
-            if posted >= expected and not open_records and not open_jobs:
-                return True
-            if time.monotonic() - last_change > self.plan.stall_s:
-                self.timeline.note(f"no progress for {self.plan.stall_s:.0f} s: giving up")
-                return False
-            time.sleep(1)
-        self.timeline.note("settle timeout")
-        return False
 
 
 # -- reconciliation (pure) ----------------------------------------------------------------------------
@@ -471,7 +440,8 @@ def run_adobe_chaos(system, plan: Plan, work_dir: Path, *, redis: DedicatedRedis
     run.drive()
     orders, memos = adobe.orders(), adobe.creditmemos()
     want = expectations(orders, memos)
-    run.allowed_open = want.allowed_open
+    run.allowed_open = set(want.allowed_open)
+    run.must_post = {("order", i) for i in want.postable} | {("refund", i) for i in want.credited}
     expected = len(want.postable) + len(want.credited)
     settled = run.settle(expected)
     run.trigger.unlink(missing_ok=True)
