@@ -39,7 +39,13 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["integration", "scope", "resource_id"])]
+        indexes = [
+            models.Index(fields=["integration", "scope", "resource_id"]),
+            # The few events still to process, oldest first: the sweeper looks for lost ones every
+            # tick, and without this it walked received_at through every event ever processed.
+            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True),
+                         name="inbound_event_unprocessed"),
+        ]
 
     def __str__(self):
         return f"{self.source} {self.scope} {self.resource_id}"

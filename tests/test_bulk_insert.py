@@ -176,3 +176,28 @@ def test_a_field_subclass_still_prepares_its_values():
     plain, shouting = models.CharField(max_length=9), Shouting(max_length=9)
     assert bulk._json_value(plain, "quiet", connection) == "quiet"
     assert bulk._json_value(shouting, "quiet", connection) == "QUIET"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan of PostgreSQL's statement")
+def test_updating_a_few_rows_of_a_large_table_reads_them_by_key():
+    # PostgreSQL takes a set-returning function for 100 rows: joined to a table of thousands, an
+    # update of one row read the whole table (a hash join), a cost growing with the table.
+    from connector.models import SyncRecord
+
+    integration = IntegrationFactory()
+    SyncRecord.objects.bulk_create(
+        SyncRecord(integration=integration, kind="order", external_id=str(n), action="post_invoice",
+                   payload={"n": n}) for n in range(3000))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SyncRecord._meta.db_table}")
+    record = SyncRecord.objects.get(external_id="1234")
+    record.message = "changed"
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk.update_rows(SyncRecord, [record], ["message"]) == 1
+    (update,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {update}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on connector_syncrecord" not in plan, plan
+    assert "Index Scan" in plan, plan
+    assert SyncRecord.objects.get(pk=record.pk).message == "changed"
