@@ -156,6 +156,27 @@ def test_hmac_webhook_twice_is_stored_once_fetched_in_full_and_the_poll_adds_not
     assert poll_integration(integration).orders["new"] == 0
 
 
+def test_a_webhook_task_runs_the_record_it_took_itself(setup, fake, client, monkeypatch,
+                                                      django_capture_on_commit_callbacks):
+    # As BigCommerce's: no broker round trip and no second wait in the queue for a webhook's order.
+    from connector.services.taskqueue import task_named
+
+    stock(fake, 1102, "single_line")
+    integration = setup.integration
+    body = json.dumps({"event_id": "evt-2", "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
+                       "data": {"value": {"entity_id": 1102}}}).encode()
+    answer = _post(client, integration.webhook_token, body,
+                   **{"x-ml-signature": hmac_signature(body, integration.webhook_secret)})
+    assert answer.status_code == 200
+    [event] = InboundEvent.objects.filter(integration=integration, source=InboundEvent.Source.WEBHOOK)
+    sent = []
+    monkeypatch.setattr(task_named("connector.process_record"), "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert "1 queued" in webhooks.process_event(event.pk, run_here=True)
+    [record] = SyncRecord.objects.filter(integration=integration)
+    assert sent == [] and record.state == State.DISPATCHED, (sent, record.state, record.message)
+
+
 def test_an_order_save_delivery_for_a_refunded_order_brings_its_credit_memo(setup, fake, client):
     """Magento saves the order with a credit memo: when only that order-save delivery arrives, the
     webhook takes the order's credit memos too (the poll, seeing that order version already taken,

@@ -52,7 +52,7 @@ def process_webhook_event(self, event_id: int) -> str:
     from .webhooks import process_event
 
     try:
-        return process_event(event_id)
+        return process_event(event_id, run_here=True)
     except ApiError as error:
         InboundEvent.objects.filter(pk=event_id).update(error=str(error)[:2000])
         if error.retryable and self.request.retries < self.max_retries:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from accounts.models import Integration, StoreConnection
 from connector.models import InboundEvent
 from connector.security import check_outbound_url
+from connector.services.integrations import integration_for_work
 from connector.services.taskqueue import task_named
 
 from . import signatures
@@ -174,10 +175,15 @@ def _refunded(order: dict) -> bool:
         return False
 
 
-def process_event(event_id: int, adapter: AdobeCommerceAdapter | None = None) -> str:
-    """Fetch the full record the event names and queue the work; safe to run twice."""
-    event = InboundEvent.objects.select_related("integration__store", "integration__sage").filter(
-        pk=event_id).first()
+EVENT_FIELDS = ("id", "integration_id", "processed_at", "body")
+
+
+def process_event(event_id: int, adapter: AdobeCommerceAdapter | None = None, *, run_here: bool = False) -> str:
+    """Fetch the full record the event names and queue the work; safe to run twice. ``run_here``
+    (the worker's task): the records it creates run in this task (records.enqueue says why)."""
+    # As for BigCommerce's events: the event alone, and the integration from the process's copy
+    # (services.integrations), not a join of integration, store and Sage per event.
+    event = InboundEvent.objects.only(*EVENT_FIELDS).filter(pk=event_id).first()
     if event is None:
         return "gone"
     if event.processed_at is not None:
@@ -185,25 +191,27 @@ def process_event(event_id: int, adapter: AdobeCommerceAdapter | None = None) ->
     payload = json.loads(event.body)
     name, kind = _what(payload)
     entity = _entity(payload, kind)
-    integration = event.integration
+    integration = integration_for_work(event.integration_id)
     adapter = adapter or AdobeCommerceAdapter.for_store(integration.store)
     source, reason = InboundEvent.Source.WEBHOOK, f"Adobe webhook {name}."
     if kind == "creditmemo" and entity.get("entity_id"):
         memo = adapter.fetch_refund(entity["entity_id"])
-        counts = take_creditmemos(integration, [memo] if memo else [], source=source, reason=reason)
+        counts = take_creditmemos(integration, [memo] if memo else [], source=source, reason=reason,
+                                  run_here=run_here)
         note = f"credit memo {entity['entity_id']}: {counts['new']} new"
     elif kind in ("order", "invoice") and (entity.get("order_id") if kind == "invoice" else entity.get("entity_id")):
         # An invoice changes its order (total_paid, state): the order is what posts.
         order_id = entity["order_id"] if kind == "invoice" else entity["entity_id"]
         order = adapter.fetch_order(order_id)
-        counts = take_orders(integration, [order], source=source, reason=reason)
+        counts = take_orders(integration, [order], source=source, reason=reason, run_here=run_here)
         note = f"order {order_id}: {counts['new']} new version(s), {counts['queued']} queued"
         if counts["new"] and _refunded(order):
             # Magento saves the order with each credit memo, so this order-save delivery may be the
             # only one to arrive for a credit memo (its own webhook lost). Having taken the order's
             # new version, the poll would not read the credit memo feed for it (it reads that feed
             # when it finds an order version not yet taken, or hourly): take its memos here.
-            memos = take_creditmemos(integration, adapter.order_refunds(order_id), source=source, reason=reason)
+            memos = take_creditmemos(integration, adapter.order_refunds(order_id), source=source, reason=reason,
+                                     run_here=run_here)
             note += f"; {memos['new']} new credit memo(s)"
     else:
         note = f"event {name!r} names no order, invoice or credit memo this connector uses; ignored"
