@@ -138,6 +138,18 @@ def _post(client, token, body: bytes, **headers):
                        headers=headers)
 
 
+def _order_saved(client, integration, entity_id: int, event_id: str) -> InboundEvent:
+    """A signed order-save delivery of order ``entity_id``, received: its stored event."""
+    body = json.dumps({"event_id": event_id, "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
+                       "data": {"value": {"entity_id": entity_id}}}).encode()
+    answer = _post(client, integration.webhook_token, body,
+                   **{"x-ml-signature": hmac_signature(body, integration.webhook_secret)})
+    assert answer.status_code == 200
+    [event] = InboundEvent.objects.filter(integration=integration, source=InboundEvent.Source.WEBHOOK,
+                                          resource_id=str(entity_id))
+    return event
+
+
 def test_hmac_webhook_twice_is_stored_once_fetched_in_full_and_the_poll_adds_nothing(setup, fake, client):
     order = stock(fake, 1101, "single_line")
     integration = setup.integration
@@ -163,12 +175,7 @@ def test_a_webhook_task_runs_the_record_it_took_itself(setup, fake, client, monk
 
     stock(fake, 1102, "single_line")
     integration = setup.integration
-    body = json.dumps({"event_id": "evt-2", "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
-                       "data": {"value": {"entity_id": 1102}}}).encode()
-    answer = _post(client, integration.webhook_token, body,
-                   **{"x-ml-signature": hmac_signature(body, integration.webhook_secret)})
-    assert answer.status_code == 200
-    [event] = InboundEvent.objects.filter(integration=integration, source=InboundEvent.Source.WEBHOOK)
+    event = _order_saved(client, integration, 1102, "evt-2")
     sent = []
     monkeypatch.setattr(task_named("connector.process_record"), "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
@@ -185,12 +192,7 @@ def test_an_order_save_delivery_for_a_refunded_order_brings_its_credit_memo(setu
     [memo_id] = [m for m, memo in fake.creditmemos.items() if memo["order_id"] == 1201]
     order["total_refunded"] = fake.creditmemos[memo_id]["grand_total"]
     integration = setup.integration
-    body = json.dumps({"event_id": "evt-3", "type": "com.adobe.commerce.observer.sales_order_save_commit_after",
-                       "data": {"value": {"entity_id": 1201}}}).encode()
-    answer = _post(client, integration.webhook_token, body,
-                   **{"x-ml-signature": hmac_signature(body, integration.webhook_secret)})
-    assert answer.status_code == 200
-    [event] = InboundEvent.objects.filter(integration=integration, source=InboundEvent.Source.WEBHOOK)
+    event = _order_saved(client, integration, 1201, "evt-3")
     assert "1 new credit memo" in webhooks.process_event(event.pk)
     assert InboundEvent.objects.filter(integration=integration, scope="refund", resource_id=str(memo_id)).exists()
     assert SyncRecord.objects.filter(integration=integration, kind=SyncRecord.Kind.REFUND,
