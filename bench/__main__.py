@@ -266,6 +266,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pipeline-runs", type=int,
                         help="store → posted runs, each on a fresh stack and database; the median is reported "
                              "and the slowest is held to the target (default 3, quick 1)")
+    parser.add_argument("--black-friday-runs", type=int,
+                        help="Black Friday runs, each on a fresh stack and database; the slowest is reported and "
+                             "held to the target (default 2, quick 1; a full run takes about 8 minutes)")
     parser.add_argument("--latency", type=int, help="single orders timed webhook → posted (default 500, quick 10)")
     parser.add_argument("--latency-interval", type=float, default=0.5,
                         help="seconds between the latency bench's orders (default 0.5)")
@@ -291,6 +294,7 @@ def main(argv=None) -> int:
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
+    black_friday_runs = max(1, args.black_friday_runs or (1 if args.quick else 2))
 
     outer_env = dict(os.environ)  # the benches in their own interpreter pick their own database
     db_url = prepare_database()
@@ -310,6 +314,8 @@ def main(argv=None) -> int:
         try:
             if name == "pipeline":
                 results[name] = _repeated_pipeline(sizes[name], pipeline_runs, outer_env)
+            elif name == "black_friday":
+                results[name] = _repeated_black_friday(sizes[name], black_friday_runs, outer_env)
             else:
                 results[name] = _run_one(name, sizes[name], outer_env, latency_interval=args.latency_interval)
         except Exception as error:  # one broken bench must not lose the others' figures
@@ -393,6 +399,28 @@ def _repeated_pipeline(size: int, runs: int, outer_env: dict) -> dict:
     return {**median, "runs": [result["orders_per_s"] for result in measured],
             "orders_per_s_min": min(result["orders_per_s"] for result in measured),
             "all_settled": all(result.get("settled") for result in measured)}
+
+
+def _repeated_black_friday(size: dict, runs: int, outer_env: dict) -> dict:
+    """The Black Friday hour ``runs`` times; the result is the slowest run (its worst minute's p95,
+    then its p99), the one held to the target, with each run's figures beside it (``runs``)."""
+    results = []
+    for number in range(runs):
+        if runs > 1:
+            print(f"  run {number + 1} of {runs}", flush=True)
+        results.append(_run_one("black_friday", size, outer_env))
+    broken = [result for result in results if "webhook_to_posted_s" not in result]
+    if broken:  # a run that broke is the headline
+        return broken[0]
+
+    def slowness(result: dict) -> tuple[float, float]:
+        minutes = [m["p95"] or 0 for m in result["per_minute"]] or [float("inf")]
+        return max(minutes), result["webhook_to_posted_s"].get("p99") or float("inf")
+
+    slowest = max(results, key=slowness)
+    return {**slowest, "ok": all(result.get("ok") for result in results),
+            "runs": [{"p95": r["webhook_to_posted_s"]["p95"], "p99": r["webhook_to_posted_s"]["p99"],
+                      "worst_minute_p95": slowness(r)[0], "ok": r.get("ok")} for r in results]}
 
 
 def _in_child(code: str, env: dict, timeout: float = 3600) -> dict:

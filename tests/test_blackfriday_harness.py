@@ -32,3 +32,12 @@ def test_two_stores_for_ten_seconds_post_everything_once(process_env, tmp_path):
     assert result["orders_measured"] == 40 and result["orders_without_webhook"] == 0, summary
     assert result["refunds_measured"] == result["refunds_placed"], summary
     assert result["backlog_empty_after_s"] is not None, "the backlog went back to zero"
+    # What the database did, on PostgreSQL: the tables the load wrote, and backends sampled.
+    activity = result["database_activity"]
+    if result["database"] == "postgresql":
+        written = {row["table"] for row in activity["tables"] if row["n_tup_ins"]}
+        assert {"connector_inboundevent", "connector_syncrecord"} <= written, activity["tables"]
+        assert activity["backends_by_10s"] and activity["statements"], activity
+    else:
+        assert activity == {}
+
