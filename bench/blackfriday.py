@@ -532,7 +532,7 @@ def rows(result: dict) -> list[tuple[str, str, str, str, str]]:
     minutes = ", ".join(str(m["p95"]) for m in result["per_minute"])
     if len(result.get("runs") or []) > 1:  # bench/__main__.py's repeated runs: this is the slowest
         name += f" (slowest of {len(result['runs'])}: worst minutes " + \
-            ", ".join(str(run["worst_minute_p95"]) for run in result["runs"]) + ")"
+            ", ".join(str(run["slowness"][0]) for run in result["runs"]) + ")"
     size = (f"{result['stores']} stores/agents, {result['rate_per_s']:g}/s × {result['duration_s']:g} s, "
             f"{result['web_nodes']} web + {result['workers']} workers")
     return [
