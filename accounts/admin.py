@@ -210,6 +210,21 @@ def preview_posting(modeladmin, request, queryset):
     return HttpResponseRedirect(reverse("mlc_dashboard:preview", args=[chosen[0].pk]))
 
 
+
+def next_poll_in_words(integration: Integration, now: dt.datetime) -> str:
+    """``next_poll_at`` as an accountant reads it: due now, or in how long and at what time."""
+    if not integration.pk:
+        return "Once saved, at the next check"
+    if not integration.is_active:
+        return "None: the integration is turned off"
+    tick = settings.POLL_TICK_SECONDS
+    if integration.next_poll_at is None or integration.next_poll_at <= now:
+        return f"Due now: it starts within {tick} seconds"
+    seconds = round((integration.next_poll_at - now).total_seconds())
+    wait = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+    at = timezone.localtime(integration.next_poll_at).strftime("%H:%M:%S")
+    return f"In {wait}, at {at}"
+
 @admin.register(Integration)
 class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     form = IntegrationForm
@@ -218,7 +233,7 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     search_fields = ("name", "store__name", "sage__name")
     secret_fields = Integration.SECRET_FIELDS
     write_capability = Capability.EDIT_INTEGRATIONS
-    readonly_fields = ("webhook_url",)
+    readonly_fields = ("webhook_url", "next_poll")
     inlines = [AccountMappingInline]
     # The dry run offers each integration's own Sage edition (connector/dashboard/preview.py).
     actions = [poll_now, backfill_orders, register_hooks, test_connection, preview_posting, poll_adobe_now,
@@ -226,7 +241,8 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     fieldsets = (
         (None, {"fields": ("tenant", "name", "store", "sage", "is_active")}),
         ("Flows", {"fields": ("post_invoices", "post_receipts", "post_refunds", "push_stock", "post_gl_entries")}),
-        ("Schedule", {"fields": ("poll_interval_seconds", "poll_overlap_seconds", "stock_push_interval_seconds")}),
+        ("Schedule", {"fields": ("poll_interval_seconds", "next_poll", "poll_overlap_seconds",
+                                 "stock_push_interval_seconds")}),
         ("Orders", {"fields": ("paid_status_ids", "status_after_import", "store_comment_after_posting",
                                "customer_strategy", "same_code_fallback", "default_tax_code", "rounding_tolerance",
                                "stock_quantity")}),
@@ -241,6 +257,11 @@ class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):
     @admin.display(description="webhook URL")
     def webhook_url(self, obj):
         return f"{settings.PUBLIC_BASE_URL}{obj.webhook_path}" if obj.pk else "—"
+
+    @admin.display(description="next scheduled poll")
+    def next_poll(self, obj):
+        """When the store is next checked for orders its webhooks did not bring, in words."""
+        return next_poll_in_words(obj, timezone.now())
 
     def get_urls(self):
         return x3_preview_urls(self) + super().get_urls()
