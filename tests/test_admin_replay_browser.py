@@ -63,6 +63,14 @@ def submit(page, selector: str) -> None:
         page.click(selector)
 
 
+def sign_in(page, live_server, user) -> None:
+    """Log ``user`` (made with PASSWORD) in through the admin's login form."""
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    submit(page, "input[type=submit]")
+
+
 def drain_agent(seed) -> int:
     backend = SimulatorBackend(str(seed.company_path))
     count = 0
@@ -94,10 +102,7 @@ def test_accountant_maps_the_sku_replays_and_it_posts_once(live_server, browser,
     user = MembershipFactory(tenant=seed.integration.tenant, role="accountant", user__username="alice").user
 
     page = browser.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    submit(page, "input[type=submit]")
+    sign_in(page, live_server, user)
     page.goto(f"{live_server.url}/admin/connector/syncrecord/?state__exact=waiting_mapping")
     row = page.locator("#result_list tbody tr", has_text=str(order.id))
     assert row.count() == 1

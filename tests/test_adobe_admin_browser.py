@@ -13,7 +13,7 @@ import pytest
 from connector.models import SyncRecord, SyncRun
 from sandbox.adobe.testkit import Adobe
 from tests.support.factories import MembershipFactory
-from tests.test_admin_replay_browser import PASSWORD, browser, submit  # noqa: F401  (fixture)
+from tests.test_admin_replay_browser import browser, sign_in, submit  # noqa: F401  (fixture)
 from tests.test_adobe_admin import point_at_sandbox
 from tests.test_adobe_flow import fake, setup  # noqa: F401  (fixtures)
 
@@ -45,10 +45,7 @@ def test_accountant_backfills_an_adobe_store_and_maps_a_website(live_server, bro
     point_at_sandbox(integration.store, sandbox)
     user = MembershipFactory(tenant=integration.tenant, role="accountant", user__username="ada").user
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    submit(page, "input[type=submit]")
+    sign_in(page, live_server, user)
 
     # The integration: Adobe's order states to tick, and the store's channels to map.
     page.goto(f"{live_server.url}/admin/accounts/integration/{integration.pk}/change/")

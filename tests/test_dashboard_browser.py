@@ -27,6 +27,7 @@ from demo import seed as demo
 from mappings.models import ItemMapping
 from tests import dashboard_seed as seeded
 from tests.support.factories import MembershipFactory
+from tests.test_admin_replay_browser import sign_in
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -135,10 +136,7 @@ def _walk(live_server, browser, smtp_server, settings, tmp_path, day):
     user = MembershipFactory(tenant=integration.tenant, role="accountant", user__username="anna",
                              user__email="anna@example.com", notify_failures=True).user
     page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    submit(page, "input[type=submit]")
+    sign_in(page, live_server, user)
 
     # The morning check of the seeded day: counts, money and the chart.
     page.goto(f"{live_server.url}/admin/morning/?day=2026-03-10")

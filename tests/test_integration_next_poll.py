@@ -46,17 +46,14 @@ def test_an_accountant_sees_it_in_the_schedule_section(live_server, browser, tmp
     from pathlib import Path
 
     from tests.support.factories import MembershipFactory
-    from tests.test_admin_replay_browser import PASSWORD, submit
+    from tests.test_admin_replay_browser import sign_in
 
     integration = IntegrationFactory()
     integration.next_poll_at = timezone.now() + dt.timedelta(seconds=45)
     integration.save(update_fields=["next_poll_at"])
     user = MembershipFactory(tenant=integration.tenant, role="accountant", user__username="nell").user
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    submit(page, "input[type=submit]")
+    sign_in(page, live_server, user)
     page.goto(f"{live_server.url}/admin/accounts/integration/{integration.pk}/change/")
     schedule = page.locator("fieldset", has_text="Next scheduled poll")
     assert "seconds, at " in schedule.locator(".field-next_poll").inner_text()

@@ -9,7 +9,7 @@ from connector import exceptions as outcomes
 from connector.models import SyncRecord
 from connector.services.pipeline import settle
 from tests.support.factories import IntegrationFactory, MembershipFactory
-from tests.test_admin_replay_browser import PASSWORD, browser, submit  # noqa: F401 (fixture)
+from tests.test_admin_replay_browser import browser, sign_in, submit  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +28,7 @@ def test_a_waiting_refund_reads_as_waiting_for_its_order(live_server, browser, t
     user = MembershipFactory(tenant=integration.tenant, role="accountant", user__username="alice").user
 
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    submit(page, "input[type=submit]")
+    sign_in(page, live_server, user)
     page.goto(f"{live_server.url}/admin/connector/syncrecord/?state__exact=waiting_order")
     row = page.locator("#result_list tbody tr", has_text="Waiting for order 100000123")
     assert row.count() == 1
