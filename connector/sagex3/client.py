@@ -120,8 +120,11 @@ class X3RestClient(BaseApiClient):
         if entry.ledger_currency:
             # A foreign-currency entry carries the company (ledger) currency and the rate as X3 keeps
             # it, a multiplier over a divisor (company amount = amount x RATMLT / RATDIV), and every
-            # line its company-currency amount AMTLED. Field codes checked against public X3 schemas:
-            # GACCENTRY CUR_0 / CURLED_0 / RATMLT_0 in public SQL over GACCENTRY (payment exports
+            # line its company-currency amount AMTLED. Field codes checked against Sage's own table
+            # dictionary for GACCENTRY (online-help.sagex3.com/erp/12/en-us/Content/MCD/GACCENTRY.htm:
+            # header fields CUR "Entry currency", CURLED "Ledger currency", RATDAT "Rate date", RATDIV
+            # "Dividing rate", RATMLT "Multiplying rate", the last three per ledger), and against
+            # public X3 schemas: GACCENTRY CUR_0 / CURLED_0 / RATMLT_0 in public SQL (payment exports
             # selecting "GC.CURLED_0 as led_currency, GC.RATMLT_0 as exchange_rate"), RATDIV_0 "Cours
             # diviseur" and RATMLT_0 "Cours multiplicateur" beside CURLED_0 "Devise référentiel" on the
             # SINVOICE accounting document, GACCENTRYD AMTCUR_0 / AMTLED_0 in ledger SQL. CURLED,
@@ -234,8 +237,10 @@ class GraphQLMapping:
     # Sent only for a foreign-currency entry (one whose ledger currency differs from its own). The
     # line names follow the documented x3Finance journalEntryLine node (ledgerCurrency, ledger
     # amounts; developer.sage.com/x3/graphql/reference/xtremX3Finance/journalEntryLine); the header
-    # rate names are not in any public schema (the node is read-only there), so they are settings
-    # whose defaults mirror GACCENTRY's RATMLT / RATDIV, and the site's custom mutation names them.
+    # rate names are not in any public schema (the node is read-only there, with only
+    # transactionCurrency; the nearest documented shape, customerInvoiceHeaderCurrencyRates, names
+    # them multiplyingRate / dividingRate per ledger), so they are settings whose defaults mirror
+    # GACCENTRY's RATMLT / RATDIV, and the site's custom mutation names them.
     ledger_header: dict = field(default_factory=lambda: {
         "ledgerCurrency": "ledger_currency", "rateMultiplier": "exchange_rate", "rateDivisor": "rate_divisor",
     })
