@@ -210,7 +210,6 @@ def preview_posting(modeladmin, request, queryset):
     return HttpResponseRedirect(reverse("mlc_dashboard:preview", args=[chosen[0].pk]))
 
 
-
 def next_poll_in_words(integration: Integration, now: dt.datetime) -> str:
     """``next_poll_at`` as an accountant reads it: due now, or in how long and at what time."""
     if not integration.pk:
@@ -224,6 +223,7 @@ def next_poll_in_words(integration: Integration, now: dt.datetime) -> str:
     wait = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
     at = timezone.localtime(integration.next_poll_at).strftime("%H:%M:%S")
     return f"In {wait}, at {at}"
+
 
 @admin.register(Integration)
 class IntegrationAdmin(SecretFieldsAdminMixin, TenantScopedAdmin):

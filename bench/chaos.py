@@ -148,10 +148,10 @@ def sage100_plan(plan: Plan) -> Plan:
     return replace(plan, events=tuple(sorted(plan.events + licence)), sage="sage100")
 
 
-# The SOAP run: the workers' client gives up on an answer after SOAP_TIMEOUT_S; a late answer comes
-# SOAP_LATE_S after the create was applied, past that timeout.
 # The record kinds a run's expected postings count (stock pushes and customers also end posted).
 POSTINGS = ("order", "refund")
+# The SOAP run: the workers' client gives up on an answer after SOAP_TIMEOUT_S; a late answer comes
+# SOAP_LATE_S after the create was applied, past that timeout.
 SOAP_TIMEOUT_S = 4
 SOAP_LATE_S = 6
 # All along the fault phase: of the creates Sage 100 applied, these shares lose their answer.
