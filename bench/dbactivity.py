@@ -5,8 +5,9 @@ with the data a run accumulates (bench/blackfriday.py reports it under ``databas
   autoanalyze runs, as differences between two snapshots of ``pg_stat_user_tables``;
 - the busiest statements by total time, when the server has ``pg_stat_statements`` loaded
   (``shared_preload_libraries``; the bench does not change the server's configuration);
-- every half second, the backends busy on the bench's database and those waiting on a lock, so a
-  stall can be told apart from a lock queue (``ActivitySampler``).
+- the backends busy on the bench's database and those waiting on a lock (``busy_backends``, which
+  bench/blackfriday.py's sampler calls every half second; ``busy_by_10s`` sums them up), so a stall
+  can be told apart from a lock queue.
 
 Nothing here runs on the embedded SQLite database: ``available()`` is False there.
 """
