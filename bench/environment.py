@@ -36,6 +36,21 @@ def prepare_database(name: str = "mlconnector_bench", sqlite_path: Path | None =
     return fresh
 
 
+def drop_database(name: str) -> None:
+    """Drop a run's PostgreSQL database (prepare_database made it), whoever is still connected;
+    nothing on SQLite, whose file goes with the run's folder."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def machine() -> dict:
     mem = ""
     try:

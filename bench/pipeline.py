@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 from bench import sage100 as sage100_bench
-from bench.environment import BASE_DIR, prepare_database
+from bench.environment import BASE_DIR, drop_database, prepare_database
 
 # One folder (and SQLite file / PostgreSQL database) per bench process: two runs at once (make bench
 # while a developer measures) must not delete each other's database or broker.
@@ -97,15 +97,7 @@ def _cleanup(keep: bool) -> None:
     """Remove this run's folder and database (kept with ``keep_logs`` for a look at the logs)."""
     if keep:
         return
-    from django.db import connections
-
-    connections.close_all()
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        import psycopg
-
-        base, _, _ = os.environ["DATABASE_URL"].rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+    drop_database(PG_DATABASE)
     shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 

@@ -36,7 +36,7 @@ import shutil
 import threading
 import time
 
-from bench.environment import BASE_DIR, prepare_database
+from bench.environment import BASE_DIR, drop_database, prepare_database
 
 DATA_DIR = BASE_DIR / "data" / "bench-tenants" / f"run-{os.getpid()}"
 PG_DATABASE = f"mlconnector_bench_tenants_{os.getpid()}"
@@ -322,6 +322,7 @@ def run_tenants(integrations: int = 2000, *, interval: int = 60, intervals: int 
         "peak_rss_mb": memory.result(), "processes_alive": alive,
     }
     if not keep_logs:
+        drop_database(PG_DATABASE)
         shutil.rmtree(DATA_DIR, ignore_errors=True)
     return result
 
