@@ -49,7 +49,8 @@ def test_an_accountant_sees_it_in_the_schedule_section(live_server, browser, tmp
     from tests.test_admin_replay_browser import sign_in
 
     integration = IntegrationFactory()
-    integration.next_poll_at = timezone.now() + dt.timedelta(seconds=45)
+    # Under two minutes ("In N seconds"), with room for a slow machine to sign in first.
+    integration.next_poll_at = timezone.now() + dt.timedelta(seconds=110)
     integration.save(update_fields=["next_poll_at"])
     user = MembershipFactory(tenant=integration.tenant, role="accountant", user__username="nell").user
     page = browser.new_page(viewport={"width": 1280, "height": 900})
