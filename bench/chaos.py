@@ -49,7 +49,7 @@ from pathlib import Path
 
 import requests
 
-from bench.environment import BASE_DIR, prepare_database
+from bench.environment import BASE_DIR, drop_database, prepare_database
 
 CENT = Decimal("0.01")
 
@@ -798,19 +798,6 @@ def print_summary(result: dict) -> None:
     print(f"\n  {'PASS' if result['ok'] else 'FAIL'}: {'settled' if result['settled'] else 'did NOT settle'}")
 
 
-def drop_database(url: str) -> None:
-    """The run's own PostgreSQL database, once its result is written (kept when the run failed)."""
-    if not url.startswith("postgres"):
-        return
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run_chaos, store: str = "") -> int:
     """The command line. Another store's run (bench/chaos_adobe.py) passes its own ``start`` and
     ``run`` (same signatures as start_chaos_system / run_chaos) and its name, which names its
@@ -885,7 +872,7 @@ def main(argv=None, *, start: Callable = start_chaos_system, run: Callable = run
         print(f"  logs kept in {work_dir / 'logs'}")
     elif not args.keep:
         shutil.rmtree(work_dir, ignore_errors=True)
-        drop_database(db_url)
+        drop_database(db_url.rpartition("/")[2])  # the run's own database, once its result is written
     return 0 if result["ok"] else 1
 
 
