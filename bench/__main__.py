@@ -1,4 +1,5 @@
-"""`make bench` (QUICK=1 for a one-minute run): measure the real pieces and print a table.
+"""`make bench` (QUICK=1 for a quick run, LONG_ROWS from their last full run): measure the real
+pieces and print a table.
 
 What it measures (each against the real code, over real HTTP, on the configured database and
 broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
@@ -18,7 +19,8 @@ broker — PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL are set):
 - into a realistic Sage: paid orders through one agent when each Sage call costs what it does on a
   desktop Sage (bench/sage_cost.py), Sage calls per order by kind, and the writes-only limit.
 - Black Friday hour: 50 stores and 50 agents on 2 web + 2 worker nodes, 20 paid orders/s by webhook
-  for 5 minutes (quick: 5 stores, 30 s), see bench/blackfriday.py.
+  for 5 minutes (quick: the last full run's; `--quick --only black_friday`: 5 stores, 30 s), see
+  bench/blackfriday.py.
 - Adobe Commerce (bench/adobe.py): the Adobe poller's backfill read (calls per order) and Adobe
   webhook → posted p95.
 Results go to bench/results/<timestamp>.json with the machine they ran on.
@@ -33,6 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bench import blackfriday
 from bench import sage100 as sage100_bench
@@ -141,6 +144,9 @@ def _bench_broker(work_dir) -> tuple[dict, object]:
     return {"ML_DATA_DIR": str(work_dir)}, lambda: len(list(queue.glob("*"))) if queue.exists() else 0
 
 
+WEBHOOK_SCHEMES = ("secret-header", "x-bc-signature", "standard-webhooks")  # the first is the headline
+
+
 def bench_webhook_ingest(deliveries: int, duplicate_share: float = 0.3, connections: int = 64,
                          web_workers: int = 2, schemes: tuple[str, ...] | None = None) -> dict:
     """Signed deliveries against a real uvicorn web process, replayed by wrk (or, without wrk, an
@@ -154,7 +160,7 @@ def bench_webhook_ingest(deliveries: int, duplicate_share: float = 0.3, connecti
     from connector.models import InboundEvent
 
     duration = min(20.0, max(4.0, deliveries / 250))
-    schemes = schemes or ("secret-header", "x-bc-signature", "standard-webhooks")
+    schemes = schemes or WEBHOOK_SCHEMES
     wrk = None if os.environ.get("BENCH_LOADGEN") == "python" else loadgen.find_wrk()
     results: dict = {"duration_s_per_scheme": duration, "connections": connections, "web_workers": web_workers,
                      "load_generator": "wrk" if wrk else "python-asyncio (wrk unavailable, or BENCH_LOADGEN=python: "
@@ -257,8 +263,9 @@ def _store_skus(store) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes: a minute or two in all")
-    parser.add_argument("--orders", type=int, help="orders for the backfill read (default 10000, quick 2000)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, and the many-merchants and Black Friday rows from their last full "
+                             "run unless --only names them: about a minute and a half in all")
+    parser.add_argument("--orders", type=int, help="orders for the backfill reads (default 10000, quick 1000)")
     parser.add_argument("--deliveries", type=int, help="webhook deliveries (default 5000, quick 1000)")
     parser.add_argument("--skus", type=int, help="SKUs for the stock push (default 10000, quick 2000)")
     parser.add_argument("--pipeline-orders", type=int,
@@ -280,18 +287,18 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="comma-separated subset: " + ",".join(BENCHES))
     args = parser.parse_args(argv)
     sizes = {
-        "backfill_read": args.orders or (2000 if args.quick else 10000),
+        "backfill_read": args.orders or (1000 if args.quick else 10000),
         "webhook_ingest": args.deliveries or (1000 if args.quick else 5000),
         "stock_push": args.skus or (2000 if args.quick else 10000),
         "pipeline": args.pipeline_orders or (1000 if args.quick else 10000),
-        "sage100": args.pipeline_orders or (500 if args.quick else 2000),
+        "sage100": args.pipeline_orders or (200 if args.quick else 2000),
         "latency": args.latency or (10 if args.quick else 500),
         "idle_agents": args.agents or (300 if args.quick else 1000),
         "tenants": 200 if args.quick else 2000,
         "chaos": args.chaos_orders if args.chaos_orders is not None else (0 if args.quick else 1000),
         "sage_cost": 20 if args.quick else 100,  # paid orders measured (after a warm-up of half as many)
         "black_friday": dict(blackfriday.QUICK if args.quick else blackfriday.FULL),
-        "adobe_backfill_read": args.orders or (2000 if args.quick else 10000),
+        "adobe_backfill_read": args.orders or (1000 if args.quick else 10000),
         "adobe_latency": args.latency or (10 if args.quick else 200),
     }
     only = set(args.only.split(",")) if args.only else set(BENCHES)
@@ -308,8 +315,13 @@ def main(argv=None) -> int:
                "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "database_url": db_url.split("@")[-1],
                "quick": args.quick, "sizes": sizes}
     print(f"machine: {_machine_line(results)}", flush=True)
+    named = set(args.only.split(",")) if args.only else set()
     for name in BENCHES:
         if name not in only:
+            continue
+        if args.quick and name in LONG_ROWS and name not in named:
+            results[name] = last_full_result(name)
+            print(f"{name}: {results[name].get('source') or results[name].get('missing')}", flush=True)
             continue
         print(f"running {name} ({sizes[name]}) …", flush=True)
         started = time.perf_counter()
@@ -319,30 +331,37 @@ def main(argv=None) -> int:
             elif name in SLOWNESS:
                 results[name] = _repeated_slowest(name, sizes[name], repeat_runs, outer_env)
             else:
-                results[name] = _run_one(name, sizes[name], outer_env, latency_interval=args.latency_interval)
+                results[name] = _run_one(name, sizes[name], outer_env, latency_interval=args.latency_interval,
+                                         quick=args.quick)
         except Exception as error:  # one broken bench must not lose the others' figures
             results[name] = {"error": f"{error.__class__.__name__}: {error}"}
         results[name]["bench_wall_s"] = round(time.perf_counter() - started, 1)
         print(f"  {json.dumps(results[name], default=str)[:1500]}", flush=True)
-    out_dir = BASE_DIR / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     _print_table(results)
-    print(f"written: {out.relative_to(BASE_DIR)}")
+    print(f"written: {os.path.relpath(out, BASE_DIR)}")
     return 0
 
+
+# Rows whose point is a long window (2,000 merchants polling every 60 s for three minutes; a
+# five-minute Black Friday load on two web and two worker nodes): cut to a quick size they would
+# take most of the quick run and prove little. A quick run shows their newest full result instead,
+# dated, as it does the last `make chaos`; naming one in --only runs it at its quick size.
+LONG_ROWS = ("tenants", "black_friday")
+RESULTS_DIR = BASE_DIR / "bench" / "results"
 
 BENCHES = ("pipeline", "sage100", "backfill_read", "latency", "webhook_ingest", "stock_push", "idle_agents", "tenants",
            "sage_cost", "black_friday", "adobe_backfill_read", "adobe_latency", "chaos")
 RESULT_MARK = "BENCH-RESULT "
 
 
-def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float = 0.5) -> dict:
+def _run_one(name: str, size: int, outer_env: dict, *, latency_interval: float = 0.5, quick: bool = False) -> dict:
     if name == "backfill_read":
         return bench_backfill_read(size)
-    if name == "webhook_ingest":
-        return bench_webhook_ingest(size)
+    if name == "webhook_ingest":  # quick: the headline scheme only (each scheme is a few seconds of load)
+        return bench_webhook_ingest(size, schemes=WEBHOOK_SCHEMES[:1] if quick else WEBHOOK_SCHEMES)
     if name == "stock_push":
         return bench_stock_push(size)
     if name == "idle_agents":
@@ -445,6 +464,23 @@ def _slowest_of(result: dict, rows: list[tuple]) -> list[tuple]:
     return rows
 
 
+def last_full_result(name: str, results_dir: Path | None = None) -> dict:
+    """Row ``name`` of the newest full (not quick) `make bench` result that measured it, with
+    ``source`` saying which run; ``missing`` with what to run when there is none."""
+    measured_key = SLOWNESS[name][0]
+    for path in sorted((results_dir or RESULTS_DIR).glob("[0-9]*.json"), reverse=True):  # <timestamp>.json, newest first
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        row = data.get(name)
+        if data.get("quick") or not isinstance(row, dict) or measured_key not in row:
+            continue
+        when = dt.datetime.strptime(path.stem, "%Y%m%d-%H%M%S")
+        return {**row, "source": f"the last full run, {when:%d %b %Y %H:%M} ({path.name})"}
+    return {"missing": f"no full run yet: make bench BENCH_ARGS=--only={name}"}
+
+
 def _in_child(code: str, env: dict, timeout: float = 3600) -> dict:
     """Run ``code`` (which sets ``result``) in a fresh interpreter; its output passes through."""
     import subprocess
@@ -473,7 +509,7 @@ def _chaos(orders: int, outer_env: dict) -> dict:
     Redis); orders 0: the newest bench/results/chaos-*.json instead."""
     import subprocess
 
-    results_dir = BASE_DIR / "bench" / "results"
+    results_dir = RESULTS_DIR
     before = set(results_dir.glob("chaos-*.json"))
     if orders:
         code = subprocess.run([sys.executable, "-m", "bench.chaos", "--orders", str(orders)], cwd=BASE_DIR,
@@ -563,11 +599,11 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
 
         rows += _slowest_of(sc, sage_cost_rows(sc))
     if bf := r("black_friday"):
-        rows += blackfriday.rows(bf)
+        rows += _not_yet_run("Black Friday hour", bf, "p95 ≤ 2 s, p99 ≤ 5 s every minute") or blackfriday.rows(bf)
     if tn := r("tenants"):
         from bench.tenants import rows as tenant_rows
 
-        rows.extend(_slowest_of(tn, tenant_rows(tn)))
+        rows += _not_yet_run("many merchants", tn, "0 polls > 10 s late") or _slowest_of(tn, tenant_rows(tn))
     if ch := r("chaos"):
         if "duplicates" in ch:
             stuck = len(ch.get("stuck") or [])
@@ -580,13 +616,19 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def _not_yet_run(label: str, result: dict, target: str) -> list[tuple]:
+    """A quick run's row for a long bench that has no full result yet: what to run, no mark."""
+    return [(label, "", result["missing"][:68], target, "")] if "missing" in result else []
+
+
 def _print_table(results: dict) -> None:
     print(f"\nmachine: {_machine_line(results)}")
     print(f"{'benchmark':17} {'size':32} {'measured':68} {'target':38} ")
     for name, size, measured, target, mark in _rows(results):
         print(f"{name:17} {size:32} {measured:68} {target:38} {mark}")
-    if (ch := results.get("chaos")) and ch.get("source"):
-        print(f"(chaos: {ch['source']})")
+    for name in (*LONG_ROWS, "chaos"):  # rows not measured by this run say where their figures are from
+        if (result := results.get(name)) and result.get("source") and result["source"] != "this run":
+            print(f"({name}: from {result['source']})")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def run_latency(count: int = 10, *, interval_s: float = 0.5, timeout_s: float = 
                 "adobe_api_calls": counters, "timings": timings, "peak_rss_mb": memory.result(),
                 "database": database, "broker": broker}
     finally:
-        system.stop()
+        system.stop(pipeline.STOP_GRACE_S)
         pipeline._cleanup(keep_logs)
 
 

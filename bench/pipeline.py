@@ -50,6 +50,10 @@ from bench.environment import BASE_DIR, drop_database, prepare_database
 DATA_DIR = BASE_DIR / "data" / "bench-pipeline" / f"run-{os.getpid()}"
 PG_DATABASE = f"mlconnector_bench_pipeline_{os.getpid()}"
 REQUEST_LOG_NAME = "agent-requests.log"
+# Seconds the processes get to exit on SIGTERM once a run is measured, before SIGKILL. Nothing
+# is left to finish then (the database is dropped next), and a Celery prefork worker's warm
+# shutdown alone takes about 2 s, on every row of `make bench` that starts a stack.
+STOP_GRACE_S = 0.5
 
 # Run inside the agent process before its main: one line per agent API call, so round trips can
 # be counted without touching the web process (which runs without an access log).
@@ -225,7 +229,9 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
     sage100sim agent; a refund there is a note on its order (skipped), not a posting."""
     env = _prepare()
     _purge_redis_queue()
+    from accounts.models import Agent
     from connector.bigcommerce.normalize import DEFAULT_PAID_STATUS_IDS, NEVER_PAID_STATUS_IDS
+    from connector.devstack import wait_for
     from connector.models import AgentJob, SyncRecord
 
     log_dir = DATA_DIR / "run"
@@ -238,7 +244,9 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
         postable = sum(1 for o in store_orders if o["status_id"] in postable_statuses)
         refunds = len(system.store_refunds())
         expected = postable + (refunds if sage == "sage50" else 0)
-        time.sleep(1.0)  # let the agent's first heartbeat and idle poll happen before the clock starts
+        # The agent's start (its first heartbeat, then its first idle long poll) is not the orders' time.
+        wait_for(lambda: Agent.objects.filter(pk=system.seed.agent.pk, last_heartbeat_at__isnull=False).exists(),
+                 timeout=60, what="the agent's first heartbeat")
         calls_before = system.sandbox("requests")["count"]
         agent_before = _agent_requests(log_dir)
         sage_before = sage100_bench.sage_calls(log_dir)
@@ -282,7 +290,7 @@ def run_pipeline_bench(orders: int, *, workers: int = 1, concurrency: int = 2, t
                                    SyncRecord.objects.exclude(state__in=("posted", "skipped"))[:5]}
         return result
     finally:
-        system.stop()
+        system.stop(STOP_GRACE_S)
         _cleanup(keep_logs)
 
 
@@ -291,7 +299,8 @@ def run_latency_bench(count: int = 20, *, interval_s: float = 1.0, timeout_s: fl
                       workers: int = 1, concurrency: int = 2, warmup: int = 2, keep_logs: bool = False) -> dict:
     env = _prepare()
     _purge_redis_queue()
-    from connector.models import AuditEntry, InboundEvent, SyncRecord
+    from connector.devstack import wait_for
+    from connector.models import AuditEntry, InboundEvent, SyncRecord, SyncRun
 
     log_dir = DATA_DIR / "run"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +308,11 @@ def run_latency_bench(count: int = 20, *, interval_s: float = 1.0, timeout_s: fl
     memory = MemoryWatch(system.stack)
     try:
         system.kick_sync()  # starts the watermark poll, as in production
-        time.sleep(3.0)
+        # The first backfill over the (empty) history finishes before any measured order: it would
+        # share the worker with them.
+        wait_for(lambda: not SyncRun.objects.filter(integration=system.integration, kind=SyncRun.Kind.BACKFILL,
+                                                    state=SyncRun.State.RUNNING).exists(),
+                 timeout=timeout_s, what="the first backfill")
         # Warm-up orders, not measured: the first order after start pays for imports, the mapping
         # snapshot and the agent's first Sage login (measured: 1.8-2.2 s instead of 0.3-1 s).
         for _ in range(warmup):
@@ -347,7 +360,7 @@ def run_latency_bench(count: int = 20, *, interval_s: float = 1.0, timeout_s: fl
                 "webhook_to_posted_s": _summary(column("webhook_to_posted_s")),
                 "timings": timings, "peak_rss_mb": memory.result(), "database": database, "broker": broker}
     finally:
-        system.stop()
+        system.stop(STOP_GRACE_S)
         _cleanup(keep_logs)
 
 

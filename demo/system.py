@@ -80,8 +80,8 @@ class System:
         finally:
             self.stack.env.pop("ML_AGENT_KEY", None)
 
-    def stop(self) -> None:
-        self.stack.stop()
+    def stop(self, grace: float = 15) -> None:
+        self.stack.stop(grace)
 
     def kick_sync(self, days: int = demo.BACKFILL_DAYS) -> None:
         demo.kick_first_sync(self.integration, days=days)
