@@ -263,8 +263,9 @@ def _store_skus(store) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, and the many-merchants and Black Friday rows from their last full "
-                             "run unless --only names them: about a minute and a half in all")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, and the many-merchants and Black Friday rows from their last full run "
+                             "unless --only names them: about a minute and a half in all")
     parser.add_argument("--orders", type=int, help="orders for the backfill reads (default 10000, quick 1000)")
     parser.add_argument("--deliveries", type=int, help="webhook deliveries (default 5000, quick 1000)")
     parser.add_argument("--skus", type=int, help="SKUs for the stock push (default 10000, quick 2000)")
@@ -301,7 +302,8 @@ def main(argv=None) -> int:
         "adobe_backfill_read": args.orders or (1000 if args.quick else 10000),
         "adobe_latency": args.latency or (10 if args.quick else 200),
     }
-    only = set(args.only.split(",")) if args.only else set(BENCHES)
+    named = set(args.only.split(",")) if args.only else set()
+    only = named or set(BENCHES)
     pipeline_runs = max(1, args.pipeline_runs or (1 if args.quick else 3))
     repeat_runs = max(1, args.repeat_runs or (1 if args.quick else 2))
 
@@ -315,7 +317,6 @@ def main(argv=None) -> int:
                "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "database_url": db_url.split("@")[-1],
                "quick": args.quick, "sizes": sizes}
     print(f"machine: {_machine_line(results)}", flush=True)
-    named = set(args.only.split(",")) if args.only else set()
     for name in BENCHES:
         if name not in only:
             continue
@@ -346,9 +347,9 @@ def main(argv=None) -> int:
 
 
 # Rows whose point is a long window (2,000 merchants polling every 60 s for three minutes; a
-# five-minute Black Friday load on two web and two worker nodes): cut to a quick size they would
-# take most of the quick run and prove little. A quick run shows their newest full result instead,
-# dated, as it does the last `make chaos`; naming one in --only runs it at its quick size.
+# five-minute Black Friday load on two web and two worker nodes). Cut to a quick size, they still
+# took 100 of the quick run's 270 s and proved little. A quick run shows their newest full result
+# instead, dated, as it does the last `make chaos`; naming one in --only runs it at its quick size.
 LONG_ROWS = ("tenants", "black_friday")
 RESULTS_DIR = BASE_DIR / "bench" / "results"
 
