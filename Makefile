@@ -10,7 +10,7 @@ help:
 	@echo "make run        start web, worker, beat, sandbox store and simulated Sage + agent (Ctrl-C stops all)"
 	@echo "                ADOBE=1: a sandbox Adobe Commerce store too, with its own integration and agent"
 	@echo "make test       lint and the whole test suite (sets up the venv first)"
-	@echo "make bench      benchmarks (QUICK=1 for a quick run, about a minute and a half)"
+	@echo "make bench      benchmarks (QUICK=1 for a quick run, about a minute)"
 	@echo "make chaos      the fault-injection run"
 	@echo "make demo-order place a new order in the running sandbox store (STORE=adobe: in the Adobe one)"
 	@echo "make agent-wheels  the agent's two wheels in dist/ (install: agent/README.md)"
