@@ -44,11 +44,12 @@ def test_the_newest_full_run_that_measured_the_row_is_shown(results_dir):
     assert result["source"] == "the last full run, 03 Dec 2026 09:00 (20261203-090000.json)"
 
 
-def test_without_a_full_run_the_row_says_what_to_run(results_dir):
-    write(results_dir, "20261204-090000", {"quick": True, "black_friday": {"webhook_to_posted_s": {}}})
-    result = bench_main.last_full_result("black_friday", results_dir)
-    assert result == {"missing": "no full run yet: make bench BENCH_ARGS=--only=black_friday"}
-    row = bench_main._rows({"black_friday": result})[0]
+@pytest.mark.parametrize("name", bench_main.LONG_ROWS)
+def test_without_a_full_run_the_row_says_what_to_run(results_dir, name):
+    write(results_dir, "20261204-090000", {"quick": True, name: {bench_main.SLOWNESS[name][0]: {}}})
+    result = bench_main.last_full_result(name, results_dir)
+    assert result == {"missing": f"no full run yet: make bench BENCH_ARGS=--only={name}"}
+    [row] = bench_main._rows({name: result})
     assert row[2] == result["missing"] and row[-1] == ""  # no figure, so neither ok nor MISSED
 
 
