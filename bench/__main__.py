@@ -512,17 +512,16 @@ def _chaos(orders: int, outer_env: dict) -> dict:
     Redis); orders 0: the newest bench/results/chaos-*.json instead."""
     import subprocess
 
-    results_dir = RESULTS_DIR
-    before = set(results_dir.glob("chaos-*.json"))
+    before = set(RESULTS_DIR.glob("chaos-*.json"))
     if orders:
         code = subprocess.run([sys.executable, "-m", "bench.chaos", "--orders", str(orders)], cwd=BASE_DIR,
                               env=outer_env).returncode
-        fresh = sorted(set(results_dir.glob("chaos-*.json")) - before)
+        fresh = sorted(set(RESULTS_DIR.glob("chaos-*.json")) - before)
         if not fresh:
             return {"error": f"bench.chaos exited {code} without a result"}
         path, source = fresh[-1], "this run"
     else:
-        runs = sorted(results_dir.glob("chaos-*.json"))
+        runs = sorted(RESULTS_DIR.glob("chaos-*.json"))
         if not runs:
             return {"missing": "no chaos result yet: run `make chaos`"}
         path, source = runs[-1], f"last `make chaos` ({runs[-1].name})"

@@ -42,6 +42,12 @@ def schema_fingerprint(base_dir: Path = BASE_DIR) -> str:
     return digest.hexdigest()[:12]
 
 
+def _remove_sqlite(path: Path, parts: tuple[str, ...] = ("", "-wal", "-shm")) -> None:
+    """A SQLite database file and its side files (write-ahead log, shared memory), if there."""
+    for suffix in parts:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _migrate(url: str) -> None:
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "connector.settings"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, check=True, env=env)
@@ -79,14 +85,12 @@ def _sqlite_template() -> Path:
     if template.exists():
         return template
     building = folder / f"{template.stem}.build-{os.getpid()}.sqlite3"
-    for suffix in ("", "-wal", "-shm"):  # a build a crashed bench of the same pid left
-        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    _remove_sqlite(building)  # a build a crashed bench of the same pid left
     _migrate(f"sqlite:///{building}")
     with sqlite3.connect(building) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
-    for suffix in ("-wal", "-shm"):
-        Path(f"{building}{suffix}").unlink(missing_ok=True)
+    _remove_sqlite(building, ("-wal", "-shm"))
     os.replace(building, template)
     for other in folder.glob("*.sqlite3"):
         if other != template and ".build-" not in other.name:
@@ -111,8 +115,7 @@ def prepare_database(name: str = "mlconnector_bench", sqlite_path: Path | None =
     else:
         path = sqlite_path or BASE_DIR / "data" / "bench.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _remove_sqlite(path)
         shutil.copyfile(_sqlite_template(), path)
         fresh = f"sqlite:///{path}"
     os.environ["DATABASE_URL"] = fresh
